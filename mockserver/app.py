@@ -1,0 +1,74 @@
+"""The app factory: tests, the CLI, the pytest plugin and the Docker entrypoint all build the app here."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from . import fixtures as fixture_files
+from . import spec as specs
+from .context import Context
+from .core.world import World
+from .files import Files
+from .http import json
+from .images import ImageCache
+from .providers.firefly import Firefly
+from .settings import Settings
+from .store import MemoryStore
+
+SPEC_FILES = ("firefly-v3.yaml",)
+
+
+def build_context(settings: Settings) -> Context:
+    """Load fixtures and specs (raising FixtureError or OSError with a clear message) and build the world."""
+    loaded = fixture_files.load(settings.fixtures)
+    world = World(MemoryStore(), loaded, seed=settings.seed, profile=settings.profile,
+                  auth_mode=settings.auth_mode)
+    spec_dir = Path(settings.specs)
+    loaded_specs = {name: specs.load(str(spec_dir), name) for name in SPEC_FILES}
+    return Context(settings, world, loaded_specs, ImageCache(settings.image_cache_mb * 1024 * 1024))
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    ctx = build_context(settings)
+    surfaces = [Firefly(ctx), Files(ctx)]
+    ctx.world.start()
+    ready = {"ok": False}
+
+    async def health(request: Request) -> Response:
+        return json({"status": "ok"})
+
+    async def readiness(request: Request) -> Response:
+        return json({"status": "ready"}) if ready["ok"] else json({"status": "starting"}, 503)
+
+    async def openapi(request: Request) -> Response:
+        found = ctx.specs.get(request.path_params["name"])
+        if found is None:
+            return PlainTextResponse("not found", 404)
+        return PlainTextResponse(found.text, media_type="application/yaml")
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", readiness, methods=["GET"]),
+        Route("/openapi/{name}", openapi, methods=["GET"]),
+    ]
+    for surface in surfaces:
+        routes += surface.routes()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ready["ok"] = True
+        yield
+        ready["ok"] = False
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.ctx = ctx
+    app.state.surfaces = surfaces
+    return app

@@ -1,0 +1,73 @@
+"""Assets: generated outputs (rendered lazily from a description) and uploaded files; signed, expiring URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+URL_LIFETIME = 3600
+
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+@dataclass
+class Asset:
+    id: str
+    tenant: str
+    mime: str
+    width: int
+    height: int
+    created_at: float
+    render: dict[str, Any] | None = None  # what to draw (prompt, seed, model, lines) for generated outputs
+    blob: str | None = None  # store key of uploaded bytes
+    size: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Signer:
+    """HMAC-signed download paths: no auth headers needed, tamper-evident, expiring on the fake's clock."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def _digest(self, asset_id: str, expires: int) -> str:
+        return hmac.new(self.key, f"{asset_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def path(self, asset: Asset, now: float, lifetime: int = URL_LIFETIME) -> str:
+        expires = int(now) + lifetime
+        ext = EXTENSIONS.get(asset.mime, "bin")
+        return f"/files/{asset.id}.{ext}?expires={expires}&signature={self._digest(asset.id, expires)}"
+
+    def check(self, asset_id: str, expires: str, signature: str, now: float) -> str | None:
+        """None when the URL is good, else why not ("invalid" or "expired")."""
+        if not expires.isdigit() or not hmac.compare_digest(self._digest(asset_id, int(expires)), signature):
+            return "invalid"
+        if int(expires) <= now:
+            return "expired"
+        return None
+
+
+class Assets:
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def add(self, asset: Asset, data: bytes | None = None) -> Asset:
+        if data is not None:
+            asset.blob = asset.id
+            asset.size = len(data)
+            self.store.put("blob", asset.id, data, asset.tenant)
+        self.store.put("asset", asset.id, asset, asset.tenant)
+        return asset
+
+    def get(self, asset_id: str) -> Asset | None:
+        return self.store.get("asset", asset_id)
+
+    def data(self, asset: Asset) -> bytes | None:
+        return self.store.get("blob", asset.blob) if asset.blob else None
+
+    def remove(self, asset: Asset) -> None:
+        if asset.blob:
+            self.store.delete("blob", asset.blob)
+        self.store.delete("asset", asset.id)

@@ -1,0 +1,46 @@
+"""Identifiers and random choices: unpredictable by default, an exact repeat under a seed."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import string
+import uuid
+
+_TRIGGER_ALPHABET = string.ascii_uppercase + string.digits
+_TOKEN_ALPHABET = string.ascii_letters + string.digits
+
+
+class Ids:
+    """One source of randomness for everything a client can see (ids, seeds, trigger words, durations)."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+        self.reseed()
+
+    def reseed(self) -> None:
+        self._rng = random.Random(self.seed) if self.seed is not None else random.SystemRandom()
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def token(self, length: int = 24) -> str:
+        return "".join(self._rng.choice(_TOKEN_ALPHABET) for _ in range(length))
+
+    def seed_value(self) -> int:
+        """A generation seed, in the range Firefly reports (positive 32-bit)."""
+        return self._rng.randint(1, 2**31 - 1)
+
+    def trigger_word(self) -> str:
+        return "".join(self._rng.choice(_TRIGGER_ALPHABET) for _ in range(7))
+
+    def uniform(self, low: float, high: float) -> float:
+        return self._rng.uniform(low, high)
+
+    def random(self) -> float:
+        return self._rng.random()
+
+
+def secret_token(nbytes: int = 32) -> str:
+    """Bearer tokens stay unguessable even under a seed: determinism must not weaken auth tests."""
+    return secrets.token_urlsafe(nbytes)

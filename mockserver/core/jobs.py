@@ -1,0 +1,163 @@
+"""Jobs: a kind, inputs and a timeline. Status and progress are derived from the timeline and the clock.
+
+A job never changes by itself. It stores when it was created, its timing plan, and the events that a client or a
+fault caused (a cancel, a failure point, a time-out); `phase_of` computes where it stands at any instant. That makes
+a virtual clock, restarts and several workers sharing one store work without background tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Phase(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TIMEOUT = "timeout"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = {Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELED, Phase.TIMEOUT}
+ORDER = {Phase.PENDING: 0, Phase.RUNNING: 1, Phase.SUCCEEDED: 2, Phase.FAILED: 2, Phase.CANCELED: 2, Phase.TIMEOUT: 2}
+
+
+@dataclass
+class Plan:
+    """How long a job waits and runs. `unit` is "seconds" (clock time) or "polls" (one step per status poll)."""
+
+    pending: float
+    running: float
+    unit: str = "seconds"
+
+
+@dataclass
+class Outcome:
+    """A fault's effect on a job: fail with a code at a progress point, or time out."""
+
+    kind: str  # "fail" | "timeout"
+    error_code: str = "runtime_error"
+    message: str = "Internal server error."
+    at_progress: float = 0.5
+
+
+@dataclass
+class Job:
+    id: str
+    tenant: str
+    kind: str
+    created_at: float
+    plan: Plan
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    outcome: Outcome | None = None
+    canceled_at: float | None = None
+    polls: int = 0
+    deleted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def elapsed(self, now: float) -> float:
+        return float(self.polls) if self.plan.unit == "polls" else now - self.created_at
+
+    def cancel_mark(self, now: float) -> float:
+        return float(self.polls) if self.plan.unit == "polls" else now
+
+
+@dataclass(frozen=True)
+class State:
+    phase: Phase
+    progress: float  # 0..1
+    since: float  # elapsed time (in the plan's unit) at which this phase began
+
+
+def phase_of(job: Job, now: float) -> State:
+    """Where the job stands `now`. Pure: same job and instant, same answer."""
+    plan = job.plan
+    t = job.elapsed(now)
+    start, end = plan.pending, plan.pending + plan.running
+    ending = Phase.SUCCEEDED
+    if job.outcome is not None:
+        if job.outcome.kind == "fail":
+            end = start + plan.running * min(max(job.outcome.at_progress, 0.0), 1.0)
+            ending = Phase.FAILED
+        else:
+            ending = Phase.TIMEOUT
+    if job.canceled_at is not None:
+        cancel_t = job.canceled_at - (0.0 if plan.unit == "polls" else job.created_at)
+        if t >= cancel_t and cancel_t < end:
+            return State(Phase.CANCELED, _progress(cancel_t, start, plan.running), cancel_t)
+    if t >= end:
+        progress = 1.0 if ending is Phase.SUCCEEDED else _progress(end, start, plan.running)
+        return State(ending, progress, end)
+    if t >= start:
+        return State(Phase.RUNNING, _progress(t, start, plan.running), start)
+    return State(Phase.PENDING, 0.0, 0.0)
+
+
+def _progress(t: float, start: float, running: float) -> float:
+    if running <= 0:
+        return 1.0 if t >= start else 0.0
+    return min(max((t - start) / running, 0.0), 1.0)
+
+
+def history(job: Job, now: float) -> list[tuple[Phase, float]]:
+    """Every phase the job has passed through up to `now`, each with the clock instant it began. A polls plan has
+    no clock instants, so its steps all carry the creation instant."""
+    current = phase_of(job, now)
+    steps = [(Phase.PENDING, 0.0)]
+    if current.phase is Phase.RUNNING or (current.phase.terminal and current.since >= job.plan.pending):
+        steps.append((Phase.RUNNING, job.plan.pending))
+    if current.phase.terminal:
+        steps.append((current.phase, current.since))
+    scale = 1.0 if job.plan.unit == "seconds" else 0.0
+    return [(phase, job.created_at + since * scale) for phase, since in steps]
+
+
+class Jobs:
+    """Create, find, poll and cancel jobs. Every decision reads the clock once and is recorded as an event."""
+
+    def __init__(self, store, clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def add(self, job: Job) -> Job:
+        self.store.put("job", job.id, job, job.tenant)
+        return job
+
+    def get(self, tenant: str, job_id: str, kind: str | None = None) -> Job | None:
+        job = self.store.get("job", job_id)
+        if job is None or job.deleted or job.tenant != tenant or (kind is not None and not job.kind == kind):
+            return None
+        return job
+
+    def list(self, tenant: str, kind: str | None = None) -> list[Job]:
+        found = self.store.items("job", tenant)
+        return [j for j in found if not j.deleted and (kind is None or j.kind == kind)]
+
+    def observe(self, job: Job) -> State:
+        """A status read. Under a polls plan each read moves the job one step, so the read is also a write."""
+        if job.plan.unit == "polls" and not phase_of(job, 0.0).phase.terminal:
+            job.polls += 1
+            self.store.put("job", job.id, job, job.tenant)
+        return phase_of(job, self.clock.now())
+
+    def cancel(self, job: Job) -> Phase | None:
+        """Cancel if still pending or running; otherwise return the terminal phase that won instead."""
+        now = self.clock.now()
+        state = phase_of(job, now)
+        if state.phase.terminal:
+            return state.phase
+        job.canceled_at = job.cancel_mark(now)
+        self.store.put("job", job.id, job, job.tenant)
+        return None
+
+    def delete(self, job: Job) -> None:
+        job.deleted = True
+        self.store.put("job", job.id, job, job.tenant)

@@ -1,0 +1,67 @@
+"""Downloads behind signed URLs, shared by every surface: generated images render here on first request."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .context import Context
+from .images import render
+
+_S3_ERROR = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+             "</Error>")
+
+
+def _xml(status: int, code: str, message: str) -> Response:
+    return Response(_S3_ERROR.format(code=code, message=message), status, media_type="application/xml")
+
+
+class Files:
+    """Pre-signed downloads answer like an object store: no auth headers, S3-style XML errors."""
+
+    surface = "files"
+    prefixes = ("/files",)
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def routes(self) -> list[Route]:
+        return [Route("/files/{name}", self.download, methods=["GET", "HEAD"])]
+
+    def error(self, path: str, status: int, code: str | None, message: str | None,
+              headers: dict[str, str] | None) -> Response:
+        response = _xml(status, code or "InternalError", message or "We encountered an internal error.")
+        response.headers.update(headers or {})
+        return response
+
+    async def download(self, request: Request) -> Response:
+        world = self.ctx.world
+        asset_id = request.path_params["name"].split(".", 1)[0]
+        q = request.query_params
+        problem = world.signer.check(asset_id, q.get("expires", ""), q.get("signature", ""), world.clock.now())
+        if problem == "expired":
+            return _xml(403, "AccessDenied", "Request has expired")
+        if problem:
+            return _xml(403, "SignatureDoesNotMatch",
+                        "The request signature we calculated does not match the signature you provided.")
+        asset = world.assets.get(asset_id)
+        if asset is None:
+            return _xml(404, "NoSuchKey", "The specified key does not exist.")
+        data = await self.bytes_of(asset)
+        if data is None:
+            return _xml(404, "NoSuchKey", "The specified key does not exist.")
+        headers = {"cache-control": "private, max-age=3600", "etag": f'"{asset.id}"'}
+        return Response(data, 200, headers=headers, media_type=asset.mime)
+
+    async def bytes_of(self, asset) -> bytes | None:
+        if asset.render is None:
+            return self.ctx.world.assets.data(asset)
+        cache = self.ctx.images
+        data = cache.get(asset.id)
+        if data is None:
+            spec = asset.render
+            data = await run_in_threadpool(render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"])
+            cache.put(asset.id, data)
+        return data

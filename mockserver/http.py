@@ -1,0 +1,66 @@
+"""Small HTTP helpers every provider uses: fast JSON responses, bounded body reads, absolute URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+
+class JSON(Response):
+    """A JSON response rendered with orjson (the hot path answers mostly small JSON documents)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSON:
+    return JSON(content, status_code=status, headers=headers)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes `limit` bytes (a declared Content-Length over the limit
+    is refused before reading anything)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    """orjson refuses nesting deeper than 1024 levels instead of overflowing the stack."""
+    return orjson.loads(raw)
+
+
+def base_url(request: Request, public_url: str | None = None) -> str:
+    """The address the client used (scheme, host and port), so returned URLs work from where it stands."""
+    if public_url:
+        return public_url.rstrip("/")
+    host = request.headers.get("host")
+    if host:
+        scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
+        return f"{scheme}://{host}"
+    server = request.scope.get("server") or ("127.0.0.1", 80)
+    return f"{request.url.scheme}://{server[0]}:{server[1]}"
+
+
+def is_json_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    main = content_type.split(";", 1)[0].strip().lower()
+    return main == "application/json" or (main.startswith("application/") and main.endswith("+json"))

@@ -1,0 +1,334 @@
+"""The Adobe Firefly v3 surface: IMS tokens, custom models, generate-async, status and cancel.
+
+Parses and validates requests as Firefly does, calls the core, and renders Adobe's JSON. Error bodies come from
+`firefly_errors`; request body rules come from `openapi/firefly-v3.yaml`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..context import Context
+from ..core.assets import Asset
+from ..core.jobs import Job, Phase
+from ..core.profiles import PROFILES
+from ..core.registry import Model
+from ..core.tenants import CredentialError
+from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from . import firefly_errors as errors
+
+SPEC = "firefly-v3.yaml"
+JOB_KIND = "firefly.generate"
+MODEL_VERSIONS = ("image3", "image3_custom", "image4_standard", "image4_ultra", "image4_custom")
+CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
+_IMAGE3_SIZES = {(2048, 2048), (1024, 1024), (2304, 1792), (1792, 2304), (2688, 1536), (1344, 768), (1152, 896),
+                 (896, 1152)}
+_IMAGE4_SIZES = {(2048, 2048), (2304, 1792), (1792, 2304), (2688, 1536), (1536, 2688)}
+SIZES = {"image3": _IMAGE3_SIZES, "image3_custom": _IMAGE3_SIZES, "image4_standard": _IMAGE4_SIZES,
+         "image4_ultra": _IMAGE4_SIZES, "image4_custom": _IMAGE4_SIZES}
+MIME_TYPES = ("image/jpeg", "image/png")
+SORT_KEYS = {"assetName": lambda m: m.display_name.lower(), "createdDate": lambda m: m.created_at,
+             "modifiedDate": lambda m: m.modified_at}
+PUBLISHED_STATES = ("all", "ready", "published", "unpublished", "queued", "training", "failed", "cancelled")
+MEDIA_TYPE = "application/vnd.adobe.ffmodel+dcx"
+_STATUS = {Phase.PENDING: "pending", Phase.RUNNING: "running", Phase.SUCCEEDED: "succeeded",
+           Phase.FAILED: "failed", Phase.CANCELED: "canceled", Phase.TIMEOUT: "timeout"}
+
+
+class Firefly:
+    surface = "firefly"
+    prefixes = ("/ims", "/v3")
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.world = ctx.world
+        self.spec = ctx.specs[SPEC]
+        self.spec.validator("GenerateImagesRequest")  # compile at start-up, not on the first request
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/ims/token/v3", self.token, methods=["POST"]),
+            Route("/v3/custom-models", self.list_models, methods=["GET"]),
+            Route("/v3/custom-models/{asset_id:path}", self.get_model, methods=["GET"]),
+            Route("/v3/images/generate-async", self.generate, methods=["POST"]),
+            Route("/v3/status/{job_id:path}", self.status, methods=["GET"]),
+            Route("/v3/cancel/{job_id:path}", self.cancel, methods=["PUT"]),
+        ]
+
+    def error(self, path: str, status: int, code: str | None, message: str | None,
+              headers: dict[str, str] | None) -> Response:
+        return errors.for_path(path, status, code, message, headers)
+
+    # --- IMS -----------------------------------------------------------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        fields = dict(request.query_params)
+        content_type = request.headers.get("content-type", "")
+        try:
+            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+        except BodyTooLarge:
+            return errors.ims(413, "invalid_request", "request body too large")
+        if raw:
+            if not content_type.startswith("application/x-www-form-urlencoded"):
+                return errors.ims(415, "invalid_request", "content type must be application/x-www-form-urlencoded")
+            try:
+                fields.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                return errors.ims(400, "invalid_request", "request body is not valid form data")
+        if fields.get("grant_type") != "client_credentials":
+            return errors.ims(400, "unsupported_grant_type", "unsupported grant_type parameter")
+        try:
+            client = self.world.tenants.authenticate(fields.get("client_id", ""), fields.get("client_secret", ""))
+        except CredentialError as exc:
+            which = "client_secret" if exc.reason == "bad_secret" else "client_id"
+            return errors.ims(400, "invalid_client", f"invalid {which} parameter")
+        request.scope["mock.tenant"] = client.tenant
+        token = self.world.tenants.issue_token(client)
+        return json({"access_token": token.value, "token_type": "bearer", "expires_in": 86399})
+
+    def _tenant(self, request: Request) -> str | Response:
+        auth = request.headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        try:
+            tenant = self.world.tenants.check_token(bearer, request.headers.get("x-api-key", ""))
+        except CredentialError as exc:
+            return errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key()
+        request.scope["mock.tenant"] = tenant
+        return tenant
+
+    # --- custom models -------------------------------------------------------------------------------------
+
+    async def list_models(self, request: Request) -> Response:
+        tenant = self._tenant(request)
+        if isinstance(tenant, Response):
+            return tenant
+        q = request.query_params
+        start, limit = q.get("start", "0"), q.get("limit", "20")
+        sort_by, state = q.get("sortBy", "modifiedDate"), q.get("publishedState", "published")
+        if not start.isdigit():
+            return errors.reason(400, "The 'start' parameter must be a non-negative integer.")
+        if not limit.isdigit() or not 1 <= int(limit) <= 50:
+            return errors.reason(400, "The 'limit' parameter must be an integer between 1 and 50.")
+        if sort_by.lstrip("-") not in SORT_KEYS:
+            return errors.reason(400, "The 'sortBy' parameter must be one of assetName, createdDate, modifiedDate.")
+        if state not in PUBLISHED_STATES:
+            return errors.reason(400, f"The 'publishedState' parameter must be one of {', '.join(PUBLISHED_STATES)}.")
+        first, size = int(start), int(limit)
+        models = [m for m in self.world.registry.models(tenant, "firefly") if self._matches(m, state)]
+        key = SORT_KEYS[sort_by.lstrip("-")]
+        models.sort(key=lambda m: (key(m), m.id), reverse=sort_by.startswith("-"))
+        page = models[first:first + size]
+        links: dict[str, Any] = {"page": {"href": "/v3/custom-models?start={start}&limit={limit}", "rel": "page",
+                                          "templated": True}}
+        if first + size < len(models):
+            extra = "".join(f"&{k}={quote(v)}" for k, v in (("sortBy", sort_by), ("publishedState", state))
+                            if k in q)
+            links["next"] = {"href": f"/v3/custom-models?start={first + size}&limit={size}{extra}", "rel": "next"}
+        return json({"custom_models": [self._model_json(m) for m in page], "_links": links,
+                     "total_count": len(models)})
+
+    async def get_model(self, request: Request) -> Response:
+        tenant = self._tenant(request)
+        if isinstance(tenant, Response):
+            return tenant
+        model = self.world.registry.model(tenant, request.path_params["asset_id"])
+        if model is None or "firefly" not in model.surfaces or self.world.training_state(model) == "none":
+            return errors.reason(404, "The requested custom model was not found.")
+        return json(self._model_json(model))
+
+    def _matches(self, model: Model, state: str) -> bool:
+        if state == "all":
+            return self.world.training_state(model) != "none"
+        if state in ("published", "unpublished"):
+            return model.published_state == state
+        return self.world.training_state(model) == state
+
+    def _model_json(self, model: Model) -> dict[str, Any]:
+        trigger = self.world.trigger_word(model)
+        sample = model.sample_prompt or (f"a photo of {trigger}" if trigger else "")
+        return {
+            "version": model.version,
+            "assetName": model.extra.get("assetName", model.display_name),
+            "size": model.size,
+            "etag": model.etag,
+            "trainingMode": model.training_mode,
+            "assetId": model.asset_id,
+            "mediaType": MEDIA_TYPE,
+            "createdDate": int(model.created_at * 1000),
+            "modifiedDate": int(model.modified_at * 1000),
+            "publishedState": model.published_state,
+            "baseModel": model.base_model,
+            "samplePrompt": sample,
+            "displayName": model.display_name,
+            "conceptId": model.concept_id or trigger or "",
+        }
+
+    # --- generate, status, cancel --------------------------------------------------------------------------
+
+    async def generate(self, request: Request) -> Response:
+        tenant = self._tenant(request)
+        if isinstance(tenant, Response):
+            return tenant
+        if not is_json_type(request.headers.get("content-type")):
+            return errors.api(415, "invalid_content_type")
+        try:
+            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+        except BodyTooLarge:
+            return errors.api(413, "payload_too_large")
+        if not raw.strip():
+            return errors.api(400, "empty_input_body")
+        try:
+            body = parse_json(raw)
+        except orjson.JSONDecodeError:
+            return errors.api(400, "bad_request")
+        request.scope["mock.body"] = body
+        version = request.headers.get("x-model-version", "image3")
+        mime = request.headers.get("x-accept-mimetype", "image/jpeg")
+        profile = request.headers.get("x-mock-profile")
+        header_errors = _header_errors(version, mime, profile)
+        if not isinstance(body, dict):
+            return errors.validation([*header_errors, {"loc": ["body"], "msg": "value is not a valid dict",
+                                                       "type": "type_error.dict"}])
+        problems = header_errors + self.spec.errors("GenerateImagesRequest", body)
+        if not problems:
+            problems = _semantic_errors(body, version)
+        if problems:
+            return errors.validation(problems)
+        model = None
+        if version in CUSTOM_VERSIONS:
+            model = self.world.registry.model(tenant, body["customModelId"])
+            if model is None or "firefly" not in model.surfaces or self.world.training_state(model) != "ready":
+                return errors.api(404, "not_found", f"Custom model {body['customModelId']} was not found.")
+        job = self._create_job(tenant, body, version, mime, model, profile, request.scope.get("mock.job_outcome"))
+        base = base_url(request, self.ctx.settings.public_url)
+        status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
+        link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'
+        return json({"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}, 202, {"Link": link})
+
+    def _create_job(self, tenant: str, body: dict[str, Any], version: str, mime: str, model: Model | None,
+                    profile: str | None, outcome: Any) -> Job:
+        world = self.world
+        seeds = body.get("seeds") or []
+        count = body.get("numVariations") or len(seeds) or 1
+        seeds = list(seeds) or [world.ids.seed_value() for _ in range(count)]
+        size = body.get("size") or {"width": 2048, "height": 2048}
+        now = world.clock.now()
+        job_id = f"urn:ff:jobs:ue1:{world.ids.uuid()}"
+        model_label = f"{version} / {model.display_name}" if model else version
+        prompt = body["prompt"]
+        outputs = []
+        for seed in seeds:
+            asset = world.assets.add(Asset(
+                id=world.ids.uuid(), tenant=tenant, mime=mime, width=size["width"], height=size["height"],
+                created_at=now,
+                render={"key": f"firefly|{prompt}|{seed}|{model_label}|{size['width']}x{size['height']}|{mime}",
+                        "lines": [f"Prompt: {prompt}", f"Seed: {seed}", f"Model: {model_label}",
+                                  f"Size: {size['width']}x{size['height']} {mime}", "Adobe Firefly (mock)"]},
+            ))
+            outputs.append({"seed": seed, "asset": asset.id})
+        job = Job(id=job_id, tenant=tenant, kind=JOB_KIND, created_at=now, plan=world.plan("generate", profile),
+                  inputs={"prompt": prompt, "size": size, "contentClass": body.get("contentClass"),
+                          "version": version, "mime": mime},
+                  outputs=outputs, outcome=outcome)
+        return world.jobs.add(job)
+
+    def _job(self, request: Request) -> tuple[str, Job] | Response:
+        tenant = self._tenant(request)
+        if isinstance(tenant, Response):
+            return tenant
+        job = self.world.jobs.get(tenant, request.path_params["job_id"], JOB_KIND)
+        if job is None:
+            return errors.api(404, "unknown_job_id")
+        return tenant, job
+
+    async def status(self, request: Request) -> Response:
+        found = self._job(request)
+        if isinstance(found, Response):
+            return found
+        _, job = found
+        state = self.world.jobs.observe(job)
+        body: dict[str, Any] = {"jobId": job.id, "status": _STATUS[state.phase],
+                                "progress": round(state.progress * 100, 1)}
+        if state.phase is Phase.SUCCEEDED:
+            body["result"] = self._result(request, job)
+        elif state.phase is Phase.FAILED and job.outcome is not None:
+            body.update(error_code=job.outcome.error_code, message=job.outcome.message)
+        elif state.phase is Phase.TIMEOUT:
+            body.update(error_code="timeout_error", message="The job timed out.")
+        return json(body)
+
+    def _result(self, request: Request, job: Job) -> dict[str, Any]:
+        base = base_url(request, self.ctx.settings.public_url)
+        now = self.world.clock.now()
+        outputs = []
+        for out in job.outputs:
+            asset = self.world.assets.get(out["asset"])
+            url = f"{base}{self.world.signer.path(asset, now)}" if asset else ""
+            outputs.append({"seed": out["seed"], "image": {"url": url}})
+        result: dict[str, Any] = {"size": job.inputs["size"], "outputs": outputs,
+                                  "promptHasDeniedWords": False, "promptHasBlockedArtists": False}
+        result["contentClass"] = job.inputs.get("contentClass") or "photo"
+        return result
+
+    async def cancel(self, request: Request) -> Response:
+        found = self._job(request)
+        if isinstance(found, Response):
+            return found
+        _, job = found
+        with self.world.store.transaction():
+            winner = self.world.jobs.cancel(job)
+        if winner is None:
+            return json({})
+        if winner is Phase.TIMEOUT:
+            return errors.api(410, "job_timeout")
+        code = {Phase.CANCELED: "job_already_canceled", Phase.SUCCEEDED: "job_completed"}.get(winner,
+                                                                                              "job_cancel_failed")
+        return errors.api(409, code)
+
+
+def _header_errors(version: str, mime: str, profile: str | None) -> list[dict[str, Any]]:
+    found = []
+    for name, value, allowed in (("x-model-version", version, MODEL_VERSIONS),
+                                 ("x-accept-mimetype", mime, MIME_TYPES)):
+        if value not in allowed:
+            found.append(_enum_error(["header", name], allowed))
+    if profile is not None and profile not in PROFILES:
+        found.append(_enum_error(["header", "x-mock-profile"], PROFILES))
+    return found
+
+
+def _enum_error(loc: list[Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    permitted = ", ".join(f"'{v}'" for v in allowed)
+    return {"loc": loc, "msg": f"value is not a valid enumeration member; permitted: {permitted}",
+            "type": "type_error.enum", "ctx": {"enum_values": list(allowed)}}
+
+
+def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]:
+    """Rules that span fields or depend on the model version, which a JSON schema cannot say."""
+    found: list[dict[str, Any]] = []
+    seeds, count = body.get("seeds"), body.get("numVariations")
+    if seeds is not None and count is not None and len(seeds) != count:
+        found.append({"loc": ["body", "seeds"], "msg": "the number of seeds must equal numVariations",
+                      "type": "value_error"})
+    size = body.get("size")
+    if size is not None and (size["width"], size["height"]) not in SIZES[version]:
+        allowed = ", ".join(f"{w}x{h}" for w, h in sorted(SIZES[version]))
+        found.append({"loc": ["body", "size"], "msg": f"size {size['width']}x{size['height']} is not supported by "
+                      f"{version}; supported sizes: {allowed}", "type": "value_error",
+                      "ctx": {"supported": allowed.split(", ")}})
+    if version == "image4_custom" and "visualIntensity" in body:
+        found.append({"loc": ["body", "visualIntensity"], "msg": "visualIntensity is not supported by image4_custom",
+                      "type": "value_error"})
+    if version != "image4_custom" and "upsamplerType" in body:
+        found.append({"loc": ["body", "upsamplerType"], "msg": "upsamplerType is only supported by image4_custom",
+                      "type": "value_error"})
+    if version in CUSTOM_VERSIONS and not body.get("customModelId"):
+        found.append({"loc": ["body", "customModelId"], "msg": "field required", "type": "value_error.missing"})
+    return found
+

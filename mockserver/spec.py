@@ -1,0 +1,112 @@
+"""The project's OpenAPI specs: loaded once at start-up, compiled into JSON-Schema validators for request bodies.
+
+Validation errors are reported in the pydantic-v1 shape Firefly uses (`loc`, `msg`, `type`, `ctx`); other
+providers reshape them as they need.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Spec:
+    """One OpenAPI document: its raw text (served as-is) and validators for its component schemas."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.text = path.read_text(encoding="utf-8")
+        self.doc: dict[str, Any] = yaml.load(self.text, Loader=_LOADER)
+        uri = f"urn:mockserver:{path.name}"
+        self._uri = uri
+        self._registry = Registry().with_resource(uri, Resource.from_contents(self.doc, DRAFT202012))
+        self._validators: dict[str, Draft202012Validator] = {}
+
+    def validator(self, schema_name: str) -> Draft202012Validator:
+        found = self._validators.get(schema_name)
+        if found is None:
+            if schema_name not in self.doc.get("components", {}).get("schemas", {}):
+                raise KeyError(f"{self.path.name} has no schema {schema_name}")
+            found = Draft202012Validator(
+                {"$ref": f"{self._uri}#/components/schemas/{schema_name}"}, registry=self._registry
+            )
+            self._validators[schema_name] = found
+        return found
+
+    def errors(self, schema_name: str, instance: Any) -> list[dict[str, Any]]:
+        """Every violation, as pydantic-v1-style error dicts with `loc` starting at "body"."""
+        found = sorted(self.validator(schema_name).iter_errors(instance), key=lambda e: list(map(str, e.path)))
+        return [describe(e) for e in _leaves(found)]
+
+
+def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
+    """Replace $ref/allOf wrapper errors by the specific errors beneath them."""
+    out: list[ValidationError] = []
+    for error in errors:
+        if error.validator in {"allOf", "$ref"} and error.context:
+            out.extend(_leaves(list(error.context)))
+        else:
+            out.append(error)
+    return out
+
+
+_TYPE_NAMES = {
+    "integer": ("value is not a valid integer", "type_error.integer"),
+    "number": ("value is not a valid float", "type_error.float"),
+    "string": ("str type expected", "type_error.str"),
+    "boolean": ("value could not be parsed to a boolean", "type_error.bool"),
+    "array": ("value is not a valid list", "type_error.list"),
+    "object": ("value is not a valid dict", "type_error.dict"),
+}
+
+
+def describe(error: ValidationError) -> dict[str, Any]:
+    loc: list[Any] = ["body", *error.absolute_path]
+    kind, value = error.validator, error.validator_value
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        return {"loc": [*loc, missing], "msg": "field required", "type": "value_error.missing"}
+    if kind == "enum":
+        permitted = ", ".join(f"'{v}'" for v in value)
+        return {"loc": loc, "msg": f"value is not a valid enumeration member; permitted: {permitted}",
+                "type": "type_error.enum", "ctx": {"enum_values": list(value)}}
+    if kind == "type":
+        wanted = value[0] if isinstance(value, list) else value
+        msg, typ = _TYPE_NAMES.get(wanted, (error.message, "type_error"))
+        return {"loc": loc, "msg": msg, "type": typ}
+    limits = {
+        "minLength": ("ensure this value has at least {} characters", "value_error.any_str.min_length"),
+        "maxLength": ("ensure this value has at most {} characters", "value_error.any_str.max_length"),
+        "minimum": ("ensure this value is greater than or equal to {}", "value_error.number.not_ge"),
+        "maximum": ("ensure this value is less than or equal to {}", "value_error.number.not_le"),
+        "exclusiveMinimum": ("ensure this value is greater than {}", "value_error.number.not_gt"),
+        "exclusiveMaximum": ("ensure this value is less than {}", "value_error.number.not_lt"),
+        "minItems": ("ensure this value has at least {} items", "value_error.list.min_items"),
+        "maxItems": ("ensure this value has at most {} items", "value_error.list.max_items"),
+    }
+    if kind in limits:
+        template, typ = limits[kind]
+        return {"loc": loc, "msg": template.format(value), "type": typ, "ctx": {"limit_value": value}}
+    if kind == "uniqueItems":
+        return {"loc": loc, "msg": "the list has duplicated items", "type": "value_error.list.unique_items"}
+    if kind == "additionalProperties":
+        extra = error.message.split("'")[1] if "'" in error.message else ""
+        return {"loc": [*loc, extra], "msg": "extra fields not permitted", "type": "value_error.extra"}
+    if kind == "pattern":
+        return {"loc": loc, "msg": f'string does not match regex "{value}"', "type": "value_error.str.regex",
+                "ctx": {"pattern": value}}
+    return {"loc": loc, "msg": error.message, "type": f"value_error.{kind}"}
+
+
+@lru_cache(maxsize=None)
+def load(folder: str, name: str) -> Spec:
+    return Spec(Path(folder) / name)
