@@ -14,15 +14,18 @@ from starlette.routing import Route
 from . import fixtures as fixture_files
 from . import spec as specs
 from .context import Context
+from .control import Control
 from .core.world import World
 from .files import Files
+from .gateway import Gateway
 from .http import json
 from .images import ImageCache
+from .journal import Journal
 from .providers.firefly import Firefly
 from .settings import Settings
 from .store import MemoryStore
 
-SPEC_FILES = ("firefly-v3.yaml",)
+SPEC_FILES = ("firefly-v3.yaml", "admin.yaml")
 
 
 def build_context(settings: Settings) -> Context:
@@ -32,13 +35,16 @@ def build_context(settings: Settings) -> Context:
                   auth_mode=settings.auth_mode)
     spec_dir = Path(settings.specs)
     loaded_specs = {name: specs.load(str(spec_dir), name) for name in SPEC_FILES}
-    return Context(settings, world, loaded_specs, ImageCache(settings.image_cache_mb * 1024 * 1024))
+    return Context(settings, world, loaded_specs, ImageCache(settings.image_cache_mb * 1024 * 1024),
+                   Journal(settings.journal_size))
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> Gateway:
     settings = settings or Settings.from_env()
     ctx = build_context(settings)
     surfaces = [Firefly(ctx), Files(ctx)]
+    if not settings.no_admin:
+        surfaces.append(Control(ctx))
     ctx.world.start()
     ready = {"ok": False}
 
@@ -71,4 +77,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
     app.state.surfaces = surfaces
-    return app
+    return Gateway(app, ctx, surfaces)

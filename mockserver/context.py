@@ -7,6 +7,7 @@ from typing import Any
 
 from .core.world import World
 from .images import ImageCache
+from .journal import Journal
 from .settings import Settings
 from .spec import Spec
 
@@ -17,4 +18,5 @@ class Context:
     world: World
     specs: dict[str, Spec]
     images: ImageCache
+    journal: Journal
     extras: dict[str, Any] = field(default_factory=dict)

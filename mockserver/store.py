@@ -19,6 +19,7 @@ class Store(Protocol):
     def clear(self, tenant: str | None = None) -> None: ...
     def count(self, kind: str) -> int: ...
     def transaction(self) -> Any: ...
+    def dump(self) -> list[tuple[str, str, str, Any]]: ...
 
 
 class MemoryStore:
@@ -73,6 +74,11 @@ class MemoryStore:
             for key in list(by_tenant.pop(tenant, {})):
                 self._objects[kind].pop(key, None)
                 self._owner[kind].pop(key, None)
+
+    def dump(self) -> list[tuple[str, str, str, Any]]:
+        """Every object as (kind, key, tenant, object)."""
+        return [(kind, key, self._owner[kind][key], obj)
+                for kind, table in self._objects.items() for key, obj in table.items()]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

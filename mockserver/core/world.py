@@ -10,7 +10,8 @@ from typing import Any
 
 from ..fixtures import Fixtures
 from .assets import Assets, Signer
-from .clock import Clock
+from .clock import Clock, ClockState
+from .faults import Faults
 from .ids import Ids
 from .jobs import Jobs, Phase, phase_of
 from .profiles import plan_for
@@ -41,6 +42,7 @@ class World:
         self.registry = Registry(store)
         self.jobs = Jobs(store, self.clock)
         self.assets = Assets(store)
+        self.faults = Faults(store, seed)
         self.seeders: list[Seeder] = [seed_custom_models]
         self.on_reset: list[Callable[[], None]] = []
 
@@ -50,6 +52,11 @@ class World:
         for seeder in self.seeders:
             seeder(self, self.fixtures)
 
+    def reseed(self, seed: int | None) -> None:
+        """Switch to another seed (the control API's reset can do this per test)."""
+        self.ids.seed = seed
+        self.faults.seed = seed
+
     def reset(self, tenant: str | None = None) -> None:
         """Forget state (all, or one tenant's) and reload fixtures. A full reset also restores clock, randomness
         and profile, so a test starts from exactly the state a fresh server has."""
@@ -57,6 +64,7 @@ class World:
         if tenant is None:
             self.clock.reset()
             self.ids.reseed()
+            self.faults.reset()
             self.profile = self.default_profile
             for hook in self.on_reset:
                 hook()
@@ -83,6 +91,10 @@ class World:
         done = [j for j in self.jobs.list(model.tenant, "training")
                 if j.extra.get("model_id") == model.id and phase_of(j, now).phase is Phase.SUCCEEDED]
         return max(done, key=lambda j: (j.created_at, j.id)).extra.get("trigger_word") if done else None
+
+    def restore(self, clock: ClockState, profile: str) -> None:
+        self.clock.state = clock
+        self.profile = profile
 
     def plan(self, work: str, profile: str | None = None) -> Any:
         return plan_for(profile or self.profile, work, self.ids)

@@ -82,4 +82,9 @@ def for_path(path: str, status: int, code: str | None = None, message: str | Non
         return json({"reason": _REASONS.get(status, "Error"), "message": message or message_for(code or "")},
                     status, headers)
     code = code or STATUS_CODES.get(status, "runtime_error")
+    headers = dict(headers or {})
+    if status == 429:
+        headers.setdefault("x-access-rate-limit-level", "org")
+    if status == 403 and code == "access_error":
+        headers.setdefault("x-access-error", "quota_exhausted")
     return api(status, code, message, headers)

@@ -1,0 +1,233 @@
+"""The control API under /__admin: reset, clock, timing profile, faults, request journal, state export/import.
+
+It needs no provider credentials; `--admin-token` makes it require `Authorization: Bearer <token>`, and
+`--no-admin` leaves these routes out entirely. Bodies are checked against `openapi/admin.yaml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import codec
+from .context import Context
+from .core.clock import ClockState
+from .core.faults import rule_from
+from .core.profiles import PROFILES
+from .http import BodyTooLarge, json, read_body
+
+SPEC = "admin.yaml"
+STATE_VERSION = 1
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return json({"error": code, "message": message}, status)
+
+
+class Control:
+    surface = "admin"
+    prefixes = ("/__admin",)
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.world = ctx.world
+        self.spec = ctx.specs[SPEC]
+        for name in ("Reset", "ClockAdvance", "Profile", "FaultRule", "State"):
+            self.spec.validator(name)
+
+    def routes(self) -> list[Route]:
+        guard = self._guard
+        return [
+            Route("/__admin/reset", guard(self.reset), methods=["POST"]),
+            Route("/__admin/clock", guard(self.clock), methods=["GET"]),
+            Route("/__admin/clock/freeze", guard(self.freeze), methods=["POST"]),
+            Route("/__admin/clock/advance", guard(self.advance), methods=["POST"]),
+            Route("/__admin/clock/resume", guard(self.resume), methods=["POST"]),
+            Route("/__admin/profile", guard(self.profile), methods=["GET", "PUT"]),
+            Route("/__admin/faults", guard(self.faults), methods=["GET", "POST", "DELETE"]),
+            Route("/__admin/faults/{rule_id}", guard(self.fault), methods=["GET", "DELETE"]),
+            Route("/__admin/requests", guard(self.requests), methods=["GET", "DELETE"]),
+            Route("/__admin/requests/count", guard(self.count), methods=["GET"]),
+            Route("/__admin/state", guard(self.state), methods=["GET", "PUT"]),
+        ]
+
+    def error(self, path: str, status: int, code: str | None, message: str | None,
+              headers: dict[str, str] | None) -> Response:
+        response = _error(status, code or "error", message or "error")
+        response.headers.update(headers or {})
+        return response
+
+    def _guard(self, handler: Any) -> Any:
+        token = self.ctx.settings.admin_token
+
+        async def guarded(request: Request) -> Response:
+            if token:
+                given = request.headers.get("authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                    return _error(401, "unauthorized", "The control API needs Authorization: Bearer <admin token>.")
+            return await handler(request)
+
+        return guarded
+
+    async def _body(self, request: Request, schema: str, optional: bool = False) -> Any:
+        """The JSON body checked against admin.yaml, or an error Response."""
+        try:
+            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+        except BodyTooLarge:
+            return _error(413, "too_large", "Request body is too large.")
+        if not raw.strip():
+            if optional:
+                return {}
+            return _error(400, "empty_body", "A JSON body is required.")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return _error(400, "invalid_json", f"The body is not valid JSON: {exc}")
+        problems = self.spec.errors(schema, body)
+        if problems:
+            first = problems[0]
+            where = ".".join(str(p) for p in first["loc"][1:]) or "body"
+            return _error(400, "invalid_request", f"{where}: {first['msg']}")
+        return body
+
+    # --- reset, clock, profile -----------------------------------------------------------------------------
+
+    async def reset(self, request: Request) -> Response:
+        body = await self._body(request, "Reset", optional=True)
+        if isinstance(body, Response):
+            return body
+        tenant = request.query_params.get("tenant") or body.get("tenant")
+        if "seed" in body:
+            self.world.reseed(body["seed"])
+        self.world.reset(tenant)
+        if tenant is None:
+            self.ctx.journal.clear()
+            self.ctx.images.clear()
+        return json({"reset": True, "tenant": tenant})
+
+    def _clock_json(self) -> dict[str, Any]:
+        clock = self.world.clock
+        now = clock.now()
+        return {"now": now, "iso": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+                "frozen": clock.frozen, "offset": clock.state.offset}
+
+    async def clock(self, request: Request) -> Response:
+        return json(self._clock_json())
+
+    async def freeze(self, request: Request) -> Response:
+        self.world.clock.freeze()
+        return json(self._clock_json())
+
+    async def resume(self, request: Request) -> Response:
+        self.world.clock.resume()
+        return json(self._clock_json())
+
+    async def advance(self, request: Request) -> Response:
+        body = await self._body(request, "ClockAdvance")
+        if isinstance(body, Response):
+            return body
+        self.world.clock.advance(float(body["seconds"]))
+        return json(self._clock_json())
+
+    async def profile(self, request: Request) -> Response:
+        if request.method == "PUT":
+            body = await self._body(request, "Profile")
+            if isinstance(body, Response):
+                return body
+            self.world.profile = body["name"]
+        return json({"name": self.world.profile, "available": list(PROFILES)})
+
+    # --- faults --------------------------------------------------------------------------------------------
+
+    async def faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.world.faults.clear()
+            return Response(status_code=204)
+        if request.method == "GET":
+            return json({"faults": [dataclasses.asdict(r) for r in self.world.faults.list()]})
+        body = await self._body(request, "FaultRule")
+        if isinstance(body, Response):
+            return body
+        try:
+            rule = rule_from(body)
+        except (ValueError, TypeError) as exc:
+            return _error(400, "invalid_request", str(exc))
+        return json(dataclasses.asdict(self.world.faults.add(rule)), 201)
+
+    async def fault(self, request: Request) -> Response:
+        rule_id = request.path_params["rule_id"]
+        found = next((r for r in self.world.faults.list() if r.id == rule_id), None)
+        if found is None:
+            return _error(404, "not_found", f"No fault rule {rule_id}.")
+        if request.method == "DELETE":
+            self.world.faults.remove(rule_id)
+            return Response(status_code=204)
+        return json(dataclasses.asdict(found))
+
+    # --- journal -------------------------------------------------------------------------------------------
+
+    def _query(self, request: Request) -> dict[str, Any] | Response:
+        q = request.query_params
+        status = q.get("status")
+        if status is not None and not status.isdigit():
+            return _error(400, "invalid_request", "status must be an integer")
+        return {"path": q.get("path"), "method": q.get("method"), "tenant": q.get("tenant"),
+                "status": int(status) if status is not None else None, "surface": q.get("surface")}
+
+    async def requests(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.ctx.journal.clear()
+            return Response(status_code=204)
+        filters = self._query(request)
+        if isinstance(filters, Response):
+            return filters
+        limit = request.query_params.get("limit", "")
+        found = self.ctx.journal.query(**filters)
+        if limit.isdigit():
+            found = found[-int(limit):] if int(limit) else []
+        return json({"requests": found, "count": len(found)})
+
+    async def count(self, request: Request) -> Response:
+        filters = self._query(request)
+        if isinstance(filters, Response):
+            return filters
+        return json({"count": len(self.ctx.journal.query(**filters))})
+
+    # --- state ---------------------------------------------------------------------------------------------
+
+    async def state(self, request: Request) -> Response:
+        if request.method == "GET":
+            return json(self.export())
+        body = await self._body(request, "State")
+        if isinstance(body, Response):
+            return body
+        try:
+            objects = [(o["kind"], o["key"], o.get("tenant", ""), codec.decode(o["kind"], o["data"]))
+                       for o in body["objects"]]
+            clock = ClockState(**body.get("clock", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            return _error(400, "invalid_state", f"The state cannot be imported: {exc}")
+        store = self.world.store
+        with store.transaction():
+            store.clear()
+            for kind, key, tenant, obj in objects:
+                store.put(kind, key, obj, tenant)
+        self.world.restore(clock, body.get("profile", self.world.profile))
+        return json({"imported": len(objects)})
+
+    def export(self) -> dict[str, Any]:
+        state = self.world.clock.state
+        return {
+            "version": STATE_VERSION,
+            "clock": {"offset": state.offset, "frozen_at": state.frozen_at},
+            "profile": self.world.profile,
+            "objects": [{"kind": kind, "key": key, "tenant": tenant, "data": codec.encode(kind, obj)}
+                        for kind, key, tenant, obj in self.world.store.dump()],
+        }

@@ -1,0 +1,258 @@
+"""The gateway: one pure-ASGI middleware in front of every surface.
+
+It gives each request an id, refuses oversized bodies before reading them, applies fault rules and optional
+rate limits, and records the request in the journal. Errors it makes itself are rendered by the surface the path
+belongs to, so they arrive in that provider's own format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .context import Context
+from .core.faults import FaultRule
+from .core.faults import Request as FaultRequest
+from .core.jobs import Outcome
+
+_UNJOURNALED = ("/__admin", "/health", "/ready", "/openapi")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class Gateway:
+    def __init__(self, app: ASGIApp, ctx: Context, surfaces: list[Any]) -> None:
+        self.app = app
+        self.ctx = ctx
+        self.surfaces = surfaces
+        self.limiter = RateLimiter(surfaces) if ctx.settings.rate_limits == "realistic" else None
+
+    @property
+    def state(self) -> Any:
+        """The wrapped Starlette app's state (tests and the CLI reach the context through it)."""
+        return self.app.state  # type: ignore[attr-defined]
+
+    def surface_for(self, path: str) -> Any | None:
+        for surface in self.surfaces:
+            if path.startswith(surface.prefixes):
+                return surface
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers = _headers(scope)
+        request_id = headers.get("x-request-id") or os.urandom(16).hex()
+        rid_header = (b"x-request-id", request_id.encode("latin-1", "replace"))
+        surface = self.surface_for(path)
+        status_box = [0]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_box[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        if path.startswith(_UNJOURNALED) or surface is None:
+            await self.app(scope, receive, send_with_id)
+            return
+
+        world = self.ctx.world
+        body_bytes: bytes | None = None
+        body: Any = None
+        declared = headers.get("content-length", "")
+        too_large = declared.isdigit() and int(declared) > self.ctx.settings.max_body_bytes
+        if too_large:
+            await self._error(surface, path, 413, None, "Request body is too large.", {}, send_with_id)
+            self._record(scope, surface, headers, None, status_box[0], started, request_id)
+            return
+        if method in _BODY_METHODS and "json" in headers.get("content-type", "") and (
+                not declared.isdigit() or int(declared) <= self.ctx.settings.max_json_bytes):
+            body_bytes, receive = await _buffer(receive, self.ctx.settings.max_json_bytes)
+            if body_bytes is not None:
+                try:
+                    body = orjson.loads(body_bytes) if body_bytes else None
+                except orjson.JSONDecodeError:
+                    body = None
+
+        tenant_hint = _tenant_hint(headers)
+        if world.faults.any():
+            prompt = body.get("prompt") if isinstance(body, dict) and isinstance(body.get("prompt"), str) else None
+            fired = world.faults.fire(FaultRequest(surface.surface, method, path, tenant_hint, prompt))
+            answered = await self._apply(fired, scope, send, send_with_id, surface, path)
+            if answered:
+                self._record(scope, surface, headers, body, status_box[0], started, request_id, tenant_hint)
+                return
+        if self.limiter is not None:
+            wait = self.limiter.check(surface, method, path, tenant_hint or "", world.clock.now())
+            if wait is not None:
+                retry = {"retry-after": str(math.ceil(wait)), "x-access-rate-limit-level": "org"}
+                await self._error(surface, path, 429, "rate_limited", None, retry, send_with_id)
+                self._record(scope, surface, headers, body, status_box[0], started, request_id, tenant_hint)
+                return
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, surface, headers, body, status_box[0], started, request_id, tenant_hint)
+
+    async def _apply(self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Any,
+                     path: str) -> bool:
+        """Carry out fired rules in order: latencies add up, a job outcome waits for the handler, and the first
+        HTTP error or dropped connection answers the request. True when the request was answered."""
+        for rule in fired:
+            if rule.effect == "latency":
+                low = rule.latency_ms or 0.0
+                high = rule.latency_max_ms if rule.latency_max_ms is not None else low
+                delay = low if high <= low else self.ctx.world.ids.uniform(low, high)
+                await asyncio.sleep(delay / 1000)
+            elif rule.effect == "job" and "mock.job_outcome" not in scope:
+                scope["mock.job_outcome"] = Outcome(
+                    kind=rule.outcome or "fail", error_code=rule.error_code or "runtime_error",
+                    message=rule.message or "Internal server error.", at_progress=rule.at_progress)
+            elif rule.effect == "http":
+                headers = dict(rule.headers)
+                if rule.retry_after is not None or rule.status in (429, 503):
+                    headers.setdefault("retry-after", _seconds(rule.retry_after if rule.retry_after is not None
+                                                               else 1))
+                await self._error(surface, path, rule.status or 500, rule.error_code, rule.message, headers, send)
+                return True
+            elif rule.effect == "drop":
+                await _drop(raw_send)
+                return True
+        return False
+
+    async def _error(self, surface: Any, path: str, status: int, code: str | None, message: str | None,
+                     headers: dict[str, str], send: Send) -> None:
+        response = surface.error(path, status, code, message, headers)
+        await response({"type": "http", "method": "GET", "path": path, "headers": []}, _no_body, send)
+
+    def _record(self, scope: Scope, surface: Any, headers: dict[str, str], body: Any, status: int, started: float,
+                request_id: str, tenant_hint: str | None = None) -> None:
+        query = scope.get("query_string", b"").decode("latin-1")
+        self.ctx.journal.record({
+            "time": datetime.fromtimestamp(self.ctx.world.clock.now(), UTC).isoformat(timespec="milliseconds"),
+            "surface": surface.surface,
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": query,
+            "tenant": scope.get("mock.tenant", tenant_hint),
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "request_id": request_id,
+            "body": body,
+            "headers": {k: v for k, v in headers.items() if k not in ("authorization",)},
+        })
+
+
+class RateLimiter:
+    """Sliding windows per tenant on the fake's clock, for the routes a surface declares in `rate_limits`."""
+
+    def __init__(self, surfaces: list[Any]) -> None:
+        self.limits: dict[tuple[str, str], list[tuple[float, int]]] = {}
+        for surface in surfaces:
+            self.limits.update(getattr(surface, "rate_limits", {}))
+        self.hits: dict[tuple[str, str, str], deque[float]] = {}
+
+    def check(self, surface: Any, method: str, path: str, tenant: str, now: float) -> float | None:
+        windows = self.limits.get((method, path))
+        if not windows:
+            return None
+        hits = self.hits.setdefault((method, path, tenant), deque())
+        longest = max(w for w, _ in windows)
+        while hits and hits[0] <= now - longest:
+            hits.popleft()
+        wait = 0.0
+        for window, allowed in windows:
+            recent = [t for t in hits if t > now - window]
+            if len(recent) >= allowed:
+                wait = max(wait, recent[-allowed] + window - now)
+        if wait > 0:
+            return wait
+        hits.append(now)
+        return None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _tenant_hint(headers: dict[str, str]) -> str | None:
+    """Who is calling, as far as headers tell before the provider authenticates (for fault matching)."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    auth = headers.get("authorization", "")
+    if auth[:6].lower() == "basic ":
+        import base64
+        import binascii
+
+        try:
+            return base64.b64decode(auth[6:].strip()).decode("utf-8").split(":", 1)[0] or None
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return None
+
+
+def _seconds(value: float) -> str:
+    return str(max(0, math.ceil(value)))
+
+
+async def _buffer(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
+    """Read a JSON body up to `limit` bytes and hand the app a receive that replays it. Past the limit the
+    chunks read so far are replayed followed by the rest of the stream, so the handler refuses it itself."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, _replay(chunks, receive, message)
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = message.get("more_body", False)
+        if size > limit and more:
+            return None, _replay(chunks, receive, None)
+    data = b"".join(chunks)
+    return data, _replay([data], receive, None, done=True)
+
+
+def _replay(chunks: list[bytes], receive: Receive, pending: Message | None, done: bool = False) -> Receive:
+    queue = list(chunks)
+
+    async def replay() -> Message:
+        if queue:
+            chunk = queue.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(queue) or not done}
+        if pending is not None:
+            return pending
+        return await receive()
+
+    return replay
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _drop(send: Send) -> None:
+    """Close the connection without any response. Uvicorn exposes no ASGI way to do it, so reach the transport
+    through its send callable; elsewhere (in-process transports) raise, which the client sees as a failure."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise ConnectionAbortedError("mockserver fault: connection dropped")
+    transport.close()
+    for _ in range(3):
+        await asyncio.sleep(0)

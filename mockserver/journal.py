@@ -1,0 +1,46 @@
+"""The request journal: a bounded record of what clients sent and what they got, for tests to assert on."""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import threading
+from collections import deque
+from typing import Any
+
+
+class Journal:
+    """A ring buffer: the newest `size` requests, oldest first. Memory stays bounded however long it runs."""
+
+    def __init__(self, size: int) -> None:
+        self._entries: deque[dict[str, Any]] = deque(maxlen=max(size, 1))
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            entry["seq"] = next(self._ids)
+            self._entries.append(entry)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def query(self, path: str | None = None, method: str | None = None, tenant: str | None = None,
+              status: int | None = None, surface: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            entries = list(self._entries)
+        return [e for e in entries if _keep(e, path, method, tenant, status, surface)]
+
+
+def _keep(entry: dict[str, Any], path: str | None, method: str | None, tenant: str | None, status: int | None,
+          surface: str | None) -> bool:
+    if path is not None and not (entry["path"] == path or fnmatch.fnmatchcase(entry["path"], path)):
+        return False
+    if method is not None and entry["method"] != method.upper():
+        return False
+    if tenant is not None and entry["tenant"] != tenant:
+        return False
+    if status is not None and entry["status"] != status:
+        return False
+    return surface is None or entry["surface"] == surface

@@ -1,0 +1,154 @@
+"""A Python handle on a running fake: start it in a thread, steer its clock and faults, read its journal.
+
+Used by the pytest plugin, by this project's tests, and by anyone who wants the fake without pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+
+from .app import create_app
+from .settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Admin:
+    def __init__(self, http: httpx.Client, headers: dict[str, str]) -> None:
+        self.http = http
+        self.headers = headers
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, f"/__admin{path}", headers=self.headers, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+
+class Clock:
+    def __init__(self, admin: _Admin) -> None:
+        self._admin = admin
+
+    def now(self) -> float:
+        return self._admin.call("GET", "/clock")["now"]
+
+    def freeze(self) -> dict[str, Any]:
+        return self._admin.call("POST", "/clock/freeze")
+
+    def resume(self) -> dict[str, Any]:
+        return self._admin.call("POST", "/clock/resume")
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        return self._admin.call("POST", "/clock/advance", json={"seconds": seconds})
+
+
+class Faults:
+    def __init__(self, admin: _Admin) -> None:
+        self._admin = admin
+
+    def add(self, **rule: Any) -> dict[str, Any]:
+        """Add a rule, e.g. `add(path="/v3/images/generate-async", status=429, times=1)`; see the README."""
+        return self._admin.call("POST", "/faults", json=rule)
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._admin.call("GET", "/faults")["faults"]
+
+    def clear(self) -> None:
+        self._admin.call("DELETE", "/faults")
+
+
+class MockServer:
+    """A running fake: its base URL, working credentials, and the control API as methods."""
+
+    client_id = "mock-client-id"
+    client_secret = "mock-client-secret"
+
+    def __init__(self, base_url: str, admin_token: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token_url = f"{self.base_url}/ims/token/v3"
+        self.http = httpx.Client(base_url=self.base_url, timeout=30)
+        admin_headers = {"authorization": f"Bearer {admin_token}"} if admin_token else {}
+        self._admin = _Admin(self.http, admin_headers)
+        self.clock = Clock(self._admin)
+        self.faults = Faults(self._admin)
+
+    def token(self, client_id: str | None = None, client_secret: str | None = None) -> str:
+        response = self.http.post("/ims/token/v3", data={
+            "grant_type": "client_credentials", "client_id": client_id or self.client_id,
+            "client_secret": client_secret or self.client_secret, "scope": "openid,AdobeID,firefly_api"})
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def headers(self, client_id: str | None = None, client_secret: str | None = None) -> dict[str, str]:
+        """Ready-to-use Firefly headers (x-api-key and a fresh bearer token)."""
+        client_id = client_id or self.client_id
+        return {"x-api-key": client_id, "authorization": f"Bearer {self.token(client_id, client_secret)}"}
+
+    def reset(self, tenant: str | None = None, seed: int | None = None) -> None:
+        params = {"tenant": tenant} if tenant else {}
+        self._admin.call("POST", "/reset", params=params, json={"seed": seed} if seed is not None else None)
+
+    def profile(self, name: str | None = None) -> str:
+        if name is not None:
+            return self._admin.call("PUT", "/profile", json={"name": name})["name"]
+        return self._admin.call("GET", "/profile")["name"]
+
+    def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._admin.call("GET", "/requests", params=filters)["requests"]
+
+    def count(self, **filters: Any) -> int:
+        return self._admin.call("GET", "/requests/count", params=filters)["count"]
+
+    def clear_requests(self) -> None:
+        self._admin.call("DELETE", "/requests")
+
+    def export_state(self) -> dict[str, Any]:
+        return self._admin.call("GET", "/state")
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        self._admin.call("PUT", "/state", json=state)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # a thread cannot own signals
+        pass
+
+
+@contextmanager
+def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[MockServer]:
+    """Serve the fake on 127.0.0.1 and a free port in a background thread; stop it on exit."""
+    settings = settings or Settings.from_env(env={}, **{"port": free_port(), "host": "127.0.0.1", **overrides})
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                            lifespan="on")
+    server = _Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True, name="mockserver")
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("mockserver did not start")
+        time.sleep(0.005)
+    handle = MockServer(f"http://{settings.host}:{settings.port}", settings.admin_token)
+    handle.app = app  # type: ignore[attr-defined]
+    try:
+        yield handle
+    finally:
+        handle.close()
+        server.should_exit = True
+        thread.join(timeout=10)
