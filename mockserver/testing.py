@@ -75,10 +75,13 @@ class MockServer:
     client_id = "mock-client-id"
     client_secret = "mock-client-secret"
 
-    def __init__(self, base_url: str, admin_token: str | None = None) -> None:
+    def __init__(self, base_url: str, admin_token: str | None = None, http: httpx.Client | None = None,
+                 seed: int | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_url = f"{self.base_url}/ims/token/v3"
-        self.http = httpx.Client(base_url=self.base_url, timeout=30)
+        self.http = http or httpx.Client(base_url=self.base_url, timeout=30)
+        self.default_seed = seed
+        self.access_token: str | None = None
         admin_headers = {"authorization": f"Bearer {admin_token}"} if admin_token else {}
         self._admin = _Admin(self.http, admin_headers)
         self.clock = Clock(self._admin)
@@ -97,8 +100,12 @@ class MockServer:
         return {"x-api-key": client_id, "authorization": f"Bearer {self.token(client_id, client_secret)}"}
 
     def reset(self, tenant: str | None = None, seed: int | None = None) -> None:
-        params = {"tenant": tenant} if tenant else {}
-        self._admin.call("POST", "/reset", params=params, json={"seed": seed} if seed is not None else None)
+        """Forget state and reload fixtures. A full reset also returns to the server's own seed unless `seed` is
+        given, so one test's seed never leaks into the next."""
+        if tenant:
+            self._admin.call("POST", "/reset", params={"tenant": tenant})
+            return
+        self._admin.call("POST", "/reset", json={"seed": seed if seed is not None else self.default_seed})
 
     def profile(self, name: str | None = None) -> str:
         if name is not None:
@@ -124,6 +131,20 @@ class MockServer:
         self.http.close()
 
 
+@contextmanager
+def in_process(settings: Settings | None = None, **overrides: Any) -> Iterator[MockServer]:
+    """The same handle without a socket: requests go straight into the app through httpx's ASGI transport
+    (Starlette's TestClient), for unit tests that want no server thread."""
+    from starlette.testclient import TestClient
+
+    settings = settings or Settings.from_env(env={}, **overrides)
+    app = create_app(settings)
+    with TestClient(app, base_url="http://testserver") as client:
+        handle = MockServer("http://testserver", settings.admin_token, http=client, seed=settings.seed)
+        handle.app = app  # type: ignore[attr-defined]
+        yield handle
+
+
 class _Server(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # a thread cannot own signals
         pass
@@ -144,7 +165,7 @@ def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[M
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("mockserver did not start")
         time.sleep(0.005)
-    handle = MockServer(f"http://{settings.host}:{settings.port}", settings.admin_token)
+    handle = MockServer(f"http://{settings.host}:{settings.port}", settings.admin_token, seed=settings.seed)
     handle.app = app  # type: ignore[attr-defined]
     try:
         yield handle

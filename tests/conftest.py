@@ -1,0 +1,35 @@
+"""Shared helpers for this project's tests. The `firefly_mock` / `mockserver` fixtures come from the plugin."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from mockserver.testing import MockServer
+
+WARM_MODEL = "urn:aaid:sc:VA6C2:3b0c9a3e-5d43-4c1f-9a57-2c0d8c7e9f11"
+PRIVATE_MODEL = "urn:aaid:sc:VA6C2:c41e8d2a-0b6f-4a8e-9d3c-7e5f1a2b9c30"
+
+
+def generate(mock: MockServer, body: dict[str, Any], headers: dict[str, str] | None = None,
+             version: str | None = None, **extra_headers: str) -> httpx.Response:
+    sent = dict(headers or mock.headers())
+    if version:
+        sent["x-model-version"] = version
+    sent.update({k.replace("_", "-"): v for k, v in extra_headers.items()})
+    return mock.http.post("/v3/images/generate-async", json=body, headers=sent)
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+@pytest.fixture
+def auth(firefly_mock: MockServer) -> dict[str, str]:
+    return {"x-api-key": firefly_mock.client_id, "authorization": f"Bearer {firefly_mock.access_token}"}
