@@ -74,7 +74,21 @@ def create_app(settings: Settings | None = None) -> Gateway:
         yield
         ready["ok"] = False
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    def surface_for(path: str) -> object | None:
+        return next((s for s in surfaces if path.startswith(s.prefixes)), None)
+
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        """Unknown paths and methods answer in the format of the surface the path belongs to."""
+        status = getattr(exc, "status_code", 404)
+        surface = surface_for(request.url.path)
+        message = "The requested resource was not found." if status == 404 else "Method not allowed."
+        headers = dict(getattr(exc, "headers", None) or {})
+        if surface is None:
+            return json({"error": "not_found" if status == 404 else "method_not_allowed", "message": message},
+                        status, headers)
+        return surface.error(request.url.path, status, None, message, headers)  # type: ignore[attr-defined]
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: unrouted, 405: unrouted})
     app.state.ctx = ctx
     app.state.surfaces = surfaces
     return Gateway(app, ctx, surfaces)

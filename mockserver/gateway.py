@@ -87,6 +87,8 @@ class Gateway:
                     body = None
 
         tenant_hint = _tenant_hint(headers)
+        if tenant_hint is not None:
+            tenant_hint = world.tenants.tenant_of(tenant_hint)
         if world.faults.any():
             prompt = body.get("prompt") if isinstance(body, dict) and isinstance(body.get("prompt"), str) else None
             fired = world.faults.fire(FaultRequest(surface.surface, method, path, tenant_hint, prompt))

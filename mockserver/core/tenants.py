@@ -61,6 +61,11 @@ class Tenants:
             raise CredentialError("bad_secret")
         return client
 
+    def tenant_of(self, key: str) -> str:
+        """The tenant a client id belongs to, without checking anything (for fault matching and rate limits)."""
+        client = self.clients.get(key)
+        return client.tenant if client is not None else key
+
     def known_key(self, api_key: str) -> str:
         """The tenant for a bare API key (no secret): any non-empty key in open mode, declared ones in strict."""
         client = self.clients.get(api_key)

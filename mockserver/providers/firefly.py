@@ -44,6 +44,8 @@ _STATUS = {Phase.PENDING: "pending", Phase.RUNNING: "running", Phase.SUCCEEDED: 
 class Firefly:
     surface = "firefly"
     prefixes = ("/ims", "/v3")
+    # Firefly's published limits per organisation, applied with --rate-limits realistic
+    rate_limits = {("POST", "/v3/images/generate-async"): [(60.0, 4), (86400.0, 9000)]}
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -37,7 +37,8 @@ _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not
             503: "Service Unavailable"}
 
 # Which error_code a status maps to when only a status is known (faults, refusals in middleware).
-STATUS_CODES = {400: "bad_request", 403: "access_error", 404: "not_found", 408: "timeout_error",
+STATUS_CODES = {400: "bad_request", 403: "access_error", 404: "not_found", 405: "method_not_allowed",
+                408: "timeout_error",
                 413: "payload_too_large", 415: "invalid_content_type", 422: "validation_error",
                 429: "rate_limited", 500: "runtime_error", 503: "service_unavailable"}
 
