@@ -12,6 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from . import fixtures as fixture_files
+from . import logs
 from . import spec as specs
 from .context import Context
 from .control import Control
@@ -20,10 +21,11 @@ from .files import Files
 from .gateway import Gateway
 from .http import json
 from .images import ImageCache
-from .journal import Journal
+from .journal import Journal, SharedJournal
 from .providers.firefly import Firefly
 from .settings import Settings
 from .store import MemoryStore
+from .store_sqlite import SqliteStore
 
 SPEC_FILES = ("firefly-v3.yaml", "admin.yaml")
 
@@ -31,12 +33,12 @@ SPEC_FILES = ("firefly-v3.yaml", "admin.yaml")
 def build_context(settings: Settings) -> Context:
     """Load fixtures and specs (raising FixtureError or OSError with a clear message) and build the world."""
     loaded = fixture_files.load(settings.fixtures)
-    world = World(MemoryStore(), loaded, seed=settings.seed, profile=settings.profile,
-                  auth_mode=settings.auth_mode)
+    store = SqliteStore(settings.state_dir) if settings.state_dir else MemoryStore()
+    world = World(store, loaded, seed=settings.seed, profile=settings.profile, auth_mode=settings.auth_mode)
+    journal = SharedJournal(store, settings.journal_size) if store.shared else Journal(settings.journal_size)
     spec_dir = Path(settings.specs)
     loaded_specs = {name: specs.load(str(spec_dir), name) for name in SPEC_FILES}
-    return Context(settings, world, loaded_specs, ImageCache(settings.image_cache_mb * 1024 * 1024),
-                   Journal(settings.journal_size))
+    return Context(settings, world, loaded_specs, ImageCache(settings.image_cache_mb * 1024 * 1024), journal)
 
 
 def create_app(settings: Settings | None = None) -> Gateway:
@@ -92,3 +94,11 @@ def create_app(settings: Settings | None = None) -> Gateway:
     app.state.ctx = ctx
     app.state.surfaces = surfaces
     return Gateway(app, ctx, surfaces)
+
+
+def app_from_env() -> Gateway:
+    """The factory Uvicorn worker processes call: settings come from MOCKSERVER_* (the CLI exports them)."""
+    settings = Settings.from_env()
+    if settings.access_log:
+        logs.configure(settings.log_format)
+    return create_app(settings)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
+import tempfile
 
 from .fixtures import FixtureError
 from .settings import Settings
@@ -23,9 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-token")
     serve.add_argument("--no-admin", action="store_true", default=None)
     serve.add_argument("--rate-limits", choices=["off", "realistic"])
-    serve.add_argument("--state-dir")
-    serve.add_argument("--workers", type=int)
+    serve.add_argument("--state-dir", help="keep state in a SQLite file in this folder (survives restarts)")
+    serve.add_argument("--workers", type=int, help="Uvicorn worker processes (they share --state-dir)")
     serve.add_argument("--log-format", choices=["plain", "json"])
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false", default=None)
     serve.add_argument("--public-url", help="base URL to put in returned links (default: the Host header)")
     return parser
 
@@ -36,23 +40,64 @@ def settings_from_args(argv: list[str] | None = None) -> Settings:
     return Settings.from_env(**args)
 
 
+def _export(settings: Settings) -> None:
+    """Worker processes rebuild the app from the environment, so put every setting there."""
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if value is not None:
+            os.environ[f"MOCKSERVER_{field.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _graceful_server_class() -> type:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """SIGTERM/SIGINT stop accepting, let in-flight requests finish (5 s at most) and exit 0: for a sidecar a
+        stop signal is the normal way to end, not a failure (Uvicorn would re-raise the signal)."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            self._captured_signals.clear()
+
+    return GracefulServer
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = settings_from_args(argv)
     import uvicorn
 
-    from .app import create_app
+    from . import logs
+    from .app import app_from_env, build_context
 
+    if settings.workers > 1 and not settings.state_dir:
+        settings.state_dir = tempfile.mkdtemp(prefix="mockserver-state-")  # workers must share one store
     try:
-        app = create_app(settings)
+        if settings.workers > 1:
+            build_context(settings).world.store.close()  # fail fast on bad fixtures or specs, in the parent
     except FixtureError as exc:
         print(f"mockserver: bad fixtures: {exc}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:
         print(f"mockserver: cannot start: {exc}", file=sys.stderr)
         return 2
+    _export(settings)
     print(f"mockserver: listening on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=5)
+    common = {"host": settings.host, "port": settings.port, "log_level": "warning", "access_log": False,
+              "timeout_graceful_shutdown": 5}
+    if settings.workers > 1:
+        uvicorn.run("mockserver.app:app_from_env", factory=True, workers=settings.workers, **common)
+        return 0
+    try:
+        app = app_from_env()
+    except FixtureError as exc:
+        print(f"mockserver: bad fixtures: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"mockserver: cannot start: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_format)
+    server = _graceful_server_class()(uvicorn.Config(app, **common))
+    server.run()
     return 0
 
 

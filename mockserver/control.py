@@ -141,7 +141,7 @@ class Control:
             body = await self._body(request, "Profile")
             if isinstance(body, Response):
                 return body
-            self.world.profile = body["name"]
+            self.world.set_profile(body["name"])
         return json({"name": self.world.profile, "available": list(PROFILES)})
 
     # --- faults --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import logs
 from .context import Context
 from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
@@ -50,6 +51,7 @@ class Gateway:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        self.ctx.world.sync()
         path: str = scope["path"]
         method: str = scope["method"]
         headers = _headers(scope)
@@ -142,7 +144,7 @@ class Gateway:
     def _record(self, scope: Scope, surface: Any, headers: dict[str, str], body: Any, status: int, started: float,
                 request_id: str, tenant_hint: str | None = None) -> None:
         query = scope.get("query_string", b"").decode("latin-1")
-        self.ctx.journal.record({
+        entry = {
             "time": datetime.fromtimestamp(self.ctx.world.clock.now(), UTC).isoformat(timespec="milliseconds"),
             "surface": surface.surface,
             "method": scope["method"],
@@ -154,7 +156,10 @@ class Gateway:
             "request_id": request_id,
             "body": body,
             "headers": {k: v for k, v in headers.items() if k not in ("authorization",)},
-        })
+        }
+        self.ctx.journal.record(entry)
+        if self.ctx.settings.access_log:
+            logs.request_line(entry)
 
 
 class RateLimiter:

@@ -26,11 +26,31 @@ class Journal:
         with self._lock:
             self._entries.clear()
 
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._entries)
+
     def query(self, path: str | None = None, method: str | None = None, tenant: str | None = None,
               status: int | None = None, surface: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            entries = list(self._entries)
-        return [e for e in entries if _keep(e, path, method, tenant, status, surface)]
+        return [e for e in self.entries() if _keep(e, path, method, tenant, status, surface)]
+
+
+class SharedJournal(Journal):
+    """The journal kept in the durable store, so every worker process sees every request."""
+
+    def __init__(self, store: Any, size: int) -> None:
+        super().__init__(size)
+        self.store = store
+        self.size = max(size, 1)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        self.store.journal_append(entry, self.size)
+
+    def clear(self) -> None:
+        self.store.journal_clear()
+
+    def entries(self) -> list[dict[str, Any]]:
+        return self.store.journal_entries(self.size)
 
 
 def _keep(entry: dict[str, Any], path: str | None, method: str | None, tenant: str | None, status: int | None,

@@ -29,7 +29,7 @@ class Settings:
     state_dir: str | None = None
     workers: int = 1
     log_format: str = "plain"
-    access_log: bool = False
+    access_log: bool = True
     max_body_bytes: int = 10 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
     image_cache_mb: int = 64

@@ -20,6 +20,10 @@ class Store(Protocol):
     def count(self, kind: str) -> int: ...
     def transaction(self) -> Any: ...
     def dump(self) -> list[tuple[str, str, str, Any]]: ...
+    def meta_get(self, name: str) -> Any | None: ...
+    def meta_put(self, name: str, value: Any) -> None: ...
+    def next_counter(self, name: str) -> int: ...
+    def data_version(self) -> int: ...
 
 
 class MemoryStore:
@@ -31,6 +35,7 @@ class MemoryStore:
         self._objects: dict[str, dict[str, Any]] = {}
         self._owner: dict[str, dict[str, str]] = {}
         self._by_tenant: dict[str, dict[str, dict[str, None]]] = {}
+        self._meta: dict[str, Any] = {}
 
     def get(self, kind: str, key: str) -> Any | None:
         table = self._objects.get(kind)
@@ -69,6 +74,7 @@ class MemoryStore:
             self._objects.clear()
             self._owner.clear()
             self._by_tenant.clear()
+            self._meta.clear()
             return
         for kind, by_tenant in self._by_tenant.items():
             for key in list(by_tenant.pop(tenant, {})):
@@ -79,6 +85,22 @@ class MemoryStore:
         """Every object as (kind, key, tenant, object)."""
         return [(kind, key, self._owner[kind][key], obj)
                 for kind, table in self._objects.items() for key, obj in table.items()]
+
+    def meta_get(self, name: str) -> Any | None:
+        return self._meta.get(name)
+
+    def meta_put(self, name: str, value: Any) -> None:
+        self._meta[name] = value
+
+    def next_counter(self, name: str) -> int:
+        self._meta[name] = self._meta.get(name, 0) + 1
+        return self._meta[name]
+
+    def data_version(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

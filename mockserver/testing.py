@@ -153,7 +153,8 @@ class _Server(uvicorn.Server):
 @contextmanager
 def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[MockServer]:
     """Serve the fake on 127.0.0.1 and a free port in a background thread; stop it on exit."""
-    settings = settings or Settings.from_env(env={}, **{"port": free_port(), "host": "127.0.0.1", **overrides})
+    settings = settings or Settings.from_env(env={}, **{"port": free_port(), "host": "127.0.0.1",
+                                                        "access_log": False, **overrides})
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                             lifespan="on")

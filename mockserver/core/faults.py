@@ -82,6 +82,10 @@ class Faults:
 
     def fire(self, request: Request) -> list[FaultRule]:
         """The rules that fire for this request, with their counters updated."""
+        with self.store.transaction():
+            return self._fire(request)
+
+    def _fire(self, request: Request) -> list[FaultRule]:
         fired = []
         for rule in self.list():
             if not _matches(rule, request):

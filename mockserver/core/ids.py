@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 import secrets
 import string
 import uuid
@@ -12,33 +13,47 @@ _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
 
 class Ids:
-    """One source of randomness for everything a client can see (ids, seeds, trigger words, durations)."""
+    """One source of randomness for everything a client can see (ids, seeds, trigger words, durations).
 
-    def __init__(self, seed: int | None = None) -> None:
+    With a `counter` (a shared, durable sequence), each draw under a seed uses its own generator seeded with
+    (seed, next counter value), so several worker processes sharing one store never repeat an id and a seeded run
+    still repeats exactly.
+    """
+
+    def __init__(self, seed: int | None = None, counter: Callable[[], int] | None = None) -> None:
         self.seed = seed
+        self.counter = counter
         self.reseed()
 
     def reseed(self) -> None:
         self._rng = random.Random(self.seed) if self.seed is not None else random.SystemRandom()
 
+    @property
+    def _draw(self) -> random.Random:
+        if self.counter is not None and self.seed is not None:
+            return random.Random(f"{self.seed}:{self.counter()}")
+        return self._rng
+
     def uuid(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        return str(uuid.UUID(int=self._draw.getrandbits(128), version=4))
 
     def token(self, length: int = 24) -> str:
-        return "".join(self._rng.choice(_TOKEN_ALPHABET) for _ in range(length))
+        rng = self._draw
+        return "".join(rng.choice(_TOKEN_ALPHABET) for _ in range(length))
 
     def seed_value(self) -> int:
         """A generation seed, in the range Firefly reports (positive 32-bit)."""
-        return self._rng.randint(1, 2**31 - 1)
+        return self._draw.randint(1, 2**31 - 1)
 
     def trigger_word(self) -> str:
-        return "".join(self._rng.choice(_TRIGGER_ALPHABET) for _ in range(7))
+        rng = self._draw
+        return "".join(rng.choice(_TRIGGER_ALPHABET) for _ in range(7))
 
     def uniform(self, low: float, high: float) -> float:
-        return self._rng.uniform(low, high)
+        return self._draw.uniform(low, high)
 
     def random(self) -> float:
-        return self._rng.random()
+        return self._draw.random()
 
 
 def secret_token(nbytes: int = 32) -> str:

@@ -141,21 +141,33 @@ class Jobs:
         found = self.store.items("job", tenant)
         return [j for j in found if not j.deleted and (kind is None or j.kind == kind)]
 
+    def _fresh(self, job: Job) -> Job:
+        """Re-read inside a transaction, so a shared store's other writers cannot slip in between."""
+        if not self.store.shared:
+            return job
+        fresh = self.store.get("job", job.id)
+        return fresh if fresh is not None else job
+
     def observe(self, job: Job) -> State:
         """A status read. Under a polls plan each read moves the job one step, so the read is also a write."""
         if job.plan.unit == "polls" and not phase_of(job, 0.0).phase.terminal:
-            job.polls += 1
-            self.store.put("job", job.id, job, job.tenant)
+            with self.store.transaction():
+                job = self._fresh(job)
+                if not phase_of(job, 0.0).phase.terminal:
+                    job.polls += 1
+                    self.store.put("job", job.id, job, job.tenant)
         return phase_of(job, self.clock.now())
 
     def cancel(self, job: Job) -> Phase | None:
         """Cancel if still pending or running; otherwise return the terminal phase that won instead."""
-        now = self.clock.now()
-        state = phase_of(job, now)
-        if state.phase.terminal:
-            return state.phase
-        job.canceled_at = job.cancel_mark(now)
-        self.store.put("job", job.id, job, job.tenant)
+        with self.store.transaction():
+            job = self._fresh(job)
+            now = self.clock.now()
+            state = phase_of(job, now)
+            if state.phase.terminal:
+                return state.phase
+            job.canceled_at = job.cancel_mark(now)
+            self.store.put("job", job.id, job, job.tenant)
         return None
 
     def delete(self, job: Job) -> None:

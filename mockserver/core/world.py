@@ -32,8 +32,9 @@ class World:
                  auth_mode: str = "open") -> None:
         self.store = store
         self.fixtures = fixtures
-        self.clock = Clock()
-        self.ids = Ids(seed)
+        self.clock = Clock(on_change=self._save_clock)
+        self.ids = Ids(seed, counter=(lambda: store.next_counter("ids")) if store.shared else None)
+        self._seen_version = -1
         self.default_profile = profile
         self.profile = profile
         self.signer = Signer(hashlib.sha256(f"mockserver:{seed}".encode()).digest() if seed is not None
@@ -46,11 +47,38 @@ class World:
         self.seeders: list[Seeder] = [seed_custom_models]
         self.on_reset: list[Callable[[], None]] = []
 
-    def start(self) -> None:
-        """Load fixtures into an empty store (called once the providers have added their seeders)."""
+    def start(self, force: bool = False) -> None:
+        """Load fixtures (called once the providers have added their seeders). A durable store that already
+        holds a world keeps it: a restart resumes where it stopped, clock included."""
         self.tenants.declare([Client(**c) for c in self.fixtures.clients])
-        for seeder in self.seeders:
-            seeder(self, self.fixtures)
+        with self.store.transaction():
+            if force or not self.store.meta_get("seeded"):
+                for seeder in self.seeders:
+                    seeder(self, self.fixtures)
+                self.store.meta_put("seeded", True)
+                self._save_clock(self.clock.state)
+                self.store.meta_put("profile", self.profile)
+        self.sync(force=True)
+
+    def sync(self, force: bool = False) -> None:
+        """Pick up clock and profile changes other workers made to a shared store (cheap when nothing changed)."""
+        if not self.store.shared:
+            return
+        version = self.store.data_version()
+        if version == self._seen_version and not force:
+            return
+        self._seen_version = version
+        clock = self.store.meta_get("clock")
+        if clock is not None:
+            self.clock.state = ClockState(**clock)
+        self.profile = self.store.meta_get("profile") or self.profile
+
+    def _save_clock(self, state: ClockState) -> None:
+        self.store.meta_put("clock", {"offset": state.offset, "frozen_at": state.frozen_at})
+
+    def set_profile(self, name: str) -> None:
+        self.profile = name
+        self.store.meta_put("profile", name)
 
     def reseed(self, seed: int | None) -> None:
         """Switch to another seed (the control API's reset can do this per test)."""
@@ -60,15 +88,16 @@ class World:
     def reset(self, tenant: str | None = None) -> None:
         """Forget state (all, or one tenant's) and reload fixtures. A full reset also restores clock, randomness
         and profile, so a test starts from exactly the state a fresh server has."""
-        self.store.clear(tenant)
-        if tenant is None:
-            self.clock.reset()
-            self.ids.reseed()
-            self.faults.reset()
-            self.profile = self.default_profile
-            for hook in self.on_reset:
-                hook()
-        self.start()
+        with self.store.transaction():
+            self.store.clear(tenant)
+            if tenant is None:
+                self.clock.reset()
+                self.ids.reseed()
+                self.faults.reset()
+                self.set_profile(self.default_profile)
+                for hook in self.on_reset:
+                    hook()
+            self.start(force=True)
 
     def training_state(self, model: Model) -> str:
         """A model's training state, derived from its trainings: "ready" once any training succeeded (or for
@@ -94,7 +123,8 @@ class World:
 
     def restore(self, clock: ClockState, profile: str) -> None:
         self.clock.state = clock
-        self.profile = profile
+        self._save_clock(clock)
+        self.set_profile(profile)
 
     def plan(self, work: str, profile: str | None = None) -> Any:
         return plan_for(profile or self.profile, work, self.ids)

@@ -207,7 +207,9 @@ class Firefly:
             model = self.world.registry.model(tenant, body["customModelId"])
             if model is None or "firefly" not in model.surfaces or self.world.training_state(model) != "ready":
                 return errors.api(404, "not_found", f"Custom model {body['customModelId']} was not found.")
-        job = self._create_job(tenant, body, version, mime, model, profile, request.scope.get("mock.job_outcome"))
+        with self.world.store.transaction():
+            job = self._create_job(tenant, body, version, mime, model, profile,
+                                   request.scope.get("mock.job_outcome"))
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
         link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'
