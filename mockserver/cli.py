@@ -45,7 +45,8 @@ def _export(settings: Settings) -> None:
     for field in dataclasses.fields(settings):
         value = getattr(settings, field.name)
         if value is not None:
-            os.environ[f"MOCKSERVER_{field.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            os.environ[f"MOCKSERVER_{field.name.upper()}"] = text
 
 
 def _graceful_server_class() -> type:

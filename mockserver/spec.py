@@ -6,7 +6,7 @@ providers reshape them as they need.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,6 @@ def describe(error: ValidationError) -> dict[str, Any]:
     return {"loc": loc, "msg": error.message, "type": f"value_error.{kind}"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(folder: str, name: str) -> Spec:
     return Spec(Path(folder) / name)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 import secrets
 import string
 import uuid
+from collections.abc import Callable
 
 _TRIGGER_ALPHABET = string.ascii_uppercase + string.digits
 _TOKEN_ALPHABET = string.ascii_letters + string.digits

@@ -8,11 +8,11 @@ a virtual clock, restarts and several workers sharing one store work without bac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -133,7 +133,7 @@ class Jobs:
 
     def get(self, tenant: str, job_id: str, kind: str | None = None) -> Job | None:
         job = self.store.get("job", job_id)
-        if job is None or job.deleted or job.tenant != tenant or (kind is not None and not job.kind == kind):
+        if job is None or job.deleted or job.tenant != tenant or (kind is not None and job.kind != kind):
             return None
         return job
 
