@@ -7,6 +7,8 @@ import dataclasses
 import os
 import sys
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 from .fixtures import FixtureError
 from .settings import Settings
@@ -63,6 +65,17 @@ def _graceful_server_class() -> type:
     return GracefulServer
 
 
+def _build(make: Callable[[], Any]) -> Any:
+    """Build the app (or just its context); a bad fixture or spec ends start-up with a message and exit 2."""
+    try:
+        return make()
+    except FixtureError as exc:
+        print(f"mockserver: bad fixtures: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"mockserver: cannot start: {exc}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = settings_from_args(argv)
     import uvicorn
@@ -72,33 +85,19 @@ def main(argv: list[str] | None = None) -> int:
 
     if settings.workers > 1 and not settings.state_dir:
         settings.state_dir = tempfile.mkdtemp(prefix="mockserver-state-")  # workers must share one store
-    try:
-        if settings.workers > 1:
-            build_context(settings).world.store.close()  # fail fast on bad fixtures or specs, in the parent
-    except FixtureError as exc:
-        print(f"mockserver: bad fixtures: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"mockserver: cannot start: {exc}", file=sys.stderr)
-        return 2
+    if settings.workers > 1:
+        _build(lambda: build_context(settings)).world.store.close()  # fail fast, in the parent
     _export(settings)
-    print(f"mockserver: listening on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
     common = {"host": settings.host, "port": settings.port, "log_level": "warning", "access_log": False,
               "timeout_graceful_shutdown": 5}
     if settings.workers > 1:
+        print(f"mockserver: listening on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
         uvicorn.run("mockserver.app:app_from_env", factory=True, workers=settings.workers, **common)
         return 0
-    try:
-        app = app_from_env()
-    except FixtureError as exc:
-        print(f"mockserver: bad fixtures: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"mockserver: cannot start: {exc}", file=sys.stderr)
-        return 2
+    app = _build(app_from_env)
     logs.configure(settings.log_format)
-    server = _graceful_server_class()(uvicorn.Config(app, **common))
-    server.run()
+    print(f"mockserver: listening on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    _graceful_server_class()(uvicorn.Config(app, **common)).run()
     return 0
 
 
