@@ -109,17 +109,17 @@ class World:
         if not trainings:
             return "none"
         now = self.clock.now()
-        phases = [(job.created_at, job.id, phase_of(job, now).phase) for job in trainings]
-        if any(phase is Phase.SUCCEEDED for _, _, phase in phases):
+        phases = [(training_order(job), phase_of(job, now).phase) for job in trainings]
+        if any(phase is Phase.SUCCEEDED for _, phase in phases):
             return "ready"
-        return _TRAINING_STATES[max(phases)[2]]
+        return _TRAINING_STATES[max(phases)[1]]
 
     def trigger_word(self, model: Model) -> str | None:
         """The trigger word of the model's newest succeeded training, if any."""
         now = self.clock.now()
         done = [j for j in self.jobs.list(model.tenant, "training")
                 if j.extra.get("model_id") == model.id and phase_of(j, now).phase is Phase.SUCCEEDED]
-        return max(done, key=lambda j: (j.created_at, j.id)).extra.get("trigger_word") if done else None
+        return max(done, key=training_order).extra.get("trigger_word") if done else None
 
     def restore(self, clock: ClockState, profile: str) -> None:
         self.clock.state = clock
@@ -128,6 +128,12 @@ class World:
 
     def plan(self, work: str, profile: str | None = None) -> Any:
         return plan_for(profile or self.profile, work, self.ids)
+
+
+def training_order(job: Any) -> tuple[float, int, str]:
+    """Oldest to newest. A surface may number a model's trainings in `extra["seq"]`, so trainings started at the
+    same instant (a frozen clock) still have a definite newest one."""
+    return (job.created_at, job.extra.get("seq", 0), job.id)
 
 
 def fixture_uuid(*parts: str) -> str:

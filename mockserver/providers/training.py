@@ -1,0 +1,625 @@
+"""The custom-model training surface: models, training images, trainings and predictions.
+
+A thin translator over the shared core. Models are the registry's `Model` records (so Firefly sees them), training
+images are `TrainingImage` records holding an uploaded `Asset`, and trainings and predictions are `Job`s whose
+status is derived from the clock. Error bodies come from `training_errors`; request body rules come from
+`openapi/training.yaml`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from PIL import Image, UnidentifiedImageError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..context import Context
+from ..core.assets import URL_LIFETIME, Asset
+from ..core.jobs import Job, Phase, State, phase_of
+from ..core.profiles import PROFILES
+from ..core.registry import Model, TrainingImage
+from ..core.tenants import CredentialError
+from ..core.world import training_order
+from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from . import training_errors as errors
+
+SPEC = "training.yaml"
+SURFACE = "training"
+TRAINING = "training"
+PREDICTION = "prediction"
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGE_PIXELS = 25_000_000  # more than this is treated as a decompression bomb
+UPLOAD_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/webp": "WEBP"}
+_FORMAT_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+_OUTPUT_MIME = {"jpeg": "image/jpeg", "png": "image/png"}
+_STATUS = {Phase.PENDING: "queued", Phase.RUNNING: "processing", Phase.SUCCEEDED: "succeeded",
+           Phase.FAILED: "failed", Phase.TIMEOUT: "failed", Phase.CANCELED: "cancelled"}
+_MODEL_STATUS = {"none": "untrained", "queued": "queued", "training": "training", "ready": "ready",
+                 "failed": "failed", "cancelled": "cancelled"}
+DEFAULT_SIZE = 1024
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Training:
+    surface = SURFACE
+    prefixes = ("/models", "/predictions")
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.world = ctx.world
+        self.spec = ctx.specs[SPEC]
+        for name in ("CreateModelRequest", "RenameModelRequest", "StartTrainingRequest", "PredictionRequest"):
+            self.spec.validator(name)  # compile at start-up, not on the first request
+
+    def routes(self) -> list[Route]:
+        """One route per path, so a wrong method answers 405 with the path's full Allow list (the app renders
+        unrouted paths and methods through `error`)."""
+        table: list[tuple[str, dict[str, Handler]]] = [
+            ("/models", {"POST": self.create_model}),
+            ("/models/{model_id}", {"GET": self.get_model, "PATCH": self.rename_model,
+                                    "DELETE": self.delete_model}),
+            ("/models/{model_id}/training-data", {"POST": self.upload_image, "GET": self.list_images}),
+            ("/models/{model_id}/training-data/{data_id}", {"GET": self.get_image, "PUT": self.replace_image,
+                                                            "DELETE": self.delete_image}),
+            ("/models/{model_id}/trainings", {"POST": self.start_training, "GET": self.list_trainings}),
+            ("/models/{model_id}/trainings/{training_id}", {"GET": self.get_training,
+                                                            "DELETE": self.delete_training}),
+            ("/models/{model_id}/trainings/{training_id}/cancel", {"POST": self.cancel_training}),
+            ("/predictions", {"POST": self.create_prediction}),
+            ("/predictions/{prediction_id}", {"GET": self.get_prediction, "DELETE": self.delete_prediction}),
+        ]
+        return [Route(path, _dispatch(handlers), methods=list(handlers)) for path, handlers in table]
+
+    def error(self, path: str, status: int, code: str | None, message: str | None,
+              headers: dict[str, str] | None) -> Response:
+        return errors.error(status, code, message, headers=headers)
+
+    # --- shared request handling ---------------------------------------------------------------------------
+
+    def _tenant(self, request: Request) -> str | Response:
+        key = request.headers.get("x-api-key", "").strip()
+        if not key:
+            return errors.missing_key()
+        try:
+            tenant = self.world.tenants.known_key(key)
+        except CredentialError:
+            return errors.invalid_key()
+        request.scope["mock.tenant"] = tenant
+        return tenant
+
+    def _find_model(self, tenant: str, model_id: str) -> Model | None:
+        model = self.world.registry.model(tenant, model_id, include_public=False)
+        if model is None or model.id != model_id or SURFACE not in model.surfaces:
+            return None
+        return model
+
+    def _model(self, request: Request) -> tuple[str, Model] | Response:
+        tenant = self._tenant(request)
+        if isinstance(tenant, Response):
+            return tenant
+        model_id = request.path_params["model_id"]
+        model = self._find_model(tenant, model_id)
+        if model is None:
+            return errors.model_not_found(model_id)
+        return tenant, model
+
+    async def _json(self, request: Request, schema: str) -> dict[str, Any] | Response:
+        """Read, parse and validate a JSON body. An empty body counts as `{}` (so a missing required field is
+        reported by name); a non-empty one must be declared as JSON."""
+        limit = self.ctx.settings.max_json_bytes
+        try:
+            raw = await read_body(request, limit)
+        except BodyTooLarge:
+            return errors.body_too_large(limit)
+        if raw.strip():
+            content_type = request.headers.get("content-type", "")
+            if not is_json_type(content_type):
+                return errors.not_json_type(content_type)
+            try:
+                body = parse_json(raw)
+            except orjson.JSONDecodeError:
+                return errors.invalid_json()
+        else:
+            body = {}
+        request.scope["mock.body"] = body
+        problems = errors.from_schema(self.spec.errors(schema, body))
+        profile = request.headers.get("x-mock-profile")
+        if schema in ("StartTrainingRequest", "PredictionRequest") and profile is not None \
+                and profile not in PROFILES:
+            problems.append(errors.detail("x-mock-profile", "must be one of " + ", ".join(PROFILES)))
+        if problems:
+            return errors.validation(problems)
+        return body
+
+    def _now(self) -> float:
+        return self.world.clock.now()
+
+    def _url(self, request: Request, asset: Asset, now: float) -> str:
+        return base_url(request, self.ctx.settings.public_url) + self.world.signer.path(asset, now)
+
+    # --- models --------------------------------------------------------------------------------------------
+
+    async def create_model(self, request: Request) -> Response:
+        tenant = self._tenant(request)
+        if isinstance(tenant, Response):
+            return tenant
+        body = await self._json(request, "CreateModelRequest")
+        if isinstance(body, Response):
+            return body
+        world, now = self.world, self._now()
+        key = world.ids.uuid()
+        model = Model(id=_short_id(world), asset_id=f"urn:aaid:sc:VA6C2:{key}", tenant=tenant,
+                      display_name=body["displayName"], training_mode=body.get("customModelType", "style"),
+                      published_state="never", ready=False, surfaces=["firefly", SURFACE], created_at=now,
+                      modified_at=now, etag=world.ids.uuid())
+        with world.store.transaction():
+            world.registry.add_model(model)
+        return json(self._model_json(model), 201)
+
+    async def get_model(self, request: Request) -> Response:
+        found = self._model(request)
+        if isinstance(found, Response):
+            return found
+        return json(self._model_json(found[1]))
+
+    async def rename_model(self, request: Request) -> Response:
+        found = self._model(request)
+        if isinstance(found, Response):
+            return found
+        body = await self._json(request, "RenameModelRequest")
+        if isinstance(body, Response):
+            return body
+        model = found[1]
+        with self.world.store.transaction():
+            model.display_name = body["updatedDisplayName"]
+            model.modified_at = self._now()
+            self.world.registry.save(model)
+        return json(self._model_json(model))
+
+    async def delete_model(self, request: Request) -> Response:
+        found = self._model(request)
+        if isinstance(found, Response):
+            return found
+        model = found[1]
+        with self.world.store.transaction():
+            model.deleted = True
+            model.modified_at = self._now()
+            self.world.registry.save(model)
+        return Response(status_code=204)
+
+    def _model_json(self, model: Model) -> dict[str, Any]:
+        return {
+            "id": model.id,
+            "displayName": model.display_name,
+            "customModelType": model.training_mode,
+            "assetId": model.asset_id,
+            "status": _MODEL_STATUS.get(self.world.training_state(model), "untrained"),
+            "triggerWord": self.world.trigger_word(model),
+            "createdAt": _iso(model.created_at),
+            "updatedAt": _iso(model.modified_at),
+        }
+
+    # --- training images -----------------------------------------------------------------------------------
+
+    async def _image_upload(self, request: Request) -> tuple[bytes, str, int, int] | Response:
+        """Read and check an image body: (bytes, mime, width, height), or the refusal."""
+        declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        expected = UPLOAD_TYPES.get(declared)
+        if expected is None:
+            return errors.unsupported_image_type(declared, tuple(UPLOAD_TYPES))
+        try:
+            data = await read_body(request, MAX_IMAGE_BYTES)
+        except BodyTooLarge:
+            return errors.image_too_large(MAX_IMAGE_BYTES)
+        if not data:
+            return errors.invalid_image("The request body is empty; send the raw image bytes.")
+        opened = _open_image(data)
+        if isinstance(opened, str):
+            return errors.invalid_image(opened)
+        actual = "JPEG" if opened.format == "MPO" else opened.format  # camera JPEGs with extra frames
+        if actual != expected:
+            shown = actual or "unknown"
+            opened.close()
+            if shown not in _FORMAT_MIME:
+                return errors.unsupported_image_format(shown)
+            return errors.image_type_mismatch(declared, shown)
+        width, height = opened.size
+        problem = await run_in_threadpool(_decode, opened)
+        if problem:
+            return errors.invalid_image(problem)
+        return data, _FORMAT_MIME[expected], width, height
+
+    def _store_image(self, tenant: str, model: Model, data: bytes, mime: str, width: int, height: int,
+                     now: float) -> Asset:
+        asset = Asset(id=self.world.ids.uuid(), tenant=tenant, mime=mime, width=width, height=height,
+                      created_at=now, meta={"kind": "training_image", "model_id": model.id})
+        return self.world.assets.add(asset, data)
+
+    async def upload_image(self, request: Request) -> Response:
+        found = self._model(request)
+        if isinstance(found, Response):
+            return found
+        tenant, model = found
+        checked = await self._image_upload(request)
+        if isinstance(checked, Response):
+            return checked
+        now = self._now()
+        with self.world.store.transaction():
+            asset = self._store_image(tenant, model, *checked, now=now)
+            image = TrainingImage(id=_short_id(self.world), model_id=model.id, tenant=tenant, asset_id=asset.id,
+                                  created_at=now)
+            self.world.registry.add_image(image)
+        return json(self._image_json(image, asset), 201)
+
+    def _image(self, request: Request) -> tuple[str, Model, TrainingImage] | Response:
+        found = self._model(request)
+        if isinstance(found, Response):
+            return found
+        tenant, model = found
+        data_id = request.path_params["data_id"]
+        image = self.world.registry.image(tenant, model.id, data_id)
+        if image is None:
+            return errors.image_not_found(model.id, data_id)
+        return tenant, model, image
+
+    async def list_images(self, request: Request) -> Response:
+        found = self._model(request)
+        if isinstance(found, Response):
+            return found
+        tenant, model = found
+        items = []
+        for image in self.world.registry.images(tenant, model.id):
+            asset = self.world.assets.get(image.asset_id)
+            if asset is not None:
+                items.append(self._image_json(image, asset))
+        return json(items)
+
+    async def get_image(self, request: Request) -> Response:
+        found = self._image(request)
+        if isinstance(found, Response):
+            return found
+        image = found[2]
+        asset = self.world.assets.get(image.asset_id)
+        if asset is None:
+            return errors.image_not_found(image.model_id, image.id)
+        now = self._now()
+        return json({**self._image_json(image, asset), "dataUrl": self._url(request, asset, now),
+                     "dataUrlExpiresAt": _iso(int(now) + URL_LIFETIME)})
+
+    async def replace_image(self, request: Request) -> Response:
+        found = self._image(request)
+        if isinstance(found, Response):
+            return found
+        tenant, model, image = found
+        checked = await self._image_upload(request)
+        if isinstance(checked, Response):
+            return checked
+        now = self._now()
+        with self.world.store.transaction():
+            old = self.world.assets.get(image.asset_id)
+            asset = self._store_image(tenant, model, *checked, now=now)
+            image.asset_id = asset.id
+            self.world.registry.add_image(image)
+            if old is not None:
+                self.world.assets.remove(old)
+        return json(self._image_json(image, asset))
+
+    async def delete_image(self, request: Request) -> Response:
+        found = self._image(request)
+        if isinstance(found, Response):
+            return found
+        image = found[2]
+        with self.world.store.transaction():
+            asset = self.world.assets.get(image.asset_id)
+            self.world.registry.remove_image(image)
+            if asset is not None:
+                self.world.assets.remove(asset)
+        return Response(status_code=204)
+
+    def _image_json(self, image: TrainingImage, asset: Asset) -> dict[str, Any]:
+        return {"dataId": image.id, "modelId": image.model_id, "contentType": asset.mime, "width": asset.width,
+                "height": asset.height, "size": asset.size, "createdAt": _iso(image.created_at),
+                "updatedAt": _iso(asset.created_at)}
+
+    # --- trainings -----------------------------------------------------------------------------------------
+
+    def _trainings(self, tenant: str, model: Model) -> list[Job]:
+        found = [j for j in self.world.jobs.list(tenant, TRAINING) if j.extra.get("model_id") == model.id]
+        return sorted(found, key=training_order)
+
+    def _started(self, tenant: str, model: Model) -> int:
+        """How many trainings the model ever had, hidden ones included (numbers them in start order)."""
+        return sum(1 for j in self.world.store.items("job", tenant)
+                   if j.kind == TRAINING and j.extra.get("model_id") == model.id)
+
+    async def start_training(self, request: Request) -> Response:
+        found = self._model(request)
+        if isinstance(found, Response):
+            return found
+        tenant, model = found
+        body = await self._json(request, "StartTrainingRequest")
+        if isinstance(body, Response):
+            return body
+        world = self.world
+        images = world.registry.images(tenant, model.id)
+        if not images:
+            return errors.no_training_data(model.id)
+        now = self._now()
+        for job in self._trainings(tenant, model):
+            phase = phase_of(job, now).phase
+            if not phase.terminal:
+                return errors.training_in_progress(model.id, job.id, _STATUS[phase])
+        strength = int(body.get("trainingStrength", 5))
+        speed = body.get("trainingSpeed", "fast")
+        profile = request.headers.get("x-mock-profile")
+        job = Job(id=_short_id(world), tenant=tenant, kind=TRAINING, created_at=now,
+                  plan=world.plan("training" if speed == "fast" else "training_hq", profile),
+                  inputs={"data_ids": [i.id for i in images]},
+                  outcome=request.scope.get("mock.job_outcome"),
+                  extra={"model_id": model.id, "trigger_word": world.ids.trigger_word(), "strength": strength,
+                         "speed": speed, "seq": self._started(tenant, model) + 1})
+        with world.store.transaction():
+            world.jobs.add(job)
+        return json({"trainingId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
+
+    def _training(self, request: Request) -> tuple[str, Model, Job] | Response:
+        found = self._model(request)
+        if isinstance(found, Response):
+            return found
+        tenant, model = found
+        training_id = request.path_params["training_id"]
+        job = self.world.jobs.get(tenant, training_id, TRAINING)
+        if job is None or job.extra.get("model_id") != model.id:
+            return errors.training_not_found(model.id, training_id)
+        return tenant, model, job
+
+    async def list_trainings(self, request: Request) -> Response:
+        found = self._model(request)
+        if isinstance(found, Response):
+            return found
+        tenant, model = found
+        now = self._now()
+        return json([{"id": j.id, "status": _STATUS[phase_of(j, now).phase], "createdAt": _iso(j.created_at)}
+                     for j in self._trainings(tenant, model)])
+
+    async def get_training(self, request: Request) -> Response:
+        found = self._training(request)
+        if isinstance(found, Response):
+            return found
+        job = found[2]
+        with self.world.store.transaction():
+            state = self.world.jobs.observe(job)
+        return json(_training_json(job, state))
+
+    async def cancel_training(self, request: Request) -> Response:
+        found = self._training(request)
+        if isinstance(found, Response):
+            return found
+        job = found[2]
+        with self.world.store.transaction():
+            winner = self.world.jobs.cancel(job)
+        if winner is not None:
+            return errors.training_finished(job.id, _STATUS[winner])
+        return json(_training_json(job, phase_of(job, self._now())))
+
+    async def delete_training(self, request: Request) -> Response:
+        found = self._training(request)
+        if isinstance(found, Response):
+            return found
+        with self.world.store.transaction():
+            self.world.jobs.delete(found[2])
+        return Response(status_code=204)
+
+    # --- predictions ---------------------------------------------------------------------------------------
+
+    async def create_prediction(self, request: Request) -> Response:
+        tenant = self._tenant(request)
+        if isinstance(tenant, Response):
+            return tenant
+        body = await self._json(request, "PredictionRequest")
+        if isinstance(body, Response):
+            return body
+        world, now = self.world, self._now()
+        prompt = body["prompt"]
+        models: list[dict[str, Any]] = []
+        problems: list[errors.Detail] = []
+        missing = False
+        for slot, config in sorted(body["scaleConfigs"].items(), key=lambda kv: int(kv[0])):
+            where = f"scaleConfigs.{slot}"
+            model = self._find_model(tenant, config["modelId"])
+            if model is None:
+                missing = True
+                problems.append(errors.detail(f"{where}.modelId", f"Model {config['modelId']} was not found."))
+                continue
+            job = world.jobs.get(tenant, config["trainingId"], TRAINING)
+            if job is None or job.extra.get("model_id") != model.id:
+                missing = True
+                problems.append(errors.detail(f"{where}.trainingId",
+                                              f"Training {config['trainingId']} of model {model.id} was not found."))
+                continue
+            phase = phase_of(job, now).phase
+            if phase is not Phase.SUCCEEDED:
+                problems.append(errors.detail(f"{where}.trainingId", f"Training {job.id} of model {model.id} has "
+                                              f"not succeeded (status: {_STATUS[phase]})."))
+                continue
+            word = job.extra["trigger_word"]
+            models.append({"modelId": model.id, "trainingId": job.id, "scale": config.get("scale", 1),
+                           "triggerWord": word, "triggerWordInPrompt": _mentions(prompt, word),
+                           "displayName": model.display_name})
+        if problems:
+            return errors.bad_references(problems, missing)
+        job = self._prediction_job(tenant, body, models, request, now)
+        return json({"predictionId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
+
+    def _prediction_job(self, tenant: str, body: dict[str, Any], models: list[dict[str, Any]], request: Request,
+                        now: float) -> Job:
+        world = self.world
+        size = body.get("image_size") or {"width": DEFAULT_SIZE, "height": DEFAULT_SIZE}
+        width, height = int(size["width"]), int(size["height"])
+        fmt = body.get("output_format", "jpeg")
+        mime = _OUTPUT_MIME[fmt]
+        seed = int(body["seed"]) if "seed" in body else world.ids.seed_value()
+        steps = int(body.get("num_inference_steps", 28))
+        guidance = body.get("guidance_scale", 3.5)
+        prompt = body["prompt"]
+        model_lines = [
+            f"Model {m['displayName']} ({m['modelId']}, training {m['trainingId']}) x{m['scale']}: trigger word "
+            f"{m['triggerWord']} " + ("IN the prompt (active)" if m["triggerWordInPrompt"]
+                                      else "NOT in the prompt (inactive)")
+            for m in models]
+        outputs = []
+        for index in range(int(body.get("num_images", 1))):
+            image_seed = (seed + index) % 2**31
+            lines = [f"Prompt: {prompt}", f"Seed: {image_seed}   Size: {width}x{height} {fmt}",
+                     f"Steps: {steps}   Guidance: {guidance}", *model_lines, "Training API prediction (mock)"]
+            asset = world.assets.add(Asset(id=world.ids.uuid(), tenant=tenant, mime=mime, width=width,
+                                           height=height, created_at=now,
+                                           render={"key": "training|" + "|".join(lines), "lines": lines}))
+            outputs.append({"seed": image_seed, "asset": asset.id})
+        job = Job(id=_short_id(world), tenant=tenant, kind=PREDICTION, created_at=now,
+                  plan=world.plan("generate", request.headers.get("x-mock-profile")),
+                  inputs={"prompt": prompt, "seed": seed, "size": {"width": width, "height": height},
+                          "format": fmt, "steps": steps, "guidance": guidance},
+                  outputs=outputs, outcome=request.scope.get("mock.job_outcome"),
+                  extra={"models": [{k: v for k, v in m.items() if k != "displayName"} for m in models]})
+        with world.store.transaction():
+            world.jobs.add(job)
+        return job
+
+    def _prediction(self, request: Request) -> Job | Response:
+        tenant = self._tenant(request)
+        if isinstance(tenant, Response):
+            return tenant
+        prediction_id = request.path_params["prediction_id"]
+        job = self.world.jobs.get(tenant, prediction_id, PREDICTION)
+        if job is None:
+            return errors.prediction_not_found(prediction_id)
+        return job
+
+    async def get_prediction(self, request: Request) -> Response:
+        job = self._prediction(request)
+        if isinstance(job, Response):
+            return job
+        with self.world.store.transaction():
+            state = self.world.jobs.observe(job)
+        images = []
+        if state.phase is Phase.SUCCEEDED:
+            now = self._now()
+            for out in job.outputs:
+                asset = self.world.assets.get(out["asset"])
+                if asset is not None:
+                    images.append(self._url(request, asset, now))
+        body: dict[str, Any] = {
+            "id": job.id, "status": _STATUS[state.phase], "outputImages": images, "seed": job.inputs["seed"],
+            "imageSize": job.inputs["size"], "outputFormat": job.inputs["format"], "models": job.extra["models"],
+            "progress": round(state.progress * 100, 1), "createdAt": _iso(job.created_at)}
+        failure = _failure(job, state)
+        if failure:
+            body["error"] = failure
+        return json(body)
+
+    async def delete_prediction(self, request: Request) -> Response:
+        job = self._prediction(request)
+        if isinstance(job, Response):
+            return job
+        with self.world.store.transaction():
+            self.world.jobs.delete(job)
+        return Response(status_code=204)
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+def _dispatch(handlers: dict[str, Handler]) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+    return endpoint
+
+
+def _short_id(world: Any) -> str:
+    """Short lower-case ids like the reference's "abc123" (48 random bits, repeatable under --seed)."""
+    return world.ids.uuid().replace("-", "")[:12]
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _mentions(prompt: str, word: str) -> bool:
+    """Whether the prompt holds the trigger word as a word of its own (any letter case)."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", prompt, re.IGNORECASE) is not None
+
+
+def _failure(job: Job, state: State) -> dict[str, str] | None:
+    if state.phase is Phase.FAILED:
+        outcome = job.outcome
+        return {"code": outcome.error_code if outcome else "runtime_error",
+                "message": outcome.message if outcome else "The job failed."}
+    if state.phase is Phase.TIMEOUT:
+        return {"code": "timeout", "message": "The job timed out."}
+    return None
+
+
+def _training_json(job: Job, state: State) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": job.id, "modelId": job.extra["model_id"], "status": _STATUS[state.phase],
+        "triggerWord": job.extra["trigger_word"] if state.phase is Phase.SUCCEEDED else None,
+        "trainingStrength": job.extra["strength"], "trainingSpeed": job.extra["speed"],
+        "progress": round(state.progress * 100, 1), "createdAt": _iso(job.created_at)}
+    failure = _failure(job, state)
+    if failure:
+        body["error"] = failure
+    return body
+
+
+def _open_image(data: bytes) -> Image.Image | str:
+    """Identify an image from its header (cheap; no pixel decoding), or say why it cannot be one. Runs on the
+    event loop so the warnings filter that turns Pillow's bomb warning into an error is not raced by threads."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return _bomb_message()
+    except UnidentifiedImageError:
+        return "The body is not a readable image (corrupt, truncated, or not an image at all)."
+    except Exception:  # Pillow's plugins raise many kinds (SyntaxError, struct.error, ValueError...) on bad headers
+        return "The body is not a readable image (its header is corrupt)."
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        image.close()
+        return _bomb_message(width, height)
+    return image
+
+
+def _decode(image: Image.Image) -> str | None:
+    """Decode every byte (in a worker thread) so truncated or corrupt files are refused. JPEGs decode at 1/8
+    scale, which still reads the whole stream; PNGs are verified chunk by chunk (CRCs) instead of inflated."""
+    try:
+        if image.format == "PNG":
+            image.verify()
+        else:
+            if image.format == "JPEG":
+                image.draft(None, (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    except Exception:  # OSError (truncated), SyntaxError (bad chunk), zlib/struct errors from the decoders
+        return "The body is not a readable image (truncated or corrupt)."
+    finally:
+        image.close()
+    return None
+
+
+def _bomb_message(width: int | None = None, height: int | None = None) -> str:
+    dims = f" ({width}x{height})" if width else ""
+    return (f"The image{dims} has more than {MAX_IMAGE_PIXELS:,} pixels and is refused as a possible decompression "
+            "bomb.")
