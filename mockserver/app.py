@@ -23,12 +23,13 @@ from .http import json
 from .images import ImageCache
 from .journal import Journal, SharedJournal
 from .providers.firefly import Firefly
+from .providers.scenario import Scenario
 from .providers.training import Training
 from .settings import Settings
 from .store import MemoryStore
 from .store_sqlite import SqliteStore
 
-SPEC_FILES = ("firefly-v3.yaml", "admin.yaml", "training.yaml")
+SPEC_FILES = ("firefly-v3.yaml", "admin.yaml", "training.yaml", "scenario.yaml")
 
 
 def build_context(settings: Settings) -> Context:
@@ -45,7 +46,7 @@ def build_context(settings: Settings) -> Context:
 def create_app(settings: Settings | None = None) -> Gateway:
     settings = settings or Settings.from_env()
     ctx = build_context(settings)
-    surfaces = [Firefly(ctx), Training(ctx), Files(ctx)]
+    surfaces = [Firefly(ctx), Training(ctx), Scenario(ctx), Files(ctx)]
     if not settings.no_admin:
         surfaces.append(Control(ctx))
     ctx.world.start()
