@@ -255,3 +255,13 @@ def test_signed_urls_tampered_and_expired(firefly_mock, auth):
     firefly_mock.clock.advance(3600)
     r = httpx.get(url)
     assert r.status_code == 403 and b"Request has expired" in r.content
+
+
+def test_specs_are_served(mockserver):
+    import yaml
+
+    for name in ("firefly-v3.yaml", "admin.yaml", "training.yaml", "scenario.yaml"):
+        r = mockserver.http.get(f"/openapi/{name}")
+        assert r.status_code == 200 and yaml.safe_load(r.text)["openapi"].startswith("3.1")
+    assert mockserver.http.get("/openapi/nope.yaml").status_code == 404
+    assert mockserver.http.get("/ready").json() == {"status": "ready"}
