@@ -16,6 +16,10 @@ _TYPES: dict[str, type] = {"token": Token, "model": Model, "training_image": Tra
                            "fault": FaultRule, "job": Job}
 
 
+def _base(kind: str) -> str:
+    return "job" if kind.startswith("job:") else kind
+
+
 def encode(kind: str, obj: Any) -> Any:
     if kind == "blob":
         return base64.b64encode(obj).decode("ascii")
@@ -29,6 +33,7 @@ KINDS = frozenset({*_TYPES, "blob", "model_alias"})
 
 def decode(kind: str, data: Any) -> Any:
     """Rebuild one object; unknown kinds and malformed data raise ValueError or TypeError."""
+    kind = _base(kind)
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
     if kind == "model_alias":

@@ -204,7 +204,7 @@ def test_state_snapshot_and_restore(firefly_mock, auth):
     firefly_mock.clock.advance(10)
     before = status_of(firefly_mock, job, auth)
     snapshot = firefly_mock.export_state()
-    assert {o["kind"] for o in snapshot["objects"]} >= {"job", "asset", "token", "model"}
+    assert {o["kind"] for o in snapshot["objects"]} >= {"job:firefly.generate", "asset", "token", "model"}
     firefly_mock.reset()
     firefly_mock.import_state(snapshot)
     after = status_of(firefly_mock, job, auth)

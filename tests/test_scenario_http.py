@@ -267,7 +267,7 @@ def test_assets_hidden_until_success_and_per_tenant(mock):
     mock.clock.freeze()
     job = generate(mock, {"prompt": "hidden"}, headers={"x-mock-profile": "realistic"}).json()["job"]
     store = mock.app.state.ctx.world.store
-    asset_id = store.get("job", job["jobId"]).outputs[0]["asset"]
+    asset_id = store.get("job:scenario.generate", job["jobId"]).outputs[0]["asset"]
     assert get(mock, f"/v1/assets/{asset_id}").status_code == 404
     mock.clock.advance(100)
     assert get(mock, f"/v1/assets/{asset_id}").status_code == 200

@@ -275,7 +275,7 @@ def test_soft_deletes_hide_but_keep(mockserver, api):
     assert api.training(model_id, training_id).status_code == 404
     assert api.call("GET", f"/models/{model_id}/trainings").json() == []
     assert api.call("GET", f"/models/{model_id}").json()["status"] == "untrained"
-    assert store.get("job", training_id).deleted is True
+    assert store.get("job:training", training_id).deleted is True
     refused = api.predict([(model_id, training_id)], word)
     assert refused.status_code == 404
 
@@ -290,7 +290,7 @@ def test_soft_deletes_hide_but_keep(mockserver, api):
     assert api.call("DELETE", f"/predictions/{prediction_id}").status_code == 204
     assert api.call("GET", f"/predictions/{prediction_id}").status_code == 404
     assert api.call("DELETE", f"/predictions/{prediction_id}").status_code == 404
-    assert store.get("job", prediction_id).deleted is True
+    assert store.get("job:prediction", prediction_id).deleted is True
 
 
 def test_replace_and_delete_training_images(mockserver, api):

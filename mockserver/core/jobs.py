@@ -127,25 +127,33 @@ class Jobs:
         self.store = store
         self.clock = clock
 
+    @staticmethod
+    def store_kind(kind: str) -> str:
+        """Each job kind is its own store table, so listing one kind never walks through the others."""
+        return f"job:{kind}"
+
+    def _save(self, job: Job) -> None:
+        self.store.put(self.store_kind(job.kind), job.id, job, job.tenant)
+
     def add(self, job: Job) -> Job:
-        self.store.put("job", job.id, job, job.tenant)
+        self._save(job)
         return job
 
-    def get(self, tenant: str, job_id: str, kind: str | None = None) -> Job | None:
-        job = self.store.get("job", job_id)
-        if job is None or job.deleted or job.tenant != tenant or (kind is not None and job.kind != kind):
+    def get(self, tenant: str, job_id: str, kind: str) -> Job | None:
+        job = self.store.get(self.store_kind(kind), job_id)
+        if job is None or job.deleted or job.tenant != tenant:
             return None
         return job
 
-    def list(self, tenant: str, kind: str | None = None) -> list[Job]:
-        found = self.store.items("job", tenant)
-        return [j for j in found if not j.deleted and (kind is None or j.kind == kind)]
+    def list(self, tenant: str, kind: str, include_deleted: bool = False) -> list[Job]:
+        found = self.store.items(self.store_kind(kind), tenant)
+        return found if include_deleted else [j for j in found if not j.deleted]
 
     def _fresh(self, job: Job) -> Job:
         """Re-read inside a transaction, so a shared store's other writers cannot slip in between."""
         if not self.store.shared:
             return job
-        fresh = self.store.get("job", job.id)
+        fresh = self.store.get(self.store_kind(job.kind), job.id)
         return fresh if fresh is not None else job
 
     def observe(self, job: Job) -> State:
@@ -155,7 +163,7 @@ class Jobs:
                 job = self._fresh(job)
                 if not phase_of(job, 0.0).phase.terminal:
                     job.polls += 1
-                    self.store.put("job", job.id, job, job.tenant)
+                    self._save(job)
         return phase_of(job, self.clock.now())
 
     def cancel(self, job: Job) -> Phase | None:
@@ -167,9 +175,9 @@ class Jobs:
             if state.phase.terminal:
                 return state.phase
             job.canceled_at = job.cancel_mark(now)
-            self.store.put("job", job.id, job, job.tenant)
+            self._save(job)
         return None
 
     def delete(self, job: Job) -> None:
         job.deleted = True
-        self.store.put("job", job.id, job, job.tenant)
+        self._save(job)

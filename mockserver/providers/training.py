@@ -339,8 +339,8 @@ class Training:
 
     def _started(self, tenant: str, model: Model) -> int:
         """How many trainings the model ever had, hidden ones included (numbers them in start order)."""
-        return sum(1 for j in self.world.store.items("job", tenant)
-                   if j.kind == TRAINING and j.extra.get("model_id") == model.id)
+        return sum(1 for j in self.world.jobs.list(tenant, TRAINING, include_deleted=True)
+                   if j.extra.get("model_id") == model.id)
 
     async def start_training(self, request: Request) -> Response:
         found = self._model(request)
