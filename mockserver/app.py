@@ -36,7 +36,8 @@ def build_context(settings: Settings) -> Context:
     """Load fixtures and specs (raising FixtureError or OSError with a clear message) and build the world."""
     loaded = fixture_files.load(settings.fixtures)
     store = SqliteStore(settings.state_dir) if settings.state_dir else MemoryStore()
-    world = World(store, loaded, seed=settings.seed, profile=settings.profile, auth_mode=settings.auth_mode)
+    world = World(store, loaded, seed=settings.seed, profile=settings.profile, auth_mode=settings.auth_mode,
+                  max_jobs=settings.max_jobs)
     journal = SharedJournal(store, settings.journal_size) if store.shared else Journal(settings.journal_size)
     spec_dir = Path(settings.specs)
     loaded_specs = {name: specs.load(str(spec_dir), name) for name in SPEC_FILES}

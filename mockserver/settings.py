@@ -32,7 +32,8 @@ class Settings:
     access_log: bool = True
     max_body_bytes: int = 10 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
-    image_cache_mb: int = 64
+    image_cache_mb: int = 32
+    max_jobs: int = 10_000
     journal_size: int = 1000
     public_url: str | None = None
 

@@ -250,3 +250,15 @@ def test_in_process_mode(mockserver_inprocess):
     assert job["statusUrl"].startswith("http://testserver/")
     assert status_of(mockserver_inprocess, job, headers)["status"] == "succeeded"
     assert mockserver_inprocess.count(method="POST", path="/v3/images/generate-async") == 1
+
+
+def test_finished_jobs_are_evicted_past_the_limit():
+    with run_server(max_jobs=20, profile="instant") as mock:
+        headers = mock.headers()
+        jobs = [generate(mock, {"prompt": f"job {i}"}, headers).json() for i in range(25)]
+        store = mock.app.state.ctx.world.store
+        assert store.count("job:firefly.generate") <= 20
+        assert mock.http.get(jobs[0]["statusUrl"], headers=headers).status_code == 404  # the oldest went
+        newest = mock.http.get(jobs[-1]["statusUrl"], headers=headers).json()
+        assert newest["status"] == "succeeded"
+        assert store.count("asset") == store.count("job:firefly.generate")  # their images went with them

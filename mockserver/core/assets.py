@@ -12,7 +12,7 @@ URL_LIFETIME = 3600
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Asset:
     id: str
     tenant: str
@@ -66,6 +66,11 @@ class Assets:
 
     def data(self, asset: Asset) -> bytes | None:
         return self.store.get("blob", asset.blob) if asset.blob else None
+
+    def forget(self, asset_id: str) -> None:
+        asset = self.get(asset_id)
+        if asset is not None:
+            self.remove(asset)
 
     def remove(self, asset: Asset) -> None:
         if asset.blob:

@@ -13,7 +13,7 @@ from typing import Any
 EFFECTS = ("http", "latency", "job", "drop")
 
 
-@dataclass
+@dataclass(slots=True)
 class FaultRule:
     id: str
     effect: str  # http | latency | job | drop
@@ -38,7 +38,7 @@ class FaultRule:
     fired: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """What a rule can look at."""
 

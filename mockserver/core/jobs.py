@@ -7,6 +7,7 @@ a virtual clock, restarts and several workers sharing one store work without bac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -29,7 +30,7 @@ _TERMINAL = {Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELED, Phase.TIMEOUT}
 ORDER = {Phase.PENDING: 0, Phase.RUNNING: 1, Phase.SUCCEEDED: 2, Phase.FAILED: 2, Phase.CANCELED: 2, Phase.TIMEOUT: 2}
 
 
-@dataclass
+@dataclass(slots=True)
 class Plan:
     """How long a job waits and runs. `unit` is "seconds" (clock time) or "polls" (one step per status poll)."""
 
@@ -38,7 +39,7 @@ class Plan:
     unit: str = "seconds"
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """A fault's effect on a job: fail with a code at a progress point, or time out."""
 
@@ -48,7 +49,7 @@ class Outcome:
     at_progress: float = 0.5
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     id: str
     tenant: str
@@ -123,9 +124,14 @@ def history(job: Job, now: float) -> list[tuple[Phase, float]]:
 class Jobs:
     """Create, find, poll and cancel jobs. Every decision reads the clock once and is recorded as an event."""
 
-    def __init__(self, store, clock) -> None:
+    # Kinds never evicted: a model's state and trigger word are derived from its trainings.
+    KEEP = frozenset({"training"})
+
+    def __init__(self, store, clock, limit: int = 0, forget: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.limit = limit
+        self.forget = forget
 
     @staticmethod
     def store_kind(kind: str) -> str:
@@ -137,7 +143,25 @@ class Jobs:
 
     def add(self, job: Job) -> Job:
         self._save(job)
+        kind = self.store_kind(job.kind)
+        if self.limit and job.kind not in self.KEEP and self.store.count(kind) > self.limit:
+            self._evict(kind)
         return job
+
+    def _evict(self, kind: str) -> None:
+        """Drop the oldest finished jobs (and their output assets) down to 90% of the limit, so memory stays flat
+        under a long soak. Unfinished jobs are never dropped."""
+        now = self.clock.now()
+        excess = self.store.count(kind) - int(self.limit * 0.9)
+        for job in self.store.items(kind):
+            if excess <= 0:
+                break
+            if phase_of(job, now).phase.terminal:
+                for output in job.outputs:
+                    if self.forget is not None and "asset" in output:
+                        self.forget(output["asset"])
+                self.store.delete(kind, job.id)
+                excess -= 1
 
     def get(self, tenant: str, job_id: str, kind: str) -> Job | None:
         job = self.store.get(self.store_kind(kind), job_id)

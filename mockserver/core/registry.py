@@ -12,7 +12,7 @@ from typing import Any
 PUBLIC = ""  # the owner of models every tenant can see (fixture models without a tenant)
 
 
-@dataclass
+@dataclass(slots=True)
 class Model:
     id: str
     asset_id: str
@@ -34,7 +34,7 @@ class Model:
     extra: dict[str, Any] = field(default_factory=dict)  # surface-specific fixture data, passed through
 
 
-@dataclass
+@dataclass(slots=True)
 class TrainingImage:
     id: str
     model_id: str

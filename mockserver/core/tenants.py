@@ -10,7 +10,7 @@ from .ids import secret_token
 TOKEN_LIFETIME = 86399
 
 
-@dataclass
+@dataclass(slots=True)
 class Client:
     """A declared credential pair. `tenant` defaults to the client id: in open mode every client is its own tenant."""
 
@@ -24,7 +24,7 @@ class Client:
         self.tenant = self.tenant or self.client_id
 
 
-@dataclass
+@dataclass(slots=True)
 class Token:
     value: str
     client_id: str

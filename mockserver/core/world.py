@@ -29,7 +29,7 @@ _FIXTURE_NS = uuid.UUID("6f1b2a5e-3c0d-4b8e-9a77-5d2e0c1f9b42")
 
 class World:
     def __init__(self, store, fixtures: Fixtures, *, seed: int | None = None, profile: str = "fast",
-                 auth_mode: str = "open") -> None:
+                 auth_mode: str = "open", max_jobs: int = 0) -> None:
         self.store = store
         self.fixtures = fixtures
         self.clock = Clock(on_change=self._save_clock)
@@ -41,8 +41,8 @@ class World:
                              else secrets.token_bytes(32))
         self.tenants = Tenants(store, self.clock, auth_mode)
         self.registry = Registry(store)
-        self.jobs = Jobs(store, self.clock)
         self.assets = Assets(store)
+        self.jobs = Jobs(store, self.clock, max_jobs, self.assets.forget)
         self.faults = Faults(store, seed)
         self.seeders: list[Seeder] = [seed_custom_models]
         self.on_reset: list[Callable[[], None]] = []
