@@ -48,15 +48,22 @@ def parse_json(raw: bytes) -> Any:
 
 
 def base_url(request: Request, public_url: str | None = None) -> str:
-    """The address the client used (scheme, host and port), so returned URLs work from where it stands."""
+    """The address the client used (scheme, host and port), so returned URLs work from where it stands.
+    Read straight from the ASGI scope: this runs on every status poll."""
     if public_url:
         return public_url.rstrip("/")
-    host = request.headers.get("host")
+    scope = request.scope
+    host = proto = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"x-forwarded-proto":
+            proto = value.decode("latin-1")
+    scheme = proto or scope.get("scheme", "http")
     if host:
-        scheme = request.headers.get("x-forwarded-proto", request.url.scheme)
         return f"{scheme}://{host}"
-    server = request.scope.get("server") or ("127.0.0.1", 80)
-    return f"{request.url.scheme}://{server[0]}:{server[1]}"
+    server = scope.get("server") or ("127.0.0.1", 80)
+    return f"{scheme}://{server[0]}:{server[1]}"
 
 
 def is_json_type(content_type: str | None) -> bool:

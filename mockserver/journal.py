@@ -6,6 +6,7 @@ import fnmatch
 import itertools
 import threading
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -32,7 +33,12 @@ class Journal:
 
     def query(self, path: str | None = None, method: str | None = None, tenant: str | None = None,
               status: int | None = None, surface: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.entries() if _keep(e, path, method, tenant, status, surface)]
+        found = (e for e in self.entries() if _keep(e, path, method, tenant, status, surface))
+        return [{**e, "time": iso(e["time"])} for e in found]
+
+
+def iso(instant: float) -> str:
+    return datetime.fromtimestamp(instant, UTC).isoformat(timespec="milliseconds")
 
 
 class SharedJournal(Journal):

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from .journal import iso
+
 access = logging.getLogger("mockserver.access")
 
 
@@ -28,6 +30,7 @@ def request_line(entry: dict[str, Any]) -> None:
     if not access.isEnabledFor(logging.INFO):
         return
     fields = {k: entry[k] for k in ("time", "method", "path", "status", "latency_ms", "tenant", "request_id")}
+    fields["time"] = iso(fields["time"])
     if getattr(access, "format", "plain") == "json":
         access.info(orjson.dumps(fields).decode())
     else:
