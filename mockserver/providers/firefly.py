@@ -199,6 +199,7 @@ class Firefly:
                                                        "type": "type_error.dict"}])
         problems = header_errors + self.spec.errors("GenerateImagesRequest", body)
         if not problems:
+            body = _whole_numbers(body)
             problems = _semantic_errors(body, version)
         if problems:
             return errors.validation(problems)
@@ -311,6 +312,26 @@ def _enum_error(loc: list[Any], allowed: tuple[str, ...]) -> dict[str, Any]:
     permitted = ", ".join(f"'{v}'" for v in allowed)
     return {"loc": loc, "msg": f"value is not a valid enumeration member; permitted: {permitted}",
             "type": "type_error.enum", "ctx": {"enum_values": list(allowed)}}
+
+
+def _whole_numbers(body: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema counts 2.0 as an integer, and Firefly (pydantic) accepts it as 2: make such numbers ints."""
+    def whole(value: Any) -> Any:
+        return int(value) if isinstance(value, float) else value
+
+    body = dict(body)
+    for key in ("numVariations", "visualIntensity"):
+        if key in body:
+            body[key] = whole(body[key])
+    if "seeds" in body:
+        body["seeds"] = [whole(v) for v in body["seeds"]]
+    if "size" in body:
+        body["size"] = {**body["size"], "width": whole(body["size"]["width"]),
+                        "height": whole(body["size"]["height"])}
+    for key in ("style", "structure"):
+        if isinstance(body.get(key), dict) and "strength" in body[key]:
+            body[key] = {**body[key], "strength": whole(body[key]["strength"])}
+    return body
 
 
 def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]:
