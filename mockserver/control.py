@@ -21,7 +21,7 @@ from .context import Context
 from .core.clock import ClockState
 from .core.faults import rule_from
 from .core.profiles import PROFILES
-from .http import BodyTooLarge, json, read_body
+from .http import MAX_JSON_DEPTH, BodyTooLarge, is_count, json, read_body, too_deep
 
 SPEC = "admin.yaml"
 STATE_VERSION = 1
@@ -90,6 +90,8 @@ class Control:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             return _error(400, "invalid_json", f"The body is not valid JSON: {exc}")
+        if too_deep(body):
+            return _error(400, "invalid_json", f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
         problems = self.spec.errors(schema, body)
         if problems:
             first = problems[0]
@@ -176,7 +178,7 @@ class Control:
     def _query(self, request: Request) -> dict[str, Any] | Response:
         q = request.query_params
         status = q.get("status")
-        if status is not None and not status.isdigit():
+        if status is not None and not is_count(status):
             return _error(400, "invalid_request", "status must be an integer")
         return {"path": q.get("path"), "method": q.get("method"), "tenant": q.get("tenant"),
                 "status": int(status) if status is not None else None, "surface": q.get("surface")}
@@ -190,7 +192,7 @@ class Control:
             return filters
         limit = request.query_params.get("limit", "")
         found = self.ctx.journal.query(**filters)
-        if limit.isdigit():
+        if is_count(limit):
             found = found[-int(limit):] if int(limit) else []
         return json({"requests": found, "count": len(found)})
 

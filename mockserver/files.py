@@ -38,7 +38,10 @@ class Files:
 
     def error(self, path: str, status: int, code: str | None, message: str | None,
               headers: dict[str, str] | None) -> Response:
-        response = _xml(status, code or "InternalError", message or "We encountered an internal error.")
+        default = {404: ("NoSuchKey", "The specified key does not exist."),
+                   405: ("MethodNotAllowed", "The specified method is not allowed against this resource.")}
+        fallback = default.get(status, ("InternalError", "We encountered an internal error."))
+        response = _xml(status, code or fallback[0], message or fallback[1])
         response.headers.update(headers or {})
         return response
 

@@ -22,7 +22,10 @@ from .context import Context
 from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
 from .core.jobs import Outcome
+from .http import MAX_JSON_DEPTH, is_count, too_deep
 
+JOURNAL_BODY_BYTES = 64 * 1024  # larger JSON bodies are journaled as {"_truncated": <size>}
+JOURNAL_HEADER_CHARS = 512
 _UNJOURNALED = ("/__admin", "/health", "/ready", "/openapi")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -73,19 +76,26 @@ class Gateway:
         body_bytes: bytes | None = None
         body: Any = None
         declared = headers.get("content-length", "")
-        too_large = declared.isdigit() and int(declared) > self.ctx.settings.max_body_bytes
+        too_large = is_count(declared) and int(declared) > self.ctx.settings.max_body_bytes
         if too_large:
             await self._error(surface, path, 413, None, "Request body is too large.", {}, send_with_id)
             self._record(scope, surface, headers, None, status_box[0], started, request_id)
             return
         if method in _BODY_METHODS and "json" in headers.get("content-type", "") and (
-                not declared.isdigit() or int(declared) <= self.ctx.settings.max_json_bytes):
+                not is_count(declared) or int(declared) <= self.ctx.settings.max_json_bytes):
             body_bytes, receive = await _buffer(receive, self.ctx.settings.max_json_bytes)
             if body_bytes is not None:
                 try:
                     body = orjson.loads(body_bytes) if body_bytes else None
                 except orjson.JSONDecodeError:
                     body = None
+                if too_deep(body):
+                    await self._error(surface, path, 400, "bad_request",
+                                      f"JSON nested deeper than {MAX_JSON_DEPTH} levels.", {}, send_with_id)
+                    self._record(scope, surface, headers, None, status_box[0], started, request_id)
+                    return
+                if len(body_bytes) > JOURNAL_BODY_BYTES:
+                    body = {"_truncated": len(body_bytes)}
 
         tenant_hint = _tenant_hint(headers)
         if tenant_hint is not None:
@@ -154,7 +164,7 @@ class Gateway:
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
             "request_id": request_id,
             "body": body,
-            "headers": {k: v for k, v in headers.items() if k not in ("authorization",)},
+            "headers": {k: v[:JOURNAL_HEADER_CHARS] for k, v in headers.items() if k != "authorization"},
         }
         self.ctx.journal.record(entry)
         if self.ctx.settings.access_log:

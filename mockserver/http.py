@@ -30,7 +30,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused as soon as it passes `limit` bytes (a declared Content-Length over the limit
     is refused before reading anything)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and is_count(declared) and int(declared) > limit:
         raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
@@ -40,6 +40,32 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def is_count(text: str | None) -> bool:
+    """A non-negative decimal integer in ASCII digits (str.isdigit() also accepts '²', which int() refuses)."""
+    return bool(text) and text.isascii() and text.isdigit()  # type: ignore[union-attr]
+
+
+MAX_JSON_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests deeper than `limit`. Iterative, so hostile input cannot exhaust the stack;
+    validators and the journal's serialiser then never see such documents."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def parse_json(raw: bytes) -> Any:

@@ -42,7 +42,9 @@ class Signer:
 
     def check(self, asset_id: str, expires: str, signature: str, now: float) -> str | None:
         """None when the URL is good, else why not ("invalid" or "expired")."""
-        if not expires.isdigit() or not hmac.compare_digest(self._digest(asset_id, int(expires)), signature):
+        if not (expires.isascii() and expires.isdigit()):
+            return "invalid"
+        if not hmac.compare_digest(self._digest(asset_id, int(expires)), signature):
             return "invalid"
         if int(expires) <= now:
             return "expired"

@@ -20,7 +20,7 @@ from ..core.jobs import Job, Phase
 from ..core.profiles import PROFILES
 from ..core.registry import Model
 from ..core.tenants import CredentialError
-from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from ..http import BodyTooLarge, base_url, is_count, is_json_type, json, parse_json, read_body
 from . import firefly_errors as errors
 
 SPEC = "firefly-v3.yaml"
@@ -113,9 +113,9 @@ class Firefly:
         q = request.query_params
         start, limit = q.get("start", "0"), q.get("limit", "20")
         sort_by, state = q.get("sortBy", "modifiedDate"), q.get("publishedState", "published")
-        if not start.isdigit():
+        if not is_count(start):
             return errors.reason(400, "The 'start' parameter must be a non-negative integer.")
-        if not limit.isdigit() or not 1 <= int(limit) <= 50:
+        if not is_count(limit) or not 1 <= int(limit) <= 50:
             return errors.reason(400, "The 'limit' parameter must be an integer between 1 and 50.")
         if sort_by.lstrip("-") not in SORT_KEYS:
             return errors.reason(400, "The 'sortBy' parameter must be one of assetName, createdDate, modifiedDate.")
