@@ -81,7 +81,7 @@ class Gateway:
             await self._error(surface, path, 413, None, "Request body is too large.", {}, send_with_id)
             self._record(scope, surface, headers, None, status_box[0], started, request_id)
             return
-        if method in _BODY_METHODS and "json" in headers.get("content-type", "") and (
+        if method in _BODY_METHODS and "json" in headers.get("content-type", "").lower() and (
                 not is_count(declared) or int(declared) <= self.ctx.settings.max_json_bytes):
             body_bytes, receive = await _buffer(receive, self.ctx.settings.max_json_bytes)
             if body_bytes is not None:
