@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None) -> Gateway:
     ]
     for surface in surfaces:
         routes += surface.routes()
+    # Starlette tries routes in order: the ones clients hit in loops (status polls, downloads) go first.
+    hot = ("/v3/status/{job_id:path}", "/files/{name}", "/v1/jobs/{job_id}", "/predictions/{prediction_id}")
+    routes.sort(key=lambda route: hot.index(route.path) if getattr(route, "path", None) in hot else len(hot))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

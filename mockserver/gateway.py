@@ -25,7 +25,6 @@ from .core.jobs import Outcome
 from .http import MAX_JSON_DEPTH, is_count, too_deep
 
 JOURNAL_BODY_BYTES = 64 * 1024  # larger JSON bodies are journaled as {"_truncated": <size>}
-JOURNAL_HEADER_CHARS = 512
 _UNJOURNALED = ("/__admin", "/health", "/ready", "/openapi")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -56,7 +55,7 @@ class Gateway:
         self.ctx.world.sync()
         path: str = scope["path"]
         method: str = scope["method"]
-        headers = _headers(scope)
+        headers = _headers(scope["headers"])
         request_id = headers.get("x-request-id") or os.urandom(16).hex()
         rid_header = (b"x-request-id", request_id.encode("latin-1", "replace"))
         surface = self.surface_for(path)
@@ -164,7 +163,7 @@ class Gateway:
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
             "request_id": request_id,
             "body": body,
-            "headers": {k: v[:JOURNAL_HEADER_CHARS] for k, v in headers.items() if k != "authorization"},
+            "headers": _bounded(scope["headers"]),  # raw; decoded only when someone reads the journal
         }
         self.ctx.journal.record(entry)
         if self.ctx.settings.access_log:
@@ -199,8 +198,19 @@ class RateLimiter:
         return None
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+_WANTED = frozenset({b"x-request-id", b"content-length", b"content-type", b"x-api-key", b"authorization"})
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Only the headers the gateway looks at (ASGI servers hand names over lower-cased)."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in raw if k in _WANTED}
+
+
+def _bounded(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Keep the journal small in bytes too: huge header values are cut before they are kept."""
+    if sum(len(v) for _, v in raw) <= 8192:
+        return raw
+    return [(k[:128], v[:512]) for k, v in raw]
 
 
 def _tenant_hint(headers: dict[str, str]) -> str | None:

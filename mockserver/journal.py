@@ -34,7 +34,18 @@ class Journal:
     def query(self, path: str | None = None, method: str | None = None, tenant: str | None = None,
               status: int | None = None, surface: str | None = None) -> list[dict[str, Any]]:
         found = (e for e in self.entries() if _keep(e, path, method, tenant, status, surface))
-        return [{**e, "time": iso(e["time"])} for e in found]
+        return [{**e, "time": iso(e["time"]), "headers": readable(e["headers"])} for e in found]
+
+
+HEADER_CHARS = 512
+
+
+def readable(headers: Any) -> dict[str, str]:
+    """Journal headers as a dict without credentials, each value capped. Entries hold the raw ASGI list until
+    someone reads them, so recording stays cheap."""
+    if isinstance(headers, dict):
+        return headers
+    return {k.decode("latin-1"): v.decode("latin-1")[:HEADER_CHARS] for k, v in headers if k != b"authorization"}
 
 
 def iso(instant: float) -> str:
@@ -50,7 +61,7 @@ class SharedJournal(Journal):
         self.size = max(size, 1)
 
     def record(self, entry: dict[str, Any]) -> None:
-        self.store.journal_append(entry, self.size)
+        self.store.journal_append({**entry, "headers": readable(entry["headers"])}, self.size)
 
     def clear(self) -> None:
         self.store.journal_clear()

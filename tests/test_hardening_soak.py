@@ -144,4 +144,8 @@ def test_journal_entries_are_bounded_in_size_too() -> None:
             assert r.status_code in (400, 401)  # 400 when the HTTP parser refuses the header itself
         entries = mock.app.state.ctx.journal.entries()
         assert len(entries) == 20
-        assert max(len(orjson.dumps(entry)) for entry in entries) <= 64 * 1024
+        def kept(entry: dict) -> int:  # headers stay a raw ASGI list in memory until the journal is read
+            raw = sum(len(k) + len(v) for k, v in entry["headers"])
+            return len(orjson.dumps({k: v for k, v in entry.items() if k != "headers"})) + raw
+
+        assert max(kept(entry) for entry in entries) <= 64 * 1024
