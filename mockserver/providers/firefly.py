@@ -20,7 +20,7 @@ from ..core.jobs import Job, Phase
 from ..core.profiles import PROFILES
 from ..core.registry import Model
 from ..core.tenants import CredentialError
-from ..http import BodyTooLarge, base_url, is_count, is_json_type, json, parse_json, read_body
+from ..http import BodyTooLarge, base_url, header, is_count, is_json_type, json, parse_json, read_body
 from . import firefly_errors as errors
 
 SPEC = "firefly-v3.yaml"
@@ -95,10 +95,10 @@ class Firefly:
         return json({"access_token": token.value, "token_type": "bearer", "expires_in": 86399})
 
     def _tenant(self, request: Request) -> str | Response:
-        auth = request.headers.get("authorization", "")
+        auth = header(request, b"authorization")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         try:
-            tenant = self.world.tenants.check_token(bearer, request.headers.get("x-api-key", ""))
+            tenant = self.world.tenants.check_token(bearer, header(request, b"x-api-key"))
         except CredentialError as exc:
             return errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key()
         request.scope["mock.tenant"] = tenant
