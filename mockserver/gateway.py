@@ -8,6 +8,7 @@ belongs to, so they arrive in that provider's own format.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import os
 import time
@@ -35,6 +36,14 @@ class Gateway:
         self.ctx = ctx
         self.surfaces = surfaces
         self.limiter = RateLimiter(surfaces) if ctx.settings.rate_limits == "realistic" else None
+        self.shared = ctx.world.store.shared
+        # request ids: unique per process (random prefix) and cheap (a counter, no syscall per request)
+        self.id_prefix = os.urandom(10).hex()
+        self.id_counter = itertools.count(1)
+
+    def _tenant(self, headers: dict[str, str]) -> str | None:
+        hint = _tenant_hint(headers)
+        return self.ctx.world.tenants.tenant_of(hint) if hint is not None else None
 
     @property
     def state(self) -> Any:
@@ -52,33 +61,49 @@ class Gateway:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        self.ctx.world.sync()
+        if self.shared:
+            self.ctx.world.sync()
         path: str = scope["path"]
-        method: str = scope["method"]
         headers = _headers(scope["headers"])
-        request_id = headers.get("x-request-id") or os.urandom(16).hex()
+        request_id = headers.get("x-request-id") or f"{self.id_prefix}{next(self.id_counter):012x}"
         rid_header = (b"x-request-id", request_id.encode("latin-1", "replace"))
         surface = self.surface_for(path)
-        status_box = [0]
+        if path.startswith(_UNJOURNALED) or surface is None:
+            async def send_plain(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), rid_header]
+                await send(message)
+
+            await self.app(scope, receive, send_plain)
+            return
+
+        # What the journal will say about this request; filled in as the gateway learns it.
+        seen: dict[str, Any] = {"body": None, "tenant": None, "recorded": False}
+
+        def record(status: int) -> None:
+            if not seen["recorded"]:
+                seen["recorded"] = True
+                self._record(scope, surface, headers, seen["body"], status, started, request_id, seen["tenant"])
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_box[0] = message["status"]
                 message["headers"] = [*message.get("headers", []), rid_header]
+                record(message["status"])  # journaled before the client can read a byte of the answer
             await send(message)
 
-        if path.startswith(_UNJOURNALED) or surface is None:
-            await self.app(scope, receive, send_with_id)
-            return
+        try:
+            await self._handle(scope, receive, send, send_with_id, surface, headers, seen)
+        finally:
+            record(0)  # no response at all (a dropped connection or a crash)
 
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, send_with_id: Send, surface: Any,
+                      headers: dict[str, str], seen: dict[str, Any]) -> None:
         world = self.ctx.world
-        body_bytes: bytes | None = None
-        body: Any = None
+        path: str = scope["path"]
+        method: str = scope["method"]
         declared = headers.get("content-length", "")
-        too_large = is_count(declared) and int(declared) > self.ctx.settings.max_body_bytes
-        if too_large:
+        if is_count(declared) and int(declared) > self.ctx.settings.max_body_bytes:
             await self._error(surface, path, 413, None, "Request body is too large.", {}, send_with_id)
-            self._record(scope, surface, headers, None, status_box[0], started, request_id)
             return
         if method in _BODY_METHODS and "json" in headers.get("content-type", "").lower() and (
                 not is_count(declared) or int(declared) <= self.ctx.settings.max_json_bytes):
@@ -91,32 +116,23 @@ class Gateway:
                 if too_deep(body):
                     await self._error(surface, path, 400, "bad_request",
                                       f"JSON nested deeper than {MAX_JSON_DEPTH} levels.", {}, send_with_id)
-                    self._record(scope, surface, headers, None, status_box[0], started, request_id)
                     return
-                if len(body_bytes) > JOURNAL_BODY_BYTES:
-                    body = {"_truncated": len(body_bytes)}
-
-        tenant_hint = _tenant_hint(headers)
-        if tenant_hint is not None:
-            tenant_hint = world.tenants.tenant_of(tenant_hint)
+                seen["body"] = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
+        body = seen["body"]
+        if self.limiter is not None or world.faults.any():
+            seen["tenant"] = self._tenant(headers)
         if world.faults.any():
             prompt = body.get("prompt") if isinstance(body, dict) and isinstance(body.get("prompt"), str) else None
-            fired = world.faults.fire(FaultRequest(surface.surface, method, path, tenant_hint, prompt))
-            answered = await self._apply(fired, scope, send, send_with_id, surface, path)
-            if answered:
-                self._record(scope, surface, headers, body, status_box[0], started, request_id, tenant_hint)
+            fired = world.faults.fire(FaultRequest(surface.surface, method, path, seen["tenant"], prompt))
+            if await self._apply(fired, scope, send, send_with_id, surface, path):
                 return
         if self.limiter is not None:
-            wait = self.limiter.check(surface, method, path, tenant_hint or "", world.clock.now())
+            wait = self.limiter.check(surface, method, path, seen["tenant"] or "", world.clock.now())
             if wait is not None:
                 retry = {"retry-after": str(math.ceil(wait)), "x-access-rate-limit-level": "org"}
                 await self._error(surface, path, 429, "rate_limited", None, retry, send_with_id)
-                self._record(scope, surface, headers, body, status_box[0], started, request_id, tenant_hint)
                 return
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            self._record(scope, surface, headers, body, status_box[0], started, request_id, tenant_hint)
+        await self.app(scope, receive, send_with_id)
 
     async def _apply(self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Any,
                      path: str) -> bool:
@@ -158,7 +174,7 @@ class Gateway:
             "method": scope["method"],
             "path": scope["path"],
             "query": query,
-            "tenant": scope.get("mock.tenant", tenant_hint),
+            "tenant": scope.get("mock.tenant") or tenant_hint or self._tenant(headers),
             "status": status,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
             "request_id": request_id,
