@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -30,6 +31,15 @@ from .store import MemoryStore
 from .store_sqlite import SqliteStore
 
 SPEC_FILES = ("firefly-v3.yaml", "admin.yaml", "training.yaml", "scenario.yaml")
+
+
+class _Starlette(Starlette):
+    """Starlette without its ServerErrorMiddleware: the gateway turns a crash into a 500 in the provider's own
+    format, and the status-poll path loses a layer."""
+
+    def build_middleware_stack(self) -> ExceptionMiddleware:
+        handlers = {k: v for k, v in self.exception_handlers.items() if k not in (500, Exception)}
+        return ExceptionMiddleware(self.router, handlers=handlers, debug=self.debug)
 
 
 def build_context(settings: Settings) -> Context:
@@ -96,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
                         status, headers)
         return surface.error(request.url.path, status, None, message, headers)  # type: ignore[attr-defined]
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: unrouted, 405: unrouted})
+    app = _Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: unrouted, 405: unrouted})
     app.state.ctx = ctx
     app.state.surfaces = surfaces
     return Gateway(app, ctx, surfaces)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
 import os
 import time
@@ -24,8 +25,10 @@ from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
 from .core.jobs import Outcome
 from .http import MAX_JSON_DEPTH, is_count, too_deep
+from .http import json as json_response
 
 JOURNAL_BODY_BYTES = 64 * 1024  # larger JSON bodies are journaled as {"_truncated": <size>}
+log = logging.getLogger("mockserver")
 _UNJOURNALED = ("/__admin", "/health", "/ready", "/openapi")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -69,12 +72,22 @@ class Gateway:
         rid_header = (b"x-request-id", request_id.encode("latin-1", "replace"))
         surface = self.surface_for(path)
         if path.startswith(_UNJOURNALED) or surface is None:
+            started_box = [False]
+
             async def send_plain(message: Message) -> None:
                 if message["type"] == "http.response.start":
+                    started_box[0] = True
                     message["headers"] = [*message.get("headers", []), rid_header]
                 await send(message)
 
-            await self.app(scope, receive, send_plain)
+            try:
+                await self.app(scope, receive, send_plain)
+            except Exception:
+                if started_box[0]:
+                    raise
+                log.exception("mockserver: unhandled error on %s %s", scope["method"], path)
+                response = json_response({"error": "internal_error", "message": "Internal server error."}, 500)
+                await response(scope, _no_body, send_plain)
             return
 
         # What the journal will say about this request; filled in as the gateway learns it.
@@ -93,8 +106,13 @@ class Gateway:
 
         try:
             await self._handle(scope, receive, send, send_with_id, surface, headers, seen)
+        except Exception:
+            if seen["recorded"]:  # the answer had started: all that is left is to drop the connection
+                raise
+            log.exception("mockserver: unhandled error on %s %s", scope["method"], path)
+            await self._error(surface, path, 500, None, None, {}, send_with_id)  # in the provider's format
         finally:
-            record(0)  # no response at all (a dropped connection or a crash)
+            record(0)  # no response at all (a dropped connection)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, send_with_id: Send, surface: Any,
                       headers: dict[str, str], seen: dict[str, Any]) -> None:

@@ -265,3 +265,17 @@ def test_specs_are_served(mockserver):
         assert r.status_code == 200 and yaml.safe_load(r.text)["openapi"].startswith("3.1")
     assert mockserver.http.get("/openapi/nope.yaml").status_code == 404
     assert mockserver.http.get("/ready").json() == {"status": "ready"}
+
+
+def test_a_crash_is_a_500_in_the_providers_format(monkeypatch):
+    from mockserver.testing import in_process
+
+    with in_process() as mock:
+        headers = mock.headers()
+        job = mock.http.post("/v3/images/generate-async", json={"prompt": "x"}, headers=headers).json()
+        monkeypatch.setattr(mock.app.state.ctx.world.jobs, "observe", lambda job: 1 / 0)
+        r = mock.http.get(job["statusUrl"], headers=headers)
+        assert r.status_code == 500 and r.json()["error_code"] == "runtime_error"
+        assert mock.count(status=500) == 1
+        monkeypatch.undo()
+        assert mock.http.get(job["statusUrl"], headers=headers).status_code == 200  # still serving
