@@ -26,6 +26,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_ready(base_url: str, process: Any = None, timeout: float = 20) -> None:
+    """Poll `GET /ready` until it answers 200 (for a server started as a subprocess, e.g. `mockserver serve`);
+    raise if the process exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base_url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError(f"mockserver at {base_url} did not become ready")
+        time.sleep(0.02)
+
+
 class _Admin:
     def __init__(self, http: httpx.Client, headers: dict[str, str]) -> None:
         self.http = http

@@ -31,7 +31,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from mockserver.testing import MockServer, free_port, run_server
+from mockserver.testing import MockServer, free_port, run_server, wait_until_ready
 
 WARM_MODEL = "urn:aaid:sc:VA6C2:3b0c9a3e-5d43-4c1f-9a57-2c0d8c7e9f11"
 PRIVATE_MODEL = "urn:aaid:sc:VA6C2:c41e8d2a-0b6f-4a8e-9d3c-7e5f1a2b9c30"  # mock-client-id's own
@@ -142,17 +142,11 @@ def isolated() -> Iterator[World]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={k: v for k, v in os.environ.items() if not k.startswith("MOCKSERVER_")})
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("mockserver did not start")
-        time.sleep(0.02)
+    try:
+        wait_until_ready(base, proc)
+    except RuntimeError:
+        proc.kill()
+        raise
     mock = MockServer(base)
     try:
         yield _populate(mock)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from conftest import decode
 
-from mockserver.testing import free_port
+from mockserver.testing import free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_FORM = {"grant_type": "client_credentials", "client_id": "mock-client-id",
@@ -47,17 +47,11 @@ def serve(args: list[str], env: dict[str, str] | None = None, port: int | None =
     full_env["MOCKSERVER_PORT"] = str(port)
     proc = subprocess.Popen(args, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
     try:
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.communicate(timeout=5)}")
-            time.sleep(0.02)
+        try:
+            wait_until_ready(base, proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {proc.communicate(timeout=5)}") from None
         yield proc, base
     finally:
         if proc.poll() is None:
