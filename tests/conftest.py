@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
-from mockserver.testing import MockServer
+from mockserver.testing import MockServer, run_server
 
 WARM_MODEL = "urn:aaid:sc:VA6C2:3b0c9a3e-5d43-4c1f-9a57-2c0d8c7e9f11"
 PRIVATE_MODEL = "urn:aaid:sc:VA6C2:c41e8d2a-0b6f-4a8e-9d3c-7e5f1a2b9c30"
@@ -33,3 +34,16 @@ def decode(data: bytes) -> Image.Image:
 @pytest.fixture
 def auth(firefly_mock: MockServer) -> dict[str, str]:
     return {"x-api-key": firefly_mock.client_id, "authorization": f"Bearer {firefly_mock.access_token}"}
+
+
+@pytest.fixture(scope="module")
+def instant_server() -> Iterator[MockServer]:
+    """A server of the module's own, on the instant profile (reset before each test by `instant_mock`)."""
+    with run_server(profile="instant") as mock:
+        yield mock
+
+
+@pytest.fixture
+def instant_mock(instant_server: MockServer) -> MockServer:
+    instant_server.reset()
+    return instant_server

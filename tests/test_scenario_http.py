@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,20 +29,14 @@ ASSET_FIELDS = {"id", "url", "mimeType", "kind", "status", "properties", "metada
                 "source", "tags", "collectionIds", "editCapabilities", "createdAt", "updatedAt"}
 
 
+@pytest.fixture
+def mock(instant_mock: MockServer) -> MockServer:
+    return instant_mock  # a module-wide server on the instant profile, reset per test (conftest)
+
+
 def basic(key: str = KEY, secret: str = SECRET) -> dict[str, str]:
     return {"authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    with run_server(profile="instant") as mock:
-        yield mock
-
-
-@pytest.fixture
-def mock(server: MockServer) -> MockServer:
-    server.reset()
-    return server
 
 
 def generate(mock: MockServer, body: dict, model: str = IMAGEN, headers: dict | None = None,

@@ -4,7 +4,6 @@ downloads, models, cancel, every error class it raises, and its own retry logic 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,23 +11,16 @@ import scenario_sdk
 from PIL import Image
 from scenario_sdk import Scenario
 
-from mockserver.testing import MockServer, run_server
+from mockserver.testing import MockServer
 
 KEY, SECRET = "scenario-api-key", "scenario-api-secret"
 IMAGEN = "model_imagen4-ultra"
 RATIOS = {"1:1": 1.0, "4:3": 4 / 3, "3:4": 3 / 4, "9:16": 9 / 16, "16:9": 16 / 9}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MockServer]:
-    with run_server(profile="instant") as mock:
-        yield mock
-
-
 @pytest.fixture
-def mock(server: MockServer) -> MockServer:
-    server.reset()
-    return server
+def mock(instant_mock: MockServer) -> MockServer:
+    return instant_mock  # a module-wide server on the instant profile, reset per test (conftest)
 
 
 def client(mock: MockServer, **options) -> Scenario:
