@@ -145,7 +145,8 @@ def test_two_workers_share_one_state(tmp_path):
             assert fresh.get(f"{base}/__admin/requests/count", params={"method": "POST"}).json()["count"] == 11
 
 
-def test_graceful_shutdown_finishes_the_request_in_flight():
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_graceful_shutdown_finishes_the_request_in_flight(stop):
     with serve([sys.executable, "-m", "mockserver", "serve"]) as (proc, base):
         httpx.post(f"{base}/__admin/faults", json={"path": "/v3/custom-models", "latency_ms": 1500})
         headers = token_headers(base)
@@ -157,7 +158,7 @@ def test_graceful_shutdown_finishes_the_request_in_flight():
         while not _in_flight(proc) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop)
         thread.join(timeout=10)
         assert result["r"].status_code == 200
         assert proc.wait(timeout=5) == 0
