@@ -41,6 +41,17 @@ def wait_until_ready(base_url: str, process: Any = None, timeout: float = 20) ->
         time.sleep(0.02)
 
 
+def stop_process(process: Any, timeout: float = 10) -> None:
+    """SIGTERM a server started as a subprocess, and kill it if it has not exited within `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except Exception:  # subprocess.TimeoutExpired
+            process.kill()
+            process.wait()
+
+
 class _Admin:
     def __init__(self, http: httpx.Client, headers: dict[str, str]) -> None:
         self.http = http

@@ -13,7 +13,6 @@ import base64
 import io
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -31,7 +30,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from mockserver.testing import MockServer, free_port, run_server, wait_until_ready
+from mockserver.testing import MockServer, free_port, run_server, stop_process, wait_until_ready
 
 WARM_MODEL = "urn:aaid:sc:VA6C2:3b0c9a3e-5d43-4c1f-9a57-2c0d8c7e9f11"
 PRIVATE_MODEL = "urn:aaid:sc:VA6C2:c41e8d2a-0b6f-4a8e-9d3c-7e5f1a2b9c30"  # mock-client-id's own
@@ -152,12 +151,7 @@ def isolated() -> Iterator[World]:
         yield _populate(mock)
     finally:
         mock.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def still_serving(w: World) -> None:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from conftest import decode
 
-from mockserver.testing import free_port, wait_until_ready
+from mockserver.testing import free_port, stop_process, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_FORM = {"grant_type": "client_credentials", "client_id": "mock-client-id",
@@ -54,13 +54,7 @@ def serve(args: list[str], env: dict[str, str] | None = None, port: int | None =
             raise RuntimeError(f"{exc}: {proc.communicate(timeout=5)}") from None
         yield proc, base
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def token_headers(base: str) -> dict[str, str]:

@@ -84,6 +84,18 @@ def input_problem(problem: dict[str, Any], prefix: str = "Input") -> Response:
     return bad_request(sentence(problem, prefix))
 
 
+_LIMIT_SENTENCES = {
+    "value_error.number.not_le": "must be at most {}",
+    "value_error.number.not_ge": "must be at least {}",
+    "value_error.number.not_lt": "must be less than {}",
+    "value_error.number.not_gt": "must be greater than {}",
+    "value_error.any_str.max_length": "must be at most {} characters long",
+    "value_error.any_str.min_length": "must be at least {} characters long",
+    "value_error.list.max_items": "must contain at most {} items",
+    "value_error.list.min_items": "must contain at least {} items",
+}
+
+
 def sentence(problem: dict[str, Any], prefix: str = "Input") -> str:
     """One validation problem (pydantic-style `loc`/`msg`/`type`/`ctx`) as a sentence naming the field:
     `Input numOutputs must be at most 4`, `Query parameter pageSize must be an integer`."""
@@ -102,22 +114,8 @@ def sentence(problem: dict[str, Any], prefix: str = "Input") -> str:
     if kind in _TYPE_WORDS:
         item = " items" if len(loc) > 1 else ""
         return f"{field}{item} must be {_TYPE_WORDS[kind]}"
-    if kind == "value_error.number.not_le":
-        return f"{field} must be at most {_num(limit)}"
-    if kind == "value_error.number.not_ge":
-        return f"{field} must be at least {_num(limit)}"
-    if kind == "value_error.number.not_lt":
-        return f"{field} must be less than {_num(limit)}"
-    if kind == "value_error.number.not_gt":
-        return f"{field} must be greater than {_num(limit)}"
-    if kind == "value_error.any_str.max_length":
-        return f"{field} must be at most {_num(limit)} characters long"
-    if kind == "value_error.any_str.min_length":
-        return f"{field} must be at least {_num(limit)} characters long"
-    if kind == "value_error.list.max_items":
-        return f"{field} must contain at most {_num(limit)} items"
-    if kind == "value_error.list.min_items":
-        return f"{field} must contain at least {_num(limit)} items"
+    if kind in _LIMIT_SENTENCES:
+        return f"{field} {_LIMIT_SENTENCES[kind].format(_num(limit))}"
     if kind == "value_error.multipleOf":
         return f"{field} must be a multiple of {_num(problem.get('ctx', {}).get('multiple_of'))}"
     if kind == "value_error.format":
