@@ -58,20 +58,22 @@ class Files:
         asset = world.assets.get(asset_id)
         if asset is None:
             return _xml(404, "NoSuchKey", "The specified key does not exist.")
-        data = await self.bytes_of(asset)
+        data = await asset_bytes(self.ctx, asset)
         if data is None:
             return _xml(404, "NoSuchKey", "The specified key does not exist.")
         headers = {"cache-control": "private, max-age=3600", "etag": f'"{asset.id}"'}
         return Response(data, 200, headers=headers, media_type=asset.mime)
 
-    async def bytes_of(self, asset) -> bytes | None:
-        if asset.render is None:
-            return self.ctx.world.assets.data(asset)
-        cache = self.ctx.images
-        data = cache.get(asset.id)
-        if data is None:
-            spec = asset.render
-            data = await asyncio.get_running_loop().run_in_executor(
-                _RENDERER, render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"])
-            cache.put(asset.id, data)
-        return data
+
+async def asset_bytes(ctx: Context, asset) -> bytes | None:
+    """An asset's file: uploaded bytes from the store, or a generated image rendered once (off the event loop)
+    and then served from the bounded cache. Every surface that hands out or converts files uses this."""
+    if asset.render is None:
+        return ctx.world.assets.data(asset)
+    data = ctx.images.get(asset.id)
+    if data is None:
+        spec = asset.render
+        data = await asyncio.get_running_loop().run_in_executor(
+            _RENDERER, render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"])
+        ctx.images.put(asset.id, data)
+    return data

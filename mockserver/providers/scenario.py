@@ -32,7 +32,7 @@ from ..core.jobs import Job, Phase, history, phase_of
 from ..core.profiles import PROFILES
 from ..core.registry import PUBLIC, Model
 from ..core.tenants import CredentialError
-from ..files import Files
+from ..files import asset_bytes
 from ..fixtures import FixtureError
 from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
 from ..spec import describe
@@ -77,7 +77,6 @@ class Scenario:
             self.spec.validator(name)  # compile at start-up, not on the first request
         self._query = _query_rules(self.spec.doc)
         self._inputs: dict[tuple[str, bytes], Draft202012Validator] = {}
-        self._files = Files(ctx)
         self._routes = [
             Route("/v1/generate/custom/{model_id}", self.generate, methods=["POST"]),
             Route("/v1/jobs", self.list_jobs, methods=["GET"]),
@@ -510,7 +509,7 @@ class Scenario:
         if found is None:
             return errors.not_found("Asset", asset_id)
         asset, job, done = found
-        data = await self._files.bytes_of(asset)
+        data = await asset_bytes(self.ctx, asset)
         meta = asset.meta
         user, owner = _account(tenant)
         metadata: dict[str, Any] = {"kind": "image", "type": meta.get("type", "txt2img"), "modelId": meta["modelId"],
