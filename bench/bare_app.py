@@ -18,9 +18,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 # About the size of a finished job's status document with one output.
-BODY = (b'{"jobId":"urn:ff:jobs:ue1:00000000-0000-0000-0000-000000000000","status":"succeeded","progress":100.0,'
-        b'"result":{"size":{"width":2048,"height":2048},"outputs":[{"seed":1,"image":{"url":"http://127.0.0.1/'
-        b'files/00000000-0000-0000-0000-000000000000.jpg?expires=1&signature=0"}}]}}')
+BODY = (
+    b'{"jobId":"urn:ff:jobs:ue1:00000000-0000-0000-0000-000000000000","status":"succeeded","progress":100.0,'
+    b'"result":{"size":{"width":2048,"height":2048},"outputs":[{"seed":1,"image":{"url":"http://127.0.0.1/'
+    b'files/00000000-0000-0000-0000-000000000000.jpg?expires=1&signature=0"}}]}}'
+)
 
 
 def build() -> Starlette:
@@ -37,8 +39,10 @@ def build() -> Starlette:
         ready["ok"] = True
         yield
 
-    return Starlette(routes=[Route("/json", fixed, methods=["GET", "POST"]),
-                             Route("/ready", readiness, methods=["GET"])], lifespan=lifespan)
+    return Starlette(
+        routes=[Route("/json", fixed, methods=["GET", "POST"]), Route("/ready", readiness, methods=["GET"])],
+        lifespan=lifespan,
+    )
 
 
 def main() -> None:
@@ -46,8 +50,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    config = uvicorn.Config(build(), host=args.host, port=args.port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        build(), host=args.host, port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+    )
     uvicorn.Server(config).run()
 
 

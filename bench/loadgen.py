@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
-def request_bytes(method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None,
-                  host: str = "127.0.0.1") -> bytes:
+def request_bytes(
+    method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None, host: str = "127.0.0.1"
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"host: {host}"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     if body is not None or method in ("POST", "PUT", "PATCH"):
@@ -143,13 +144,13 @@ class _Conn(asyncio.Protocol):
                     self._fail()
                     return
                 stop = head.find(b"\r\n", at + 2)
-                length = int(head[at + 17:stop if stop >= 0 else len(head)])
+                length = int(head[at + 17 : stop if stop >= 0 else len(head)])
                 self.need = end + 4 + length
                 self.body_at = end + 4
             if len(buf) < self.need:
                 return
-            self._complete(bytes(buf[self.body_at:self.need]) if self.run.keep_bodies else b"")
-            del buf[:self.need]
+            self._complete(bytes(buf[self.body_at : self.need]) if self.run.keep_bodies else b"")
+            del buf[: self.need]
             self.need = -1
             if not self.active:
                 return
@@ -182,8 +183,16 @@ class _Conn(asyncio.Protocol):
         self._fail()
 
 
-async def _drive(host: str, port: int, requests: Sequence[bytes], concurrency: int, duration: float,
-                 warmup: float, count_mode: bool, keep_bodies: bool) -> Result:
+async def _drive(
+    host: str,
+    port: int,
+    requests: Sequence[bytes],
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    count_mode: bool,
+    keep_bodies: bool,
+) -> Result:
     loop = asyncio.get_running_loop()
     run = _Run(requests, count_mode, keep_bodies)
     run.done = loop.create_future()
@@ -206,8 +215,9 @@ async def _drive(host: str, port: int, requests: Sequence[bytes], concurrency: i
     return run.result
 
 
-def load(host: str, port: int, requests: Sequence[bytes], concurrency: int, duration: float = 2.0,
-         warmup: float = 0.5) -> Result:
+def load(
+    host: str, port: int, requests: Sequence[bytes], concurrency: int, duration: float = 2.0, warmup: float = 0.5
+) -> Result:
     """Keep `concurrency` connections busy for `warmup + duration` seconds, cycling through `requests`."""
     return asyncio.run(_drive(host, port, requests, concurrency, duration, warmup, False, False))
 

@@ -31,10 +31,23 @@ from . import loadgen, run, servers
 from .loadgen import request_bytes
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+)(?::(?P<line>\d+))?\)$")
-PACKAGES = (("mockserver/", "mockserver"), ("starlette/", "starlette"), ("uvicorn/", "uvicorn"), ("h11/", "h11"),
-            ("asyncio/", "asyncio"), ("jsonschema/", "jsonschema"), ("referencing/", "jsonschema"),
-            ("anyio/", "anyio"), ("PIL/", "Pillow"), ("orjson", "orjson"), ("selectors", "asyncio"),
-            ("socket", "asyncio"), ("hmac", "hmac/hashlib"), ("uuid", "uuid"), ("logging/", "logging"))
+PACKAGES = (
+    ("mockserver/", "mockserver"),
+    ("starlette/", "starlette"),
+    ("uvicorn/", "uvicorn"),
+    ("h11/", "h11"),
+    ("asyncio/", "asyncio"),
+    ("jsonschema/", "jsonschema"),
+    ("referencing/", "jsonschema"),
+    ("anyio/", "anyio"),
+    ("PIL/", "Pillow"),
+    ("orjson", "orjson"),
+    ("selectors", "asyncio"),
+    ("socket", "asyncio"),
+    ("hmac", "hmac/hashlib"),
+    ("uuid", "uuid"),
+    ("logging/", "logging"),
+)
 
 
 def _package(path: str) -> str:
@@ -49,7 +62,7 @@ def _short(path: str) -> str:
         if marker in path:
             return path.split(marker, 1)[1].split("/", 1)[-1] if marker.startswith("/lib") else path.split(marker, 1)[1]
     root = str(servers.ROOT) + "/"
-    return path[len(root):] if path.startswith(root) else path
+    return path[len(root) :] if path.startswith(root) else path
 
 
 def _scenarios(server: servers.Server) -> dict[str, list[bytes]]:
@@ -61,16 +74,24 @@ def _scenarios(server: servers.Server) -> dict[str, list[bytes]]:
     generate = [request_bytes("POST", "/v3/images/generate-async", post, run._generate_body("profile"))]
     url = run._path_of(docs[0]["result"]["outputs"][0]["image"]["url"])
     httpx.get(base + url)
-    return {"status poll": polls, "generate accept": generate, "cached download": [request_bytes("GET", url)],
-            "custom-models listing": [request_bytes("GET", "/v3/custom-models?publishedState=all&limit=50",
-                                                    headers)]}
+    return {
+        "status poll": polls,
+        "generate accept": generate,
+        "cached download": [request_bytes("GET", url)],
+        "custom-models listing": [request_bytes("GET", "/v3/custom-models?publishedState=all&limit=50", headers)],
+    }
 
 
 def _render_requests(server: servers.Server, n: int) -> list[bytes]:
     base = f"http://{server.host}:{server.port}"
     headers = run._auth(run._token(base))
-    docs = run._create_jobs(server, {**headers, "content-type": "application/json"}, headers,
-                            [f"render {i}" for i in range(n)], {"width": 2048, "height": 2048})
+    docs = run._create_jobs(
+        server,
+        {**headers, "content-type": "application/json"},
+        headers,
+        [f"render {i}" for i in range(n)],
+        {"width": 2048, "height": 2048},
+    )
     return [request_bytes("GET", run._path_of(d["result"]["outputs"][0]["image"]["url"])) for d in docs]
 
 
@@ -89,14 +110,31 @@ def with_py_spy(py_spy: str, seconds: float, out: Path) -> dict[str, Path]:
                 drive = threading.Thread(target=loadgen.each, args=(server.host, server.port, requests, 1))
             else:
                 requests = _scenarios(server)[name]
-                drive = threading.Thread(target=loadgen.load,
-                                         args=(server.host, server.port, requests, 32, seconds + 1.0, 0.0))
+                drive = threading.Thread(
+                    target=loadgen.load, args=(server.host, server.port, requests, 32, seconds + 1.0, 0.0)
+                )
             target = out / f"{name.replace(' ', '_')}.txt"
             drive.start()
             time.sleep(0.3)
-            subprocess.run([py_spy, "record", "--pid", str(server.pid), "--duration", str(int(seconds)),
-                            "--rate", "250", "--format", "raw", "--output", str(target), "--threads"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(server.pid),
+                    "--duration",
+                    str(int(seconds)),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(target),
+                    "--threads",
+                ],
+                check=True,
+                capture_output=True,
+            )
             drive.join()
             found[name] = target
         shutil.rmtree(folder, ignore_errors=True)
@@ -139,13 +177,18 @@ def report_py_spy(found: dict[str, Path]) -> str:
     for name, path in found.items():
         inclusive, own, packages, total = read_raw(path)
         lines.append(f"## {name} ({total} busy samples; percentages are of the server's busy time)\n")
-        lines.append("By package (innermost frame): " + ", ".join(
-            f"{pkg} {n * 100 / total:.0f}%" for pkg, n in packages.most_common()))
+        lines.append(
+            "By package (innermost frame): "
+            + ", ".join(f"{pkg} {n * 100 / total:.0f}%" for pkg, n in packages.most_common())
+        )
         lines.append("\nTop own time:")
         lines += [f"  {n * 100 / total:5.1f}%  {key}" for key, n in own.most_common(12)]
         lines.append("\nTop inclusive time, the fake's own functions:")
-        ours = [(k, n) for k, n in inclusive.most_common() if "mockserver/" in k
-                and not k.startswith(("<module>", "main ("))]
+        ours = [
+            (k, n)
+            for k, n in inclusive.most_common()
+            if "mockserver/" in k and not k.startswith(("<module>", "main ("))
+        ]
         lines += [f"  {n * 100 / total:5.1f}%  {key}" for key, n in ours[:14]]
         lines.append("\nThe fake's own lines by own time:")
         lines += [f"  {n * 100 / total:5.1f}%  {key}" for key, n in own.most_common() if "mockserver/" in key][:10]
@@ -158,8 +201,11 @@ def with_cprofile(seconds: float, out: Path) -> str:
     lines = []
     for name in ("status poll", "generate accept", "cached download"):
         target = out / f"{name.replace(' ', '_')}.pstats"
-        server = servers.Server(["-m", "cProfile", "-o", str(target), "-m", "mockserver", "serve",
-                                 *run.MOCK_FLAGS], name="mockserver under cProfile", cpus=servers.SERVER_CPUS)
+        server = servers.Server(
+            ["-m", "cProfile", "-o", str(target), "-m", "mockserver", "serve", *run.MOCK_FLAGS],
+            name="mockserver under cProfile",
+            cpus=servers.SERVER_CPUS,
+        )
         with server:
             requests = _scenarios(server)[name]
             loadgen.load(server.host, server.port, requests, 32, seconds, 0.0)
@@ -181,8 +227,9 @@ def _capture(stats: pstats.Stats) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--out", help="folder for the raw profiles (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -193,8 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if py_spy:
         text = report_py_spy(with_py_spy(py_spy, args.seconds, out))
     else:
-        print("py-spy not found: using cProfile inside the server (pip install py-spy for sampling)",
-              file=sys.stderr)
+        print("py-spy not found: using cProfile inside the server (pip install py-spy for sampling)", file=sys.stderr)
         text = with_cprofile(args.seconds, out)
     print(text)
     (out / "summary.md").write_text(text)

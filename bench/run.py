@@ -85,6 +85,7 @@ class Bench:
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
+
 def _fmt(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -106,8 +107,15 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def _token(base: str) -> str:
-    r = httpx.post(f"{base}/ims/token/v3", data={"grant_type": "client_credentials", "client_id": CLIENT_ID,
-                                                 "client_secret": CLIENT_SECRET, "scope": "openid,firefly_api"})
+    r = httpx.post(
+        f"{base}/ims/token/v3",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "scope": "openid,firefly_api",
+        },
+    )
     r.raise_for_status()
     return r.json()["access_token"]
 
@@ -125,8 +133,9 @@ def _path_of(url: str) -> str:
 
 def _check(result: loadgen.Result, what: str) -> None:
     if result.errors or result.non_2xx or result.completed == 0:
-        raise RuntimeError(f"{what}: {result.completed} completed, statuses {result.statuses}, "
-                           f"{result.errors} connection errors")
+        raise RuntimeError(
+            f"{what}: {result.completed} completed, statuses {result.statuses}, {result.errors} connection errors"
+        )
 
 
 @dataclass
@@ -162,49 +171,85 @@ def compare(b: Bench, server: servers.Server, requests: list[bytes], conns: int,
     return Comparison(fake, bare, cpu / busy, fake_p99s, bare_p99s)
 
 
-def throughput(b: Bench, server: servers.Server, figure: str, requests: list[bytes], conns: int = 32,
-               target: str = "", goal: Callable[[float], bool] | None = None, note: str = "") -> Comparison:
+def throughput(
+    b: Bench,
+    server: servers.Server,
+    figure: str,
+    requests: list[bytes],
+    conns: int = 32,
+    target: str = "",
+    goal: Callable[[float], bool] | None = None,
+    note: str = "",
+) -> Comparison:
     c = compare(b, server, requests, conns, figure)
     ratio = c.fake.rate / c.bare.rate
     notes = [f"server CPU {c.cpu * 100:.0f}%", *([note] if note else [])]
-    b.add(Row(f"{figure} @{conns} conns", c.fake.rate, "req/s", c.bare.rate, target,
-              goal(ratio) if goal else None, "; ".join(notes)))
+    b.add(
+        Row(
+            f"{figure} @{conns} conns",
+            c.fake.rate,
+            "req/s",
+            c.bare.rate,
+            target,
+            goal(ratio) if goal else None,
+            "; ".join(notes),
+        )
+    )
     return c
 
 
-def latency(b: Bench, server: servers.Server, label: str, requests: list[bytes], conns: int = 4,
-            p99_target: float | None = None) -> Comparison:
+def latency(
+    b: Bench, server: servers.Server, label: str, requests: list[bytes], conns: int = 4, p99_target: float | None = None
+) -> Comparison:
     """p50 over all windows; p99 as the median of the windows' p99s (one window hit by the machine's hiccups does
     not decide it; every window's p99 is in the notes)."""
     c = compare(b, server, requests, conns, label)
     n = f"{len(c.fake.latencies):,} requests"
-    b.add(Row(f"{label} p50 @{conns} conns", c.fake.percentile(50) * 1000, "ms", c.bare.percentile(50) * 1000,
-              note=n))
+    b.add(Row(f"{label} p50 @{conns} conns", c.fake.percentile(50) * 1000, "ms", c.bare.percentile(50) * 1000, note=n))
     p99 = statistics.median(c.fake_p99s)
     windows = ", ".join(f"{x:.2f}" for x in c.fake_p99s)
     bare_windows = ", ".join(f"{x:.2f}" for x in c.bare_p99s)
-    b.add(Row(f"{label} p99 @{conns} conns", p99, "ms", statistics.median(c.bare_p99s),
-              f"< {p99_target:g} ms" if p99_target else "", (p99 < p99_target) if p99_target else None,
-              f"{n}; p99 of each window {windows} ms (bare app {bare_windows} ms); p99.9 "
-              f"{c.fake.percentile(99.9) * 1000:.2f} ms, max {max(c.fake.latencies) * 1000:.1f} ms"))
+    b.add(
+        Row(
+            f"{label} p99 @{conns} conns",
+            p99,
+            "ms",
+            statistics.median(c.bare_p99s),
+            f"< {p99_target:g} ms" if p99_target else "",
+            (p99 < p99_target) if p99_target else None,
+            f"{n}; p99 of each window {windows} ms (bare app {bare_windows} ms); p99.9 "
+            f"{c.fake.percentile(99.9) * 1000:.2f} ms, max {max(c.fake.latencies) * 1000:.1f} ms",
+        )
+    )
     return c
 
 
-def each(server: servers.Server, requests: list[bytes], conns: int, keep_bodies: bool = False,
-         what: str = "requests") -> loadgen.Result:
+def each(
+    server: servers.Server, requests: list[bytes], conns: int, keep_bodies: bool = False, what: str = "requests"
+) -> loadgen.Result:
     result = loadgen.each(server.host, server.port, requests, conns, keep_bodies)
     _check(result, what)
     return result
 
 
-def _create_jobs(server: servers.Server, post: dict[str, str], headers: dict[str, str], prompts: list[str],
-                 size: dict[str, int] | None = None, conns: int = 8) -> list[dict]:
+def _create_jobs(
+    server: servers.Server,
+    post: dict[str, str],
+    headers: dict[str, str],
+    prompts: list[str],
+    size: dict[str, int] | None = None,
+    conns: int = 8,
+) -> list[dict]:
     """Create one job per prompt, poll each once (finished: instant profile), return the status documents."""
-    created = each(server, [request_bytes("POST", "/v3/images/generate-async", post, _generate_body(p, size))
-                            for p in prompts], conns, True, "generate")
+    created = each(
+        server,
+        [request_bytes("POST", "/v3/images/generate-async", post, _generate_body(p, size)) for p in prompts],
+        conns,
+        True,
+        "generate",
+    )
     ids = [json.loads(created.bodies[i])["jobId"] for i in range(len(prompts))]
-    polled = each(server, [request_bytes("GET", f"/v3/status/{job}", headers) for job in ids], conns, True,
-                  "status")
+    polled = each(server, [request_bytes("GET", f"/v3/status/{job}", headers) for job in ids], conns, True, "status")
     docs = [json.loads(polled.bodies[i]) for i in range(len(ids))]
     for doc in docs:
         if doc["status"] != "succeeded":
@@ -213,6 +258,7 @@ def _create_jobs(server: servers.Server, post: dict[str, str], headers: dict[str
 
 
 # --- the figures --------------------------------------------------------------------------------------------
+
 
 def hot_paths(b: Bench) -> None:
     print("status poll, generate accept, downloads, reset", file=sys.stderr, flush=True)
@@ -224,43 +270,84 @@ def hot_paths(b: Bench) -> None:
 
         docs = _create_jobs(server, post, headers, [f"poll {i}" for i in range(32)])
         polls = [request_bytes("GET", f"/v3/status/{doc['jobId']}", headers) for doc in docs]
-        c = throughput(b, server, "status poll (finished job)", polls, target="≥ 50% of bare",
-                       goal=lambda ratio: ratio >= 0.5)
-        b.rows.insert(len(b.rows) - 1, Row("bare app: fixed JSON (same request) @32 conns", c.bare.rate, "req/s",
-                                           c.bare.rate, note="the ceiling; measured in turns with every figure"))
+        c = throughput(
+            b, server, "status poll (finished job)", polls, target="≥ 50% of bare", goal=lambda ratio: ratio >= 0.5
+        )
+        b.rows.insert(
+            len(b.rows) - 1,
+            Row(
+                "bare app: fixed JSON (same request) @32 conns",
+                c.bare.rate,
+                "req/s",
+                c.bare.rate,
+                note="the ceiling; measured in turns with every figure",
+            ),
+        )
         latency(b, server, "status poll", polls, p99_target=5.0)
 
         body = _generate_body("a lighthouse in a storm")
-        c = throughput(b, server, "generate-async accept", [request_bytes("POST", "/v3/images/generate-async",
-                                                                          post, body)],
-                       note="each creates a job (instant profile)")
+        c = throughput(
+            b,
+            server,
+            "generate-async accept",
+            [request_bytes("POST", "/v3/images/generate-async", post, body)],
+            note="each creates a job (instant profile)",
+        )
         jobs_created = c.fake.completed + int(c.fake.rate * b.plan.warmup * b.plan.rounds)
 
         # first render of 2048x2048 JPEGs: distinct jobs, downloaded one after another on one connection
-        docs = _create_jobs(server, post, headers, [f"render {i}" for i in range(b.plan.renders)],
-                            {"width": 2048, "height": 2048})
+        docs = _create_jobs(
+            server, post, headers, [f"render {i}" for i in range(b.plan.renders)], {"width": 2048, "height": 2048}
+        )
         urls = [_path_of(doc["result"]["outputs"][0]["image"]["url"]) for doc in docs]
         renders = each(server, [request_bytes("GET", u) for u in urls], 1)
         times = [t * 1000 for t in renders.latencies]
         size_kb = renders.bytes_received / len(urls) / 1024
         median = statistics.median(times)
-        b.add(Row("download: first render 2048x2048 JPEG (median)", median, "ms", target="< 60 ms",
-                  passed=median < 60, note=f"{len(times)} images, max {max(times):.1f} ms, ~{size_kb:.0f} KB each"))
+        b.add(
+            Row(
+                "download: first render 2048x2048 JPEG (median)",
+                median,
+                "ms",
+                target="< 60 ms",
+                passed=median < 60,
+                note=f"{len(times)} images, max {max(times):.1f} ms, ~{size_kb:.0f} KB each",
+            )
+        )
         cached = [request_bytes("GET", urls[0])]
-        c = throughput(b, server, "download: cached 2048x2048 JPEG", cached,
-                       note=f"~{size_kb:.0f} KB a response against the bare app's {len(BARE_BODY)} bytes")
+        c = throughput(
+            b,
+            server,
+            "download: cached 2048x2048 JPEG",
+            cached,
+            note=f"~{size_kb:.0f} KB a response against the bare app's {len(BARE_BODY)} bytes",
+        )
         b.rows[-1].note += f"; {c.fake.bytes_received / c.fake.elapsed / 2**20:,.0f} MB/s"
         latency(b, server, "download: cached 2048x2048 JPEG", cached, conns=1)
 
         # reset: the first one clears what the load above created; the others reload the fixtures only
         reset = request_bytes("POST", "/__admin/reset", {"content-type": "application/json"}, b"{}")
         first = each(server, [reset], 1)
-        b.add(Row("reset after the load above", first.latencies[0] * 1000, "ms",
-                  note=f"about {jobs_created + 32 + b.plan.renders:,} jobs in the store"))
+        b.add(
+            Row(
+                "reset after the load above",
+                first.latencies[0] * 1000,
+                "ms",
+                note=f"about {jobs_created + 32 + b.plan.renders:,} jobs in the store",
+            )
+        )
         result = each(server, [reset] * b.plan.resets, 1)
         p50 = result.percentile(50) * 1000
-        b.add(Row("reset p50 (fixtures only)", p50, "ms", target="< 10 ms", passed=p50 < 10,
-                  note=f"{b.plan.resets} resets one after another, p99 {result.percentile(99) * 1000:.2f} ms"))
+        b.add(
+            Row(
+                "reset p50 (fixtures only)",
+                p50,
+                "ms",
+                target="< 10 ms",
+                passed=p50 < 10,
+                note=f"{b.plan.resets} resets one after another, p99 {result.percentile(99) * 1000:.2f} ms",
+            )
+        )
 
 
 def custom_models(b: Bench) -> None:
@@ -275,18 +362,25 @@ def custom_models(b: Bench) -> None:
             if len(first["custom_models"]) != 50 or first["total_count"] != count:
                 raise RuntimeError(f"unexpected listing: total_count {first['total_count']}")
             listing = [request_bytes("GET", path, headers)]
-            throughput(b, server, "GET /v3/custom-models?publishedState=all&limit=50 (500 models)", listing,
-                       note=f"start-up with 500 models {server.startup:.2f} s")
+            throughput(
+                b,
+                server,
+                "GET /v3/custom-models?publishedState=all&limit=50 (500 models)",
+                listing,
+                note=f"start-up with 500 models {server.startup:.2f} s",
+            )
             latency(b, server, "custom-models (500 models)", listing)
 
 
 def write_fixtures(folder: Path, n: int) -> int:
     """`n` Firefly custom models in the format of fixtures/default.yaml (every tenth private to mock-client-id),
     plus the default clients. Returns how many models mock-client-id sees."""
-    lines = ["clients:",
-             "  - {client_id: mock-client-id, client_secret: mock-client-secret, name: Default test client}",
-             "  - {client_id: other-client-id, client_secret: other-client-secret, name: A second tenant}",
-             "custom_models:"]
+    lines = [
+        "clients:",
+        "  - {client_id: mock-client-id, client_secret: mock-client-secret, name: Default test client}",
+        "  - {client_id: other-client-id, client_secret: other-client-secret, name: A second tenant}",
+        "custom_models:",
+    ]
     for i in range(n):
         lines += [
             f"  - displayName: Bench Model {i:03d}",
@@ -328,18 +422,40 @@ def memory(b: Bench) -> None:
         limits = f"image cache {defaults.image_cache_mb} MB"
         if hasattr(defaults, "max_jobs"):
             limits += f", max_jobs {defaults.max_jobs:,}"
-        b.add(Row(f"RSS after {n:,} finished jobs, {n:,} images rendered", rss, "MB", b.bare.rss_mb(), "< 150 MB",
-                  rss < 150, f"1344x768 JPEGs, each downloaded once ({mb:,.0f} MB in all); idle {idle:.0f} MB, "
-                  f"peak {peak:.0f} MB; defaults ({limits}); {took:.0f} s to build"))
-        b.add(Row("RSS growth per finished job", (rss - idle) * 1024 / n, "KB",
-                  note="everything the jobs left behind, the filled image cache included"))
+        b.add(
+            Row(
+                f"RSS after {n:,} finished jobs, {n:,} images rendered",
+                rss,
+                "MB",
+                b.bare.rss_mb(),
+                "< 150 MB",
+                rss < 150,
+                f"1344x768 JPEGs, each downloaded once ({mb:,.0f} MB in all); idle {idle:.0f} MB, "
+                f"peak {peak:.0f} MB; defaults ({limits}); {took:.0f} s to build",
+            )
+        )
+        b.add(
+            Row(
+                "RSS growth per finished job",
+                (rss - idle) * 1024 / n,
+                "KB",
+                note="everything the jobs left behind, the filled image cache included",
+            )
+        )
         if b.plan.rounds > 1:  # the full run only: how the hot paths fare with a full store
-            latency(b, server, f"status poll, {n:,} jobs in the store",
-                    [request_bytes("GET", f"/v3/status/{first_job}", headers)])
-            latency(b, server, f"custom-models, default fixtures, {n:,} jobs of the caller",
-                    [request_bytes("GET", "/v3/custom-models?publishedState=all", headers)])
-        reset = each(server, [request_bytes("POST", "/__admin/reset", {"content-type": "application/json"}, b"{}")],
-                     1)
+            latency(
+                b,
+                server,
+                f"status poll, {n:,} jobs in the store",
+                [request_bytes("GET", f"/v3/status/{first_job}", headers)],
+            )
+            latency(
+                b,
+                server,
+                f"custom-models, default fixtures, {n:,} jobs of the caller",
+                [request_bytes("GET", "/v3/custom-models?publishedState=all", headers)],
+            )
+        reset = each(server, [request_bytes("POST", "/__admin/reset", {"content-type": "application/json"}, b"{}")], 1)
         b.add(Row(f"reset with {n:,} jobs in the store", reset.latencies[0] * 1000, "ms"))
 
 
@@ -351,9 +467,13 @@ def access_log(b: Bench) -> None:
         headers = _auth(_token(base))
         post = {**headers, "content-type": "application/json"}
         docs = _create_jobs(server, post, headers, ["log"])
-        throughput(b, server, "status poll, access log on", [request_bytes("GET", f"/v3/status/{docs[0]['jobId']}",
-                                                                           headers)],
-                   note="one line a request to stderr (a file here)")
+        throughput(
+            b,
+            server,
+            "status poll, access log on",
+            [request_bytes("GET", f"/v3/status/{docs[0]['jobId']}", headers)],
+            note="one line a request to stderr (a file here)",
+        )
 
 
 def startup(b: Bench) -> None:
@@ -362,9 +482,18 @@ def startup(b: Bench) -> None:
         with servers.mockserver(*MOCK_FLAGS) as server:
             b.startups.append(server.startup)
     median = statistics.median(b.startups)
-    b.add(Row("start-up to ready (median)", median, "s", b.bare.startup, "< 1 s", median < 1.0,
-              f"{len(b.startups)} starts of `python -m mockserver serve` until GET /ready answers 200, "
-              f"max {max(b.startups):.3f} s"))
+    b.add(
+        Row(
+            "start-up to ready (median)",
+            median,
+            "s",
+            b.bare.startup,
+            "< 1 s",
+            median < 1.0,
+            f"{len(b.startups)} starts of `python -m mockserver serve` until GET /ready answers 200, "
+            f"max {max(b.startups):.3f} s",
+        )
+    )
 
 
 def with_wrk(b: Bench) -> None:
@@ -393,22 +522,38 @@ def with_wrk(b: Bench) -> None:
         rate = run(f"{base}/v3/status/{docs[0]['jobId']}", headers)
     bare_rate = run(f"http://{b.bare.host}:{b.bare.port}/json", headers)
     b.add(Row("wrk: bare app fixed JSON @32 conns", bare_rate, "req/s", bare_rate))
-    b.add(Row("wrk: status poll (finished job) @32 conns", rate, "req/s", bare_rate, "≥ 50% of bare",
-              rate / bare_rate >= 0.5, "wrk -t1 -c32, in place of the Python load generator"))
+    b.add(
+        Row(
+            "wrk: status poll (finished job) @32 conns",
+            rate,
+            "req/s",
+            bare_rate,
+            "≥ 50% of bare",
+            rate / bare_rate >= 0.5,
+            "wrk -t1 -c32, in place of the Python load generator",
+        )
+    )
 
 
 # --- output -------------------------------------------------------------------------------------------------
+
 
 def table(rows: list[Row]) -> str:
     head = ("figure", "value", "bare app", "ratio", "target", "result")
     body = []
     for r in rows:
-        body.append((r.figure, _fmt(r.value, r.unit), _fmt(r.baseline, r.unit) if r.baseline else "—",
-                     f"{r.ratio:.2f}" if r.ratio is not None else "—", r.target or "—",
-                     "—" if r.passed is None else ("PASS" if r.passed else "MISS")))
+        body.append(
+            (
+                r.figure,
+                _fmt(r.value, r.unit),
+                _fmt(r.baseline, r.unit) if r.baseline else "—",
+                f"{r.ratio:.2f}" if r.ratio is not None else "—",
+                r.target or "—",
+                "—" if r.passed is None else ("PASS" if r.passed else "MISS"),
+            )
+        )
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(head, widths, strict=False)),
-             "  ".join("-" * w for w in widths)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(head, widths, strict=False)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)) for row in body]
     return "\n".join(lines)
 
@@ -416,10 +561,12 @@ def table(rows: list[Row]) -> str:
 def markdown(rows: list[Row]) -> str:
     lines = ["| figure | value | bare app | ratio | target | result | notes |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r.figure} | {_fmt(r.value, r.unit)} | "
-                     f"{_fmt(r.baseline, r.unit) if r.baseline else '—'} | "
-                     f"{f'{r.ratio:.2f}' if r.ratio is not None else '—'} | {r.target or '—'} | "
-                     f"{'—' if r.passed is None else ('PASS' if r.passed else 'MISS')} | {r.note} |")
+        lines.append(
+            f"| {r.figure} | {_fmt(r.value, r.unit)} | "
+            f"{_fmt(r.baseline, r.unit) if r.baseline else '—'} | "
+            f"{f'{r.ratio:.2f}' if r.ratio is not None else '—'} | {r.target or '—'} | "
+            f"{'—' if r.passed is None else ('PASS' if r.passed else 'MISS')} | {r.note} |"
+        )
     return "\n".join(lines)
 
 
@@ -440,8 +587,9 @@ def _stack() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="one short window a figure, 1,000 jobs (under 30 s)")
     parser.add_argument("--wrk", action="store_true", help="also measure the status poll with wrk")
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and load generator to CPUs")
@@ -466,12 +614,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: a measurement failed: {exc!r}", file=sys.stderr)
         return 1
     took = time.perf_counter() - began
-    pinned = f"servers on CPU {sorted(servers.SERVER_CPUS)[0]}, load generator on CPU " \
-             f"{sorted(os.sched_getaffinity(0))[0]}" if servers.SERVER_CPUS else "not pinned"
+    pinned = (
+        f"servers on CPU {sorted(servers.SERVER_CPUS)[0]}, load generator on CPU {sorted(os.sched_getaffinity(0))[0]}"
+        if servers.SERVER_CPUS
+        else "not pinned"
+    )
     print(table(b.rows))
-    print(f"\n{'quick' if args.quick else 'full'} run in {took:.0f} s on {os.cpu_count()} CPUs ({pinned}); "
-          f"Python {sys.version.split()[0]}, {_stack()}; {b.plan.rounds} window(s) of {b.plan.duration:g} s a "
-          "figure, alternating with the bare app")
+    print(
+        f"\n{'quick' if args.quick else 'full'} run in {took:.0f} s on {os.cpu_count()} CPUs ({pinned}); "
+        f"Python {sys.version.split()[0]}, {_stack()}; {b.plan.rounds} window(s) of {b.plan.duration:g} s a "
+        "figure, alternating with the bare app"
+    )
     for row in b.rows:
         if row.note:
             print(f"  {row.figure}: {row.note}")

@@ -24,8 +24,9 @@ def free_port() -> int:
 class Server:
     """A server process. `startup` is the time from spawning it to the first `GET /ready` answered 200."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, name: str = "server",
-                 cpus: set[int] | None = None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str] | None = None, name: str = "server", cpus: set[int] | None = None
+    ) -> None:
         self.name = name
         self.port = free_port()
         self.host = "127.0.0.1"

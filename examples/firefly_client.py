@@ -12,9 +12,16 @@ TERMINAL = {"succeeded", "failed", "canceled", "timeout"}
 
 
 class FireflyClient:
-    def __init__(self, base_url: str, token_url: str, client_id: str, client_secret: str,
-                 sleep: Callable[[float], Any] = time.sleep, now: Callable[[], float] = time.monotonic,
-                 max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        sleep: Callable[[float], Any] = time.sleep,
+        now: Callable[[], float] = time.monotonic,
+        max_retries: int = 3,
+    ) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=30)
         self.token_url, self.client_id, self.client_secret = token_url, client_id, client_secret
         self.sleep, self.now, self.max_retries = sleep, now, max_retries
@@ -22,8 +29,15 @@ class FireflyClient:
 
     def _headers(self) -> dict[str, str]:
         if self._token is None:
-            r = self.http.post(self.token_url, data={"grant_type": "client_credentials", "client_id": self.client_id,
-                                                     "client_secret": self.client_secret, "scope": "firefly_api"})
+            r = self.http.post(
+                self.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                    "scope": "firefly_api",
+                },
+            )
             r.raise_for_status()
             self._token = r.json()["access_token"]
         return {"x-api-key": self.client_id, "authorization": f"Bearer {self._token}"}
@@ -31,8 +45,7 @@ class FireflyClient:
     def generate(self, prompt: str, **options: Any) -> dict[str, Any]:
         """Submit a job, retrying 429s after the server's retry-after."""
         for attempt in range(self.max_retries + 1):
-            r = self.http.post("/v3/images/generate-async", json={"prompt": prompt, **options},
-                               headers=self._headers())
+            r = self.http.post("/v3/images/generate-async", json={"prompt": prompt, **options}, headers=self._headers())
             if r.status_code == 429 and attempt < self.max_retries:
                 self.sleep(float(r.headers.get("retry-after", "1")))
                 continue

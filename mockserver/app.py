@@ -46,8 +46,14 @@ def build_context(settings: Settings) -> Context:
     """Load fixtures and specs (raising FixtureError or OSError with a clear message) and build the world."""
     loaded = fixture_files.load(settings.fixtures)
     store = SqliteStore(settings.state_dir) if settings.state_dir else MemoryStore()
-    world = World(store, loaded, seed=settings.seed, profile=settings.profile, auth_mode=settings.auth_mode,
-                  max_jobs=settings.max_jobs)
+    world = World(
+        store,
+        loaded,
+        seed=settings.seed,
+        profile=settings.profile,
+        auth_mode=settings.auth_mode,
+        max_jobs=settings.max_jobs,
+    )
     journal = SharedJournal(store, settings.journal_size) if store.shared else Journal(settings.journal_size)
     spec_dir = Path(settings.specs)
     loaded_specs = {name: specs.load(str(spec_dir), name) for name in SPEC_FILES}
@@ -102,8 +108,9 @@ def create_app(settings: Settings | None = None) -> Gateway:
         message = "The requested resource was not found." if status == 404 else "Method not allowed."
         headers = dict(getattr(exc, "headers", None) or {})
         if surface is None:
-            return json({"error": "not_found" if status == 404 else "method_not_allowed", "message": message},
-                        status, headers)
+            return json(
+                {"error": "not_found" if status == 404 else "method_not_allowed", "message": message}, status, headers
+            )
         return surface.error(request.url.path, status, None, message, headers)  # type: ignore[attr-defined]
 
     app = _Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: unrouted, 405: unrouted})

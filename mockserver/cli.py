@@ -88,8 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     if settings.workers > 1:
         _build(lambda: build_context(settings)).world.store.close()  # fail fast, in the parent
     _export(settings)
-    common = {"host": settings.host, "port": settings.port, "log_level": "warning", "access_log": False,
-              "timeout_graceful_shutdown": 5}
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+    }
     if settings.workers > 1:
         print(f"mockserver: listening on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
         uvicorn.run("mockserver.app:app_from_env", factory=True, workers=settings.workers, **common)

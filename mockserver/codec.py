@@ -12,8 +12,14 @@ from .core.jobs import Job, Outcome, Plan
 from .core.registry import Model, TrainingImage
 from .core.tenants import Token
 
-_TYPES: dict[str, type] = {"token": Token, "model": Model, "training_image": TrainingImage, "asset": Asset,
-                           "fault": FaultRule, "job": Job}
+_TYPES: dict[str, type] = {
+    "token": Token,
+    "model": Model,
+    "training_image": TrainingImage,
+    "asset": Asset,
+    "fault": FaultRule,
+    "job": Job,
+}
 
 
 def _base(kind: str) -> str:

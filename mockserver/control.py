@@ -58,8 +58,9 @@ class Control:
             Route("/__admin/state", guard(self.state), methods=["GET", "PUT"]),
         ]
 
-    def error(self, path: str, status: int, code: str | None, message: str | None,
-              headers: dict[str, str] | None) -> Response:
+    def error(
+        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+    ) -> Response:
         response = _error(status, code or "error", message or "error")
         response.headers.update(headers or {})
         return response
@@ -117,8 +118,12 @@ class Control:
     def _clock_json(self) -> dict[str, Any]:
         clock = self.world.clock
         now = clock.now()
-        return {"now": now, "iso": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-                "frozen": clock.frozen, "offset": clock.state.offset}
+        return {
+            "now": now,
+            "iso": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+            "frozen": clock.frozen,
+            "offset": clock.state.offset,
+        }
 
     async def clock(self, request: Request) -> Response:
         return json(self._clock_json())
@@ -180,8 +185,13 @@ class Control:
         status = q.get("status")
         if status is not None and not is_count(status):
             return _error(400, "invalid_request", "status must be an integer")
-        return {"path": q.get("path"), "method": q.get("method"), "tenant": q.get("tenant"),
-                "status": int(status) if status is not None else None, "surface": q.get("surface")}
+        return {
+            "path": q.get("path"),
+            "method": q.get("method"),
+            "tenant": q.get("tenant"),
+            "status": int(status) if status is not None else None,
+            "surface": q.get("surface"),
+        }
 
     async def requests(self, request: Request) -> Response:
         if request.method == "DELETE":
@@ -193,7 +203,7 @@ class Control:
         limit = request.query_params.get("limit", "")
         found = self.ctx.journal.query(**filters)
         if is_count(limit):
-            found = found[-int(limit):] if int(limit) else []
+            found = found[-int(limit) :] if int(limit) else []
         return json({"requests": found, "count": len(found)})
 
     async def count(self, request: Request) -> Response:
@@ -211,8 +221,9 @@ class Control:
         if isinstance(body, Response):
             return body
         try:
-            objects = [(o["kind"], o["key"], o.get("tenant", ""), codec.decode(o["kind"], o["data"]))
-                       for o in body["objects"]]
+            objects = [
+                (o["kind"], o["key"], o.get("tenant", ""), codec.decode(o["kind"], o["data"])) for o in body["objects"]
+            ]
             clock = ClockState(**body.get("clock", {}))
         except (KeyError, TypeError, ValueError) as exc:
             return _error(400, "invalid_state", f"The state cannot be imported: {exc}")
@@ -230,6 +241,8 @@ class Control:
             "version": STATE_VERSION,
             "clock": {"offset": state.offset, "frozen_at": state.frozen_at},
             "profile": self.world.profile,
-            "objects": [{"kind": kind, "key": key, "tenant": tenant, "data": codec.encode(kind, obj)}
-                        for kind, key, tenant, obj in self.world.store.dump()],
+            "objects": [
+                {"kind": kind, "key": key, "tenant": tenant, "data": codec.encode(kind, obj)}
+                for kind, key, tenant, obj in self.world.store.dump()
+            ],
         }

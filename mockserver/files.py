@@ -16,8 +16,7 @@ from .images import render
 # instead of one per pool thread, which keeps resident memory flat.
 _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mockserver-render")
 
-_S3_ERROR = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
-             "</Error>")
+_S3_ERROR = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
 
 
 def _xml(status: int, code: str, message: str) -> Response:
@@ -36,10 +35,13 @@ class Files:
     def routes(self) -> list[Route]:
         return [Route("/files/{name}", self.download, methods=["GET", "HEAD"])]
 
-    def error(self, path: str, status: int, code: str | None, message: str | None,
-              headers: dict[str, str] | None) -> Response:
-        default = {404: ("NoSuchKey", "The specified key does not exist."),
-                   405: ("MethodNotAllowed", "The specified method is not allowed against this resource.")}
+    def error(
+        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+    ) -> Response:
+        default = {
+            404: ("NoSuchKey", "The specified key does not exist."),
+            405: ("MethodNotAllowed", "The specified method is not allowed against this resource."),
+        }
         fallback = default.get(status, ("InternalError", "We encountered an internal error."))
         response = _xml(status, code or fallback[0], message or fallback[1])
         response.headers.update(headers or {})
@@ -53,8 +55,11 @@ class Files:
         if problem == "expired":
             return _xml(403, "AccessDenied", "Request has expired")
         if problem:
-            return _xml(403, "SignatureDoesNotMatch",
-                        "The request signature we calculated does not match the signature you provided.")
+            return _xml(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
         asset = world.assets.get(asset_id)
         if asset is None:
             return _xml(404, "NoSuchKey", "The specified key does not exist.")
@@ -74,6 +79,7 @@ async def asset_bytes(ctx: Context, asset) -> bytes | None:
     if data is None:
         spec = asset.render
         data = await asyncio.get_running_loop().run_in_executor(
-            _RENDERER, render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"])
+            _RENDERER, render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"]
+        )
         ctx.images.put(asset.id, data)
     return data

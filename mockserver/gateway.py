@@ -109,8 +109,12 @@ class Gateway:
             await send(message)
 
         try:
-            if (scope["method"] not in _BODY_METHODS and self.limiter is None and "content-length" not in headers
-                    and not self.world.faults.any()):
+            if (
+                scope["method"] not in _BODY_METHODS
+                and self.limiter is None
+                and "content-length" not in headers
+                and not self.world.faults.any()
+            ):
                 await self.app(scope, receive, send_with_id)  # the polling fast path: nothing to check first
             else:
                 await self._handle(scope, receive, send, send_with_id, surface, headers, seen)
@@ -122,8 +126,16 @@ class Gateway:
         finally:
             record(0)  # no response at all (a dropped connection)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, send_with_id: Send, surface: Any,
-                      headers: dict[str, str], seen: dict[str, Any]) -> None:
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        send_with_id: Send,
+        surface: Any,
+        headers: dict[str, str],
+        seen: dict[str, Any],
+    ) -> None:
         world = self.ctx.world
         path: str = scope["path"]
         method: str = scope["method"]
@@ -131,8 +143,11 @@ class Gateway:
         if is_count(declared) and int(declared) > self.ctx.settings.max_body_bytes:
             await self._error(surface, path, 413, None, "Request body is too large.", {}, send_with_id)
             return
-        if method in _BODY_METHODS and "json" in headers.get("content-type", "").lower() and (
-                not is_count(declared) or int(declared) <= self.ctx.settings.max_json_bytes):
+        if (
+            method in _BODY_METHODS
+            and "json" in headers.get("content-type", "").lower()
+            and (not is_count(declared) or int(declared) <= self.ctx.settings.max_json_bytes)
+        ):
             body_bytes, receive = await _buffer(receive, self.ctx.settings.max_json_bytes)
             if body_bytes is not None:
                 try:
@@ -140,8 +155,15 @@ class Gateway:
                 except orjson.JSONDecodeError:
                     body = None
                 if too_deep(body):
-                    await self._error(surface, path, 400, "bad_request",
-                                      f"JSON nested deeper than {MAX_JSON_DEPTH} levels.", {}, send_with_id)
+                    await self._error(
+                        surface,
+                        path,
+                        400,
+                        "bad_request",
+                        f"JSON nested deeper than {MAX_JSON_DEPTH} levels.",
+                        {},
+                        send_with_id,
+                    )
                     return
                 seen["body"] = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
         body = seen["body"]
@@ -160,8 +182,9 @@ class Gateway:
                 return
         await self.app(scope, receive, send_with_id)
 
-    async def _apply(self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Any,
-                     path: str) -> bool:
+    async def _apply(
+        self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Any, path: str
+    ) -> bool:
         """Carry out fired rules in order: latencies add up, a job outcome waits for the handler, and the first
         HTTP error or dropped connection answers the request. True when the request was answered."""
         for rule in fired:
@@ -172,13 +195,15 @@ class Gateway:
                 await asyncio.sleep(delay / 1000)
             elif rule.effect == "job" and "mock.job_outcome" not in scope:
                 scope["mock.job_outcome"] = Outcome(
-                    kind=rule.outcome or "fail", error_code=rule.error_code or "runtime_error",
-                    message=rule.message or "Internal server error.", at_progress=rule.at_progress)
+                    kind=rule.outcome or "fail",
+                    error_code=rule.error_code or "runtime_error",
+                    message=rule.message or "Internal server error.",
+                    at_progress=rule.at_progress,
+                )
             elif rule.effect == "http":
                 headers = dict(rule.headers)
                 if rule.retry_after is not None or rule.status in (429, 503):
-                    headers.setdefault("retry-after", _seconds(rule.retry_after if rule.retry_after is not None
-                                                               else 1))
+                    headers.setdefault("retry-after", _seconds(rule.retry_after if rule.retry_after is not None else 1))
                 await self._error(surface, path, rule.status or 500, rule.error_code, rule.message, headers, send)
                 return True
             elif rule.effect == "drop":
@@ -186,13 +211,30 @@ class Gateway:
                 return True
         return False
 
-    async def _error(self, surface: Any, path: str, status: int, code: str | None, message: str | None,
-                     headers: dict[str, str], send: Send) -> None:
+    async def _error(
+        self,
+        surface: Any,
+        path: str,
+        status: int,
+        code: str | None,
+        message: str | None,
+        headers: dict[str, str],
+        send: Send,
+    ) -> None:
         response = surface.error(path, status, code, message, headers)
         await response({"type": "http", "method": "GET", "path": path, "headers": []}, _no_body, send)
 
-    def _record(self, scope: Scope, surface: Any, headers: dict[str, str], body: Any, status: int, started: float,
-                request_id: str, tenant_hint: str | None = None) -> None:
+    def _record(
+        self,
+        scope: Scope,
+        surface: Any,
+        headers: dict[str, str],
+        body: Any,
+        status: int,
+        started: float,
+        request_id: str,
+        tenant_hint: str | None = None,
+    ) -> None:
         query = scope.get("query_string", b"").decode("latin-1")
         entry = {
             "time": self.clock.now(),  # formatted when read, not on every request

@@ -31,8 +31,14 @@ class Journal:
         with self._lock:
             return list(self._entries)
 
-    def query(self, path: str | None = None, method: str | None = None, tenant: str | None = None,
-              status: int | None = None, surface: str | None = None) -> list[dict[str, Any]]:
+    def query(
+        self,
+        path: str | None = None,
+        method: str | None = None,
+        tenant: str | None = None,
+        status: int | None = None,
+        surface: str | None = None,
+    ) -> list[dict[str, Any]]:
         found = (e for e in self.entries() if _keep(e, path, method, tenant, status, surface))
         return [{**e, "time": iso(e["time"]), "headers": readable(e["headers"])} for e in found]
 
@@ -70,8 +76,14 @@ class SharedJournal(Journal):
         return self.store.journal_entries(self.size)
 
 
-def _keep(entry: dict[str, Any], path: str | None, method: str | None, tenant: str | None, status: int | None,
-          surface: str | None) -> bool:
+def _keep(
+    entry: dict[str, Any],
+    path: str | None,
+    method: str | None,
+    tenant: str | None,
+    status: int | None,
+    surface: str | None,
+) -> bool:
     if path is not None and not (entry["path"] == path or fnmatch.fnmatchcase(entry["path"], path)):
         return False
     if method is not None and entry["method"] != method.upper():

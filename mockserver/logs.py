@@ -34,5 +34,13 @@ def request_line(entry: dict[str, Any]) -> None:
     if getattr(access, "format", "plain") == "json":
         access.info(orjson.dumps(fields).decode())
     else:
-        access.info('%s %s %s %d %.1fms tenant=%s id=%s', fields["time"], fields["method"], fields["path"],
-                    fields["status"], fields["latency_ms"], fields["tenant"] or "-", fields["request_id"])
+        access.info(
+            "%s %s %s %d %.1fms tenant=%s id=%s",
+            fields["time"],
+            fields["method"],
+            fields["path"],
+            fields["status"],
+            fields["latency_ms"],
+            fields["tenant"] or "-",
+            fields["request_id"],
+        )

@@ -77,8 +77,12 @@ def describe(error: ValidationError) -> dict[str, Any]:
         return {"loc": [*loc, missing], "msg": "field required", "type": "value_error.missing"}
     if kind == "enum":
         permitted = ", ".join(f"'{v}'" for v in value)
-        return {"loc": loc, "msg": f"value is not a valid enumeration member; permitted: {permitted}",
-                "type": "type_error.enum", "ctx": {"enum_values": list(value)}}
+        return {
+            "loc": loc,
+            "msg": f"value is not a valid enumeration member; permitted: {permitted}",
+            "type": "type_error.enum",
+            "ctx": {"enum_values": list(value)},
+        }
     if kind == "type":
         wanted = value[0] if isinstance(value, list) else value
         msg, typ = _TYPE_NAMES.get(wanted, (error.message, "type_error"))
@@ -102,8 +106,12 @@ def describe(error: ValidationError) -> dict[str, Any]:
         extra = error.message.split("'")[1] if "'" in error.message else ""
         return {"loc": [*loc, extra], "msg": "extra fields not permitted", "type": "value_error.extra"}
     if kind == "pattern":
-        return {"loc": loc, "msg": f'string does not match regex "{value}"', "type": "value_error.str.regex",
-                "ctx": {"pattern": value}}
+        return {
+            "loc": loc,
+            "msg": f'string does not match regex "{value}"',
+            "type": "value_error.str.regex",
+            "ctx": {"pattern": value},
+        }
     return {"loc": loc, "msg": error.message, "type": f"value_error.{kind}"}
 
 

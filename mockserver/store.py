@@ -83,8 +83,11 @@ class MemoryStore:
 
     def dump(self) -> list[tuple[str, str, str, Any]]:
         """Every object as (kind, key, tenant, object)."""
-        return [(kind, key, self._owner[kind][key], obj)
-                for kind, table in self._objects.items() for key, obj in table.items()]
+        return [
+            (kind, key, self._owner[kind][key], obj)
+            for kind, table in self._objects.items()
+            for key, obj in table.items()
+        ]
 
     def meta_get(self, name: str) -> Any | None:
         return self._meta.get(name)

@@ -55,8 +55,10 @@ class SqliteStore:
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
         with self._lock:
-            self.db.execute("INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)",
-                            (kind, key, tenant, _encode(kind, obj)))
+            self.db.execute(
+                "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)",
+                (kind, key, tenant, _encode(kind, obj)),
+            )
 
     def delete(self, kind: str, key: str) -> None:
         with self._lock:
@@ -67,8 +69,9 @@ class SqliteStore:
             if tenant is None:
                 rows = self.db.execute("SELECT data FROM objects WHERE kind=? ORDER BY rowid", (kind,)).fetchall()
             else:
-                rows = self.db.execute("SELECT data FROM objects WHERE kind=? AND tenant=? ORDER BY rowid",
-                                       (kind, tenant)).fetchall()
+                rows = self.db.execute(
+                    "SELECT data FROM objects WHERE kind=? AND tenant=? ORDER BY rowid", (kind, tenant)
+                ).fetchall()
         return [_decode(kind, r[0]) for r in rows]
 
     def count(self, kind: str) -> int:
@@ -115,8 +118,9 @@ class SqliteStore:
 
     def meta_put(self, name: str, value: Any) -> None:
         with self._lock:
-            self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
-                            (name, orjson.dumps(value).decode()))
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, orjson.dumps(value).decode())
+            )
 
     def next_counter(self, name: str) -> int:
         with self.transaction():

@@ -101,8 +101,9 @@ class MockServer:
     client_id = "mock-client-id"
     client_secret = "mock-client-secret"
 
-    def __init__(self, base_url: str, admin_token: str | None = None, http: httpx.Client | None = None,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self, base_url: str, admin_token: str | None = None, http: httpx.Client | None = None, seed: int | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_url = f"{self.base_url}/ims/token/v3"
         self.http = http or httpx.Client(base_url=self.base_url, timeout=30)
@@ -114,9 +115,15 @@ class MockServer:
         self.faults = Faults(self._admin)
 
     def token(self, client_id: str | None = None, client_secret: str | None = None) -> str:
-        response = self.http.post("/ims/token/v3", data={
-            "grant_type": "client_credentials", "client_id": client_id or self.client_id,
-            "client_secret": client_secret or self.client_secret, "scope": "openid,AdobeID,firefly_api"})
+        response = self.http.post(
+            "/ims/token/v3",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id or self.client_id,
+                "client_secret": client_secret or self.client_secret,
+                "scope": "openid,AdobeID,firefly_api",
+            },
+        )
         response.raise_for_status()
         return response.json()["access_token"]
 
@@ -179,11 +186,13 @@ class _Server(uvicorn.Server):
 @contextmanager
 def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[MockServer]:
     """Serve the fake on 127.0.0.1 and a free port in a background thread; stop it on exit."""
-    settings = settings or Settings.from_env(env={}, **{"port": free_port(), "host": "127.0.0.1",
-                                                        "access_log": False, **overrides})
+    settings = settings or Settings.from_env(
+        env={}, **{"port": free_port(), "host": "127.0.0.1", "access_log": False, **overrides}
+    )
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                            lifespan="on")
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on"
+    )
     server = _Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True, name="mockserver")
     thread.start()

@@ -16,8 +16,13 @@ WARM_MODEL = "urn:aaid:sc:VA6C2:3b0c9a3e-5d43-4c1f-9a57-2c0d8c7e9f11"
 PRIVATE_MODEL = "urn:aaid:sc:VA6C2:c41e8d2a-0b6f-4a8e-9d3c-7e5f1a2b9c30"
 
 
-def generate(mock: MockServer, body: dict[str, Any], headers: dict[str, str] | None = None,
-             version: str | None = None, **extra_headers: str) -> httpx.Response:
+def generate(
+    mock: MockServer,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    version: str | None = None,
+    **extra_headers: str,
+) -> httpx.Response:
     sent = dict(headers or mock.headers())
     if version:
         sent["x-model-version"] = version

@@ -17,6 +17,7 @@ def status_of(mock, job, headers):
 
 # --- reset ----------------------------------------------------------------------------------------------------
 
+
 def test_reset_forgets_everything(firefly_mock, auth):
     job = generate(firefly_mock, {"prompt": "x"}, auth).json()
     firefly_mock.reset()
@@ -24,7 +25,8 @@ def test_reset_forgets_everything(firefly_mock, auth):
     auth = firefly_mock.headers()
     assert firefly_mock.http.get(job["statusUrl"], headers=auth).status_code == 404
     assert firefly_mock.requests(path="/v3/status/*") == [
-        r for r in firefly_mock.requests() if r["path"].startswith("/v3/status/")]
+        r for r in firefly_mock.requests() if r["path"].startswith("/v3/status/")
+    ]
 
 
 def test_reset_one_tenant(firefly_mock, auth):
@@ -37,6 +39,7 @@ def test_reset_one_tenant(firefly_mock, auth):
 
 
 # --- clock ----------------------------------------------------------------------------------------------------
+
 
 def test_clock_freeze_advance_resume(mockserver):
     frozen = mockserver.clock.freeze()
@@ -67,6 +70,7 @@ def test_advancing_moves_jobs(firefly_mock, auth):
 
 # --- profiles -------------------------------------------------------------------------------------------------
 
+
 def test_profiles(firefly_mock, auth):
     assert firefly_mock.profile() == "fast"
     firefly_mock.profile("instant")
@@ -84,15 +88,28 @@ def test_profiles(firefly_mock, auth):
 
 # --- faults ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("rule", "status", "code", "headers"), [
-    ({"status": 429, "retry_after": 7}, 429, "rate_limited", {"retry-after": "7", "x-access-rate-limit-level": "org"}),
-    ({"status": 403, "error_code": "access_error"}, 403, "access_error", {"x-access-error": "quota_exhausted"}),
-    ({"status": 408}, 408, "timeout_error", {}),
-    ({"status": 500}, 500, "runtime_error", {}),
-    ({"status": 503}, 503, "service_unavailable", {"retry-after": "1"}),
-    ({"status": 429, "headers": {"x-access-rate-limit-level": "account"}}, 429, "rate_limited",
-     {"x-access-rate-limit-level": "account"}),
-])
+
+@pytest.mark.parametrize(
+    ("rule", "status", "code", "headers"),
+    [
+        (
+            {"status": 429, "retry_after": 7},
+            429,
+            "rate_limited",
+            {"retry-after": "7", "x-access-rate-limit-level": "org"},
+        ),
+        ({"status": 403, "error_code": "access_error"}, 403, "access_error", {"x-access-error": "quota_exhausted"}),
+        ({"status": 408}, 408, "timeout_error", {}),
+        ({"status": 500}, 500, "runtime_error", {}),
+        ({"status": 503}, 503, "service_unavailable", {"retry-after": "1"}),
+        (
+            {"status": 429, "headers": {"x-access-rate-limit-level": "account"}},
+            429,
+            "rate_limited",
+            {"x-access-rate-limit-level": "account"},
+        ),
+    ],
+)
 def test_http_fault_effects(firefly_mock, auth, rule, status, code, headers):
     firefly_mock.faults.add(path="/v3/images/generate-async", times=1, **rule)
     r = generate(firefly_mock, {"prompt": "x"}, auth)
@@ -129,11 +146,13 @@ def test_nth_tenant_prompt_matching_and_counts(firefly_mock, auth):
     nth = firefly_mock.faults.add(path="/v3/images/generate-async", nth=2, status=500)
     by_tenant = firefly_mock.faults.add(tenant="other-client-id", path="/v3/images/*", status=429)
     by_prompt = firefly_mock.faults.add(prompt="forbidden", status=403, error_code="access_error")
-    results = [generate(firefly_mock, {"prompt": "a"}, auth).status_code,
-               generate(firefly_mock, {"prompt": "b"}, auth).status_code,
-               generate(firefly_mock, {"prompt": "c"}, auth).status_code,
-               generate(firefly_mock, {"prompt": "d"}, other).status_code,
-               generate(firefly_mock, {"prompt": "a forbidden word"}, auth).status_code]
+    results = [
+        generate(firefly_mock, {"prompt": "a"}, auth).status_code,
+        generate(firefly_mock, {"prompt": "b"}, auth).status_code,
+        generate(firefly_mock, {"prompt": "c"}, auth).status_code,
+        generate(firefly_mock, {"prompt": "d"}, other).status_code,
+        generate(firefly_mock, {"prompt": "a forbidden word"}, auth).status_code,
+    ]
     assert results == [202, 500, 202, 429, 403]
     listed = {r["id"]: r for r in firefly_mock.faults.list()}
     assert listed[nth["id"]]["fired"] == 1 and listed[nth["id"]]["matched"] == 5
@@ -157,14 +176,17 @@ def test_probability_is_seeded_and_repeatable(firefly_mock, auth):
     assert first == second and 500 in first and 202 in first
 
 
-@pytest.mark.parametrize("rule", [{}, {"status": 200}, {"outcome": "explode"}, {"path": "/x", "bogus": 1},
-                                  {"effect": "http"}, {"latency_ms": -5}])
+@pytest.mark.parametrize(
+    "rule",
+    [{}, {"status": 200}, {"outcome": "explode"}, {"path": "/x", "bogus": 1}, {"effect": "http"}, {"latency_ms": -5}],
+)
 def test_bad_fault_rules(mockserver, rule):
     r = mockserver.http.post("/__admin/faults", json=rule)
     assert r.status_code == 400 and set(r.json()) == {"error", "message"}
 
 
 # --- journal --------------------------------------------------------------------------------------------------
+
 
 def test_journal_filters_and_counts(firefly_mock, auth):
     firefly_mock.clear_requests()
@@ -198,6 +220,7 @@ def test_journal_is_bounded_and_echoes_request_ids():
 
 # --- state export / import ------------------------------------------------------------------------------------
 
+
 def test_state_snapshot_and_restore(firefly_mock, auth):
     firefly_mock.clock.freeze()
     job = generate(firefly_mock, {"prompt": "keep me"}, auth).json()
@@ -217,6 +240,7 @@ def test_state_snapshot_and_restore(firefly_mock, auth):
 
 
 # --- rate limits and admin access -----------------------------------------------------------------------------
+
 
 def test_realistic_rate_limits():
     with run_server(rate_limits="realistic") as mock:

@@ -10,12 +10,16 @@ from mockserver.testing import in_process
 
 ORDER = {"pending": 0, "running": 1, "succeeded": 2, "failed": 2, "canceled": 2, "timeout": 2}
 
-operations = st.lists(st.one_of(
-    st.tuples(st.just("create"), st.sampled_from(["fast", "realistic", "polls", "instant"]), st.booleans()),
-    st.tuples(st.just("advance"), st.floats(min_value=0, max_value=20, allow_nan=False)),
-    st.tuples(st.just("poll"), st.integers(min_value=0, max_value=7)),
-    st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=7)),
-), min_size=1, max_size=40)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), st.sampled_from(["fast", "realistic", "polls", "instant"]), st.booleans()),
+        st.tuples(st.just("advance"), st.floats(min_value=0, max_value=20, allow_nan=False)),
+        st.tuples(st.just("poll"), st.integers(min_value=0, max_value=7)),
+        st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=7)),
+    ),
+    min_size=1,
+    max_size=40,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +42,9 @@ def test_sequences_keep_histories_consistent(mock, ops):
     for op in ops:
         if op[0] == "create":
             prompt = "doomed" if op[2] else "fine"
-            r = mock.http.post("/v3/images/generate-async", json={"prompt": prompt},
-                               headers={**headers, "x-mock-profile": op[1]})
+            r = mock.http.post(
+                "/v3/images/generate-async", json={"prompt": prompt}, headers={**headers, "x-mock-profile": op[1]}
+            )
             assert r.status_code == 202
             jobs.append(r.json())
             seen[r.json()["jobId"]] = []
@@ -61,8 +66,12 @@ def test_sequences_keep_histories_consistent(mock, ops):
                 cancelled[job["jobId"]] = "ok"
                 assert ORDER[before["status"]] < 2 and after["status"] == "canceled"
             else:
-                expected = {"canceled": "job_already_canceled", "succeeded": "job_completed",
-                            "failed": "job_cancel_failed", "timeout": "job_timeout"}[after["status"]]
+                expected = {
+                    "canceled": "job_already_canceled",
+                    "succeeded": "job_completed",
+                    "failed": "job_cancel_failed",
+                    "timeout": "job_timeout",
+                }[after["status"]]
                 assert r.json()["error_code"] == expected
             seen[job["jobId"]] += [before, after]
     for job_id, states in seen.items():

@@ -8,11 +8,16 @@ from conftest import PRIVATE_MODEL, WARM_MODEL, generate
 
 from mockserver.testing import run_server
 
-TOKEN_FORM = {"grant_type": "client_credentials", "client_id": "mock-client-id",
-              "client_secret": "mock-client-secret", "scope": "openid"}
+TOKEN_FORM = {
+    "grant_type": "client_credentials",
+    "client_id": "mock-client-id",
+    "client_secret": "mock-client-secret",
+    "scope": "openid",
+}
 
 
 # --- IMS ------------------------------------------------------------------------------------------------------
+
 
 def test_wrong_secret_for_declared_client(mockserver):
     r = mockserver.http.post("/ims/token/v3", data={**TOKEN_FORM, "client_secret": "nope"})
@@ -51,8 +56,10 @@ KEY_INVALID = {"error_code": "403003", "message": "Api Key is invalid"}
 
 @pytest.mark.parametrize("path", ["/v3/custom-models", "/v3/status/urn:ff:jobs:x"])
 def test_missing_or_bad_token(firefly_mock, path):
-    for headers in ({"x-api-key": "mock-client-id"},
-                    {"x-api-key": "mock-client-id", "authorization": "Bearer not-a-token"}):
+    for headers in (
+        {"x-api-key": "mock-client-id"},
+        {"x-api-key": "mock-client-id", "authorization": "Bearer not-a-token"},
+    ):
         r = firefly_mock.http.get(path, headers=headers)
         assert r.status_code == 401 and r.json() == TOKEN_INVALID
 
@@ -73,8 +80,8 @@ def test_missing_or_mismatched_api_key(firefly_mock, auth):
 
 # --- custom models --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=51", "limit=x", "start=-1", "sortBy=size",
-                                   "publishedState=gone"])
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=51", "limit=x", "start=-1", "sortBy=size", "publishedState=gone"])
 def test_custom_models_bad_query(firefly_mock, auth, query):
     r = firefly_mock.http.get(f"/v3/custom-models?{query}", headers=auth)
     assert r.status_code == 400
@@ -91,25 +98,42 @@ def test_custom_models_listing_filters_sorts_and_pages(firefly_mock, auth):
     everything = get("publishedState=all&sortBy=assetName&limit=2")
     assert everything["total_count"] == 3
     assert [m["displayName"] for m in everything["custom_models"]] == ["Ceramic Mug Subject", "Private Logo Style"]
-    assert everything["_links"]["page"] == {"href": "/v3/custom-models?start={start}&limit={limit}", "rel": "page",
-                                            "templated": True}
+    assert everything["_links"]["page"] == {
+        "href": "/v3/custom-models?start={start}&limit={limit}",
+        "rel": "page",
+        "templated": True,
+    }
     assert everything["_links"]["next"]["href"].startswith("/v3/custom-models?start=2&limit=2")
     last = get("publishedState=all&sortBy=assetName&limit=2&start=2")
     assert [m["displayName"] for m in last["custom_models"]] == ["Warm Custom Model"] and "next" not in last["_links"]
     newest_first = get("publishedState=all&sortBy=-createdDate")
     assert newest_first["custom_models"][0]["displayName"] == "Private Logo Style"
     item = published["custom_models"][0]
-    assert set(item) == {"version", "assetName", "size", "etag", "trainingMode", "assetId", "mediaType",
-                         "createdDate", "modifiedDate", "publishedState", "baseModel", "samplePrompt",
-                         "displayName", "conceptId"}
+    assert set(item) == {
+        "version",
+        "assetName",
+        "size",
+        "etag",
+        "trainingMode",
+        "assetId",
+        "mediaType",
+        "createdDate",
+        "modifiedDate",
+        "publishedState",
+        "baseModel",
+        "samplePrompt",
+        "displayName",
+        "conceptId",
+    }
     assert item["mediaType"] == "application/vnd.adobe.ffmodel+dcx" and isinstance(item["createdDate"], int)
 
 
 def test_one_custom_model_and_404(firefly_mock, auth):
     r = firefly_mock.http.get(f"/v3/custom-models/{WARM_MODEL}", headers=auth)
     assert r.status_code == 200 and r.json()["baseModel"] == {"name": "clio_v2", "version": "2.0.0"}
-    missing = firefly_mock.http.get("/v3/custom-models/urn:aaid:sc:VA6C2:00000000-0000-0000-0000-000000000000",
-                                    headers=auth)
+    missing = firefly_mock.http.get(
+        "/v3/custom-models/urn:aaid:sc:VA6C2:00000000-0000-0000-0000-000000000000", headers=auth
+    )
     assert missing.status_code == 404 and missing.json()["reason"] == "Not Found"
 
 
@@ -136,9 +160,11 @@ def test_jobs_are_isolated(firefly_mock, auth):
 
 # --- generate-async -------------------------------------------------------------------------------------------
 
+
 def test_wrong_content_type(firefly_mock, auth):
-    r = firefly_mock.http.post("/v3/images/generate-async", content=b"prompt=x",
-                               headers={**auth, "content-type": "text/plain"})
+    r = firefly_mock.http.post(
+        "/v3/images/generate-async", content=b"prompt=x", headers={**auth, "content-type": "text/plain"}
+    )
     assert r.status_code == 415 and r.json()["error_code"] == "invalid_content_type"
 
 
@@ -154,35 +180,48 @@ def test_content_class_error_is_exactly_adobes(firefly_mock, auth):
     r = generate(firefly_mock, {"prompt": "x", "contentClass": "painting"}, auth)
     assert r.status_code == 422
     assert r.json() == {
-        "error_code": "validation_error", "message": "Request validation failed.",
-        "validation_errors": [{"ctx": {"enum_values": ["photo", "art"]}, "loc": ["body", "contentClass"],
-                               "msg": "value is not a valid enumeration member; permitted: 'photo', 'art'",
-                               "type": "type_error.enum"}]}
+        "error_code": "validation_error",
+        "message": "Request validation failed.",
+        "validation_errors": [
+            {
+                "ctx": {"enum_values": ["photo", "art"]},
+                "loc": ["body", "contentClass"],
+                "msg": "value is not a valid enumeration member; permitted: 'photo', 'art'",
+                "type": "type_error.enum",
+            }
+        ],
+    }
 
 
-@pytest.mark.parametrize(("body", "version", "loc"), [
-    ({}, None, ["body", "prompt"]),
-    ({"prompt": ""}, None, ["body", "prompt"]),
-    ({"prompt": "x" * 1025}, None, ["body", "prompt"]),
-    ({"prompt": "x", "negativePrompt": "n" * 1025}, None, ["body", "negativePrompt"]),
-    ({"prompt": "x", "numVariations": 5}, None, ["body", "numVariations"]),
-    ({"prompt": "x", "numVariations": 0}, None, ["body", "numVariations"]),
-    ({"prompt": "x", "seeds": [1, 1]}, None, ["body", "seeds"]),
-    ({"prompt": "x", "seeds": [1, 2, 3, 4, 5]}, None, ["body", "seeds"]),
-    ({"prompt": "x", "seeds": [1, 2], "numVariations": 3}, None, ["body", "seeds"]),
-    ({"prompt": "x", "size": {"width": 1000, "height": 1000}}, None, ["body", "size"]),
-    ({"prompt": "x", "size": {"width": 1024, "height": 1024}}, "image4_standard", ["body", "size"]),
-    ({"prompt": "x", "visualIntensity": 11}, None, ["body", "visualIntensity"]),
-    ({"prompt": "x", "visualIntensity": 5, "customModelId": WARM_MODEL}, "image4_custom",
-     ["body", "visualIntensity"]),
-    ({"prompt": "x", "upsamplerType": "default"}, "image3", ["body", "upsamplerType"]),
-    ({"prompt": "x"}, "image3_custom", ["body", "customModelId"]),
-    ({"prompt": "x", "style": {"presets": ["a", "a"]}}, None, ["body", "style", "presets"]),
-    ({"prompt": "x", "style": {"strength": 0}}, None, ["body", "style", "strength"]),
-    ({"prompt": "x", "structure": {"strength": 101}}, None, ["body", "structure", "strength"]),
-    ({"prompt": 5}, None, ["body", "prompt"]),
-    ({"prompt": "x"}, "image5", ["header", "x-model-version"]),
-])
+@pytest.mark.parametrize(
+    ("body", "version", "loc"),
+    [
+        ({}, None, ["body", "prompt"]),
+        ({"prompt": ""}, None, ["body", "prompt"]),
+        ({"prompt": "x" * 1025}, None, ["body", "prompt"]),
+        ({"prompt": "x", "negativePrompt": "n" * 1025}, None, ["body", "negativePrompt"]),
+        ({"prompt": "x", "numVariations": 5}, None, ["body", "numVariations"]),
+        ({"prompt": "x", "numVariations": 0}, None, ["body", "numVariations"]),
+        ({"prompt": "x", "seeds": [1, 1]}, None, ["body", "seeds"]),
+        ({"prompt": "x", "seeds": [1, 2, 3, 4, 5]}, None, ["body", "seeds"]),
+        ({"prompt": "x", "seeds": [1, 2], "numVariations": 3}, None, ["body", "seeds"]),
+        ({"prompt": "x", "size": {"width": 1000, "height": 1000}}, None, ["body", "size"]),
+        ({"prompt": "x", "size": {"width": 1024, "height": 1024}}, "image4_standard", ["body", "size"]),
+        ({"prompt": "x", "visualIntensity": 11}, None, ["body", "visualIntensity"]),
+        (
+            {"prompt": "x", "visualIntensity": 5, "customModelId": WARM_MODEL},
+            "image4_custom",
+            ["body", "visualIntensity"],
+        ),
+        ({"prompt": "x", "upsamplerType": "default"}, "image3", ["body", "upsamplerType"]),
+        ({"prompt": "x"}, "image3_custom", ["body", "customModelId"]),
+        ({"prompt": "x", "style": {"presets": ["a", "a"]}}, None, ["body", "style", "presets"]),
+        ({"prompt": "x", "style": {"strength": 0}}, None, ["body", "style", "strength"]),
+        ({"prompt": "x", "structure": {"strength": 101}}, None, ["body", "structure", "strength"]),
+        ({"prompt": 5}, None, ["body", "prompt"]),
+        ({"prompt": "x"}, "image5", ["header", "x-model-version"]),
+    ],
+)
 def test_validation_errors(firefly_mock, auth, body, version, loc):
     r = generate(firefly_mock, body, auth, version=version)
     assert r.status_code == 422, r.text
@@ -198,25 +237,31 @@ def test_bad_accept_mimetype(firefly_mock, auth):
 
 
 def test_unknown_custom_model(firefly_mock, auth):
-    r = generate(firefly_mock, {"prompt": "x", "customModelId": "urn:aaid:sc:VA6C2:nope"}, auth,
-                 version="image4_custom")
+    r = generate(
+        firefly_mock, {"prompt": "x", "customModelId": "urn:aaid:sc:VA6C2:nope"}, auth, version="image4_custom"
+    )
     assert r.status_code == 404 and r.json()["error_code"] == "not_found"
 
 
 def test_oversized_body_refused(firefly_mock, auth):
-    r = firefly_mock.http.post("/v3/images/generate-async", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
-                               headers={**auth, "content-type": "application/json"})
+    r = firefly_mock.http.post(
+        "/v3/images/generate-async",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={**auth, "content-type": "application/json"},
+    )
     assert r.status_code == 413 and r.json()["error_code"] == "payload_too_large"
 
 
 def test_deeply_nested_json_is_a_clean_error(firefly_mock, auth):
     deep = b"[" * 5000 + b"]" * 5000
-    r = firefly_mock.http.post("/v3/images/generate-async", content=deep,
-                               headers={**auth, "content-type": "application/json"})
+    r = firefly_mock.http.post(
+        "/v3/images/generate-async", content=deep, headers={**auth, "content-type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["error_code"] == "bad_request"
 
 
 # --- status, cancel, signed URLs ------------------------------------------------------------------------------
+
 
 def test_unknown_job(firefly_mock, auth):
     unknown = {"error_code": "unknown_job_id", "message": "The job id is unknown."}

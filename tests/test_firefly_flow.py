@@ -11,9 +11,15 @@ from mockserver.testing import run_server
 
 def test_token_list_generate_poll_download(firefly_mock, auth):
     client = httpx.Client(timeout=10)  # a separate client, as an application would use
-    token = client.post(firefly_mock.token_url, data={
-        "grant_type": "client_credentials", "client_id": firefly_mock.client_id,
-        "client_secret": firefly_mock.client_secret, "scope": "openid,AdobeID,firefly_api"})
+    token = client.post(
+        firefly_mock.token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": firefly_mock.client_id,
+            "client_secret": firefly_mock.client_secret,
+            "scope": "openid,AdobeID,firefly_api",
+        },
+    )
     assert token.status_code == 200
     body = token.json()
     assert body["token_type"] == "bearer" and body["expires_in"] == 86399 and len(body["access_token"]) > 20
@@ -23,10 +29,18 @@ def test_token_list_generate_poll_download(firefly_mock, auth):
     assert WARM_MODEL in [m["assetId"] for m in models["custom_models"]]
 
     firefly_mock.clock.freeze()
-    accepted = client.post(f"{firefly_mock.base_url}/v3/images/generate-async", headers={
-        **headers, "x-model-version": "image3_custom", "x-accept-mimetype": "image/jpeg"}, json={
-        "prompt": "a lighthouse in a storm", "customModelId": WARM_MODEL, "numVariations": 2, "seeds": [11, 22],
-        "size": {"width": 2048, "height": 2048}, "contentClass": "photo"})
+    accepted = client.post(
+        f"{firefly_mock.base_url}/v3/images/generate-async",
+        headers={**headers, "x-model-version": "image3_custom", "x-accept-mimetype": "image/jpeg"},
+        json={
+            "prompt": "a lighthouse in a storm",
+            "customModelId": WARM_MODEL,
+            "numVariations": 2,
+            "seeds": [11, 22],
+            "size": {"width": 2048, "height": 2048},
+            "contentClass": "photo",
+        },
+    )
     assert accepted.status_code == 202, accepted.text
     job = accepted.json()
     assert job["jobId"].startswith("urn:ff:jobs:")
@@ -61,8 +75,13 @@ def test_token_list_generate_poll_download(firefly_mock, auth):
 
 
 def test_png_output_and_default_seeds(firefly_mock, auth):
-    accepted = generate(firefly_mock, {"prompt": "a fox", "size": {"width": 1344, "height": 768}}, auth,
-                        x_accept_mimetype="image/png", x_mock_profile="instant")
+    accepted = generate(
+        firefly_mock,
+        {"prompt": "a fox", "size": {"width": 1344, "height": 768}},
+        auth,
+        x_accept_mimetype="image/png",
+        x_mock_profile="instant",
+    )
     status = firefly_mock.http.get(accepted.json()["statusUrl"], headers=auth).json()
     assert status["status"] == "succeeded"
     [output] = status["result"]["outputs"]
@@ -85,16 +104,27 @@ def test_cancel_flow(firefly_mock, auth):
 
 
 def test_failing_job(firefly_mock, auth):
-    firefly_mock.faults.add(path="/v3/images/generate-async", outcome="fail", error_code="prompt_unsafe",
-                            message="The prompt was flagged as unsafe.", at_progress=0.4, times=1)
+    firefly_mock.faults.add(
+        path="/v3/images/generate-async",
+        outcome="fail",
+        error_code="prompt_unsafe",
+        message="The prompt was flagged as unsafe.",
+        at_progress=0.4,
+        times=1,
+    )
     firefly_mock.clock.freeze()
     job = generate(firefly_mock, {"prompt": "something unsafe"}, auth).json()
     firefly_mock.clock.advance(0.2 + 0.6 * 0.3)
     assert firefly_mock.http.get(job["statusUrl"], headers=auth).json()["status"] == "running"
     firefly_mock.clock.advance(10)
     failed = firefly_mock.http.get(job["statusUrl"], headers=auth).json()
-    assert failed == {"jobId": job["jobId"], "status": "failed", "progress": 40.0, "error_code": "prompt_unsafe",
-                      "message": "The prompt was flagged as unsafe."}
+    assert failed == {
+        "jobId": job["jobId"],
+        "status": "failed",
+        "progress": 40.0,
+        "error_code": "prompt_unsafe",
+        "message": "The prompt was flagged as unsafe.",
+    }
     cancel = firefly_mock.http.put(job["cancelUrl"], headers=auth)
     assert cancel.status_code == 409 and cancel.json()["error_code"] == "job_cancel_failed"
     # the rule fired once: the next job succeeds

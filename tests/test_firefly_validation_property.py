@@ -12,9 +12,9 @@ from mockserver.testing import in_process
 SIZES = [(2048, 2048), (1024, 1024), (2304, 1792), (1792, 2304), (2688, 1536), (1344, 768), (1152, 896), (896, 1152)]
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-json_values = st.recursive(scalars,
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-                           max_leaves=8)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3), max_leaves=8
+)
 
 
 @st.composite
@@ -24,8 +24,7 @@ def valid_bodies(draw):
     if count is not None:
         body["numVariations"] = count
     if draw(st.booleans()):
-        body["seeds"] = draw(st.lists(st.integers(0, 2**31 - 1), min_size=count or 1, max_size=count or 4,
-                                      unique=True))
+        body["seeds"] = draw(st.lists(st.integers(0, 2**31 - 1), min_size=count or 1, max_size=count or 4, unique=True))
     if draw(st.booleans()):
         width, height = draw(st.sampled_from(SIZES))
         body["size"] = {"width": width, "height": height}
@@ -34,8 +33,10 @@ def valid_bodies(draw):
     if draw(st.booleans()):
         body["visualIntensity"] = draw(st.integers(2, 10))
     if draw(st.booleans()):
-        body["style"] = {"presets": draw(st.lists(st.text(max_size=10), unique=True, max_size=3)),
-                         "strength": draw(st.integers(1, 100))}
+        body["style"] = {
+            "presets": draw(st.lists(st.text(max_size=10), unique=True, max_size=3)),
+            "strength": draw(st.integers(1, 100)),
+        }
     if draw(st.booleans()):
         body["negativePrompt"] = draw(st.text(max_size=1024))
     return body
@@ -65,9 +66,27 @@ def test_bodies_that_keep_the_rules_are_accepted(mock, headers, body):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(st.sampled_from(["prompt", "numVariations", "seeds", "size", "contentClass",
-                                        "visualIntensity", "style", "structure", "negativePrompt", "tileable"]),
-                       json_values, max_size=5) | json_values)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "prompt",
+                "numVariations",
+                "seeds",
+                "size",
+                "contentClass",
+                "visualIntensity",
+                "style",
+                "structure",
+                "negativePrompt",
+                "tileable",
+            ]
+        ),
+        json_values,
+        max_size=5,
+    )
+    | json_values
+)
 def test_any_body_gets_a_clean_answer(mock, headers, body):
     r = mock.http.post("/v3/images/generate-async", json=body, headers=headers)
     assert r.status_code in (202, 400, 415, 422), r.text  # 415: httpx sends no body (or type) for None
@@ -81,8 +100,11 @@ def test_any_body_gets_a_clean_answer(mock, headers, body):
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(valid_bodies(), st.sampled_from(["prompt", "numVariations", "contentClass", "visualIntensity", "size"]),
-       st.sampled_from(["", 0, 99, "x" * 1025, {"width": 7, "height": 7}, None, "painting"]))
+@given(
+    valid_bodies(),
+    st.sampled_from(["prompt", "numVariations", "contentClass", "visualIntensity", "size"]),
+    st.sampled_from(["", 0, 99, "x" * 1025, {"width": 7, "height": 7}, None, "painting"]),
+)
 def test_breaking_one_rule_is_refused_naming_the_field(mock, headers, body, field, bad):
     body = {**body, field: bad}
     if field == "prompt" and isinstance(bad, str) and 1 <= len(bad) <= 1024:
@@ -97,9 +119,12 @@ def test_breaking_one_rule_is_refused_naming_the_field(mock, headers, body, fiel
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(valid_bodies())
 def test_whole_floats_count_as_integers(mock, headers, body):
-    floaty = {**body, **({"numVariations": float(body["numVariations"])} if "numVariations" in body else {}),
-              **({"seeds": [float(s) for s in body["seeds"]]} if "seeds" in body else {}),
-              **({"size": {k: float(v) for k, v in body["size"].items()}} if "size" in body else {})}
+    floaty = {
+        **body,
+        **({"numVariations": float(body["numVariations"])} if "numVariations" in body else {}),
+        **({"seeds": [float(s) for s in body["seeds"]]} if "seeds" in body else {}),
+        **({"size": {k: float(v) for k, v in body["size"].items()}} if "size" in body else {}),
+    }
     r = mock.http.post("/v3/images/generate-async", json=floaty, headers=headers)
     assert r.status_code == 202, r.text
     status = mock.http.get(r.json()["statusUrl"], headers=headers).json()

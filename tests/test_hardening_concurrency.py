@@ -20,8 +20,12 @@ from mockserver.testing import MockServer, run_server
 CLIENTS = 200
 TICK = 0.1  # fake seconds the clock moves each round
 MAX_ROUNDS = 40
-TENANTS = [("mock-client-id", "mock-client-secret"), ("other-client-id", "other-client-secret"),
-           ("load-tenant-a", "secret-a"), ("load-tenant-b", "secret-b")]  # the last two: open-mode tenants
+TENANTS = [
+    ("mock-client-id", "mock-client-secret"),
+    ("other-client-id", "other-client-secret"),
+    ("load-tenant-a", "secret-a"),
+    ("load-tenant-b", "secret-b"),
+]  # the last two: open-mode tenants
 ORDER = {"pending": 0, "running": 1, "succeeded": 2, "failed": 2, "canceled": 2, "timeout": 2}
 TERMINAL = {"succeeded", "failed", "canceled", "timeout"}
 EXTRA_POLLS = 3  # polls after the first terminal status, to see that it stays final
@@ -75,9 +79,18 @@ async def _step(http: httpx.AsyncClient, log: Log, client: Client, round_no: int
     if client.done or round_no < client.start_round:
         return
     if client.job_id is None:
-        r = await _call(http, log, "POST", "/v3/images/generate-async", headers=client.headers,
-                        json={"prompt": f"load test {client.index}", "numVariations": 1 + client.index % 2,
-                              "size": {"width": 1344, "height": 768}})
+        r = await _call(
+            http,
+            log,
+            "POST",
+            "/v3/images/generate-async",
+            headers=client.headers,
+            json={
+                "prompt": f"load test {client.index}",
+                "numVariations": 1 + client.index % 2,
+                "size": {"width": 1344, "height": 768},
+            },
+        )
         assert r.status_code == 202, r.text
         body = r.json()
         client.job_id, client.status_url, client.cancel_url = body["jobId"], body["statusUrl"], body["cancelUrl"]
@@ -125,8 +138,9 @@ async def _run(mock: MockServer, clients: list[Client], log: Log) -> int:
         for round_no in range(MAX_ROUNDS):
             if all(c.done for c in clients):
                 return round_no
-            await asyncio.gather(*(_step(http, log, c, round_no, clients) for c in clients),
-                                 asyncio.to_thread(mock.clock.advance, TICK))
+            await asyncio.gather(
+                *(_step(http, log, c, round_no, clients) for c in clients), asyncio.to_thread(mock.clock.advance, TICK)
+            )
     return MAX_ROUNDS
 
 
@@ -170,8 +184,10 @@ def test_200_clients_create_poll_and_cancel_at_once(mock: MockServer) -> None:
             assert outcome == "canceled", (client.index, statuses)
         elif client.plan == AFTER_DONE:
             assert outcome == "succeeded"
-            assert client.cancel_answer == (409, {"error_code": "job_completed",
-                                                  "message": "The job was already completed."})
+            assert client.cancel_answer == (
+                409,
+                {"error_code": "job_completed", "message": "The job was already completed."},
+            )
         else:
             assert outcome == "succeeded" and client.cancel_answer is None
             assert "running" in statuses, statuses  # a clock moved in 0.1 s steps shows the running phase

@@ -37,11 +37,14 @@ PRIVATE_MODEL = "urn:aaid:sc:VA6C2:c41e8d2a-0b6f-4a8e-9d3c-7e5f1a2b9c30"  # mock
 SCENARIO_PRIVATE = "model_mock-copper-style"
 SCENARIO_KEY = ("scenario-api-key", "scenario-api-secret")
 SCENARIO_OTHER = ("scenario-other-key", "scenario-other-secret")
-S3_ERROR = re.compile(rb'^<\?xml version="1.0" encoding="UTF-8"\?>\n<Error><Code>(\w+)</Code><Message>[^<]+'
-                      rb"</Message></Error>$")
+S3_ERROR = re.compile(
+    rb'^<\?xml version="1.0" encoding="UTF-8"\?>\n<Error><Code>(\w+)</Code><Message>[^<]+'
+    rb"</Message></Error>$"
+)
 
 
 # --- a raw HTTP/1.1 exchange (no client library normalising paths or refusing odd requests) -----------------
+
 
 @dataclass
 class Reply:
@@ -91,8 +94,9 @@ def raw(mock: MockServer, data: bytes, timeout: float = 5.0, then: bytes | None 
     return Reply(int(lines[0].split()[1]), headers, body, seconds)
 
 
-def request(method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"",
-            length: int | None = None) -> bytes:
+def request(
+    method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"", length: int | None = None
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "host: 127.0.0.1"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     if method in ("POST", "PUT", "PATCH") or body:
@@ -101,6 +105,7 @@ def request(method: str, path: str, headers: dict[str, str] | None = None, body:
 
 
 # --- the server and the canary ------------------------------------------------------------------------------
+
 
 @dataclass
 class World:
@@ -115,12 +120,12 @@ class World:
 def _populate(mock: MockServer) -> World:
     auth = mock.headers()
     other = mock.headers("other-client-id", "other-client-secret")
-    job = mock.http.post("/v3/images/generate-async", headers=auth,
-                         json={"prompt": "canary", "size": {"width": 1344, "height": 768}}).json()
+    job = mock.http.post(
+        "/v3/images/generate-async", headers=auth, json={"prompt": "canary", "size": {"width": 1344, "height": 768}}
+    ).json()
     status = mock.http.get(f"/v3/status/{job['jobId']}", headers=auth).json()
     model = mock.http.post("/models", headers={"x-api-key": "mock-client-id"}, json={"displayName": "Hostile"})
-    return World(mock, auth, other, job["jobId"], status["result"]["outputs"][0]["image"]["url"],
-                 model.json()["id"])
+    return World(mock, auth, other, job["jobId"], status["result"]["outputs"][0]["image"]["url"], model.json()["id"])
 
 
 @pytest.fixture(scope="module")
@@ -136,10 +141,26 @@ def isolated() -> Iterator[World]:
     on CPython 3.11's shared AST state ("SystemError: AST constructor recursion depth mismatch", CPython gh-106905)
     and crash the whole session; in a separate process a regression fails only its own test."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--profile", "instant", "--seed", "5", "--no-access-log"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("MOCKSERVER_")})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mockserver",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--profile",
+            "instant",
+            "--seed",
+            "5",
+            "--no-access-log",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MOCKSERVER_")},
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base, proc)
@@ -184,8 +205,10 @@ def basic(pair: tuple[str, str]) -> dict[str, str]:
 
 # --- bodies over the limit: refused from Content-Length, before any of the body is read ---------------------
 
+
 def _oversize_targets(w: World) -> list[tuple[str, str, dict[str, str], Any]]:
     """(path, content type, headers, check of the error body) for one route of every surface."""
+
     def firefly(body: Any) -> None:
         assert body == {"error_code": "payload_too_large", "message": "Request body is too large."}
 
@@ -216,8 +239,9 @@ def _oversize_targets(w: World) -> list[tuple[str, str, dict[str, str], Any]]:
 def test_body_over_the_limit_is_refused_from_its_declared_length(world: World, declared: int) -> None:
     """Only the headers are sent; a 413 in the surface's format comes back at once, so nothing was awaited."""
     for path, content_type, headers, check in _oversize_targets(world):
-        reply = raw(world.mock, request("POST", path, {**headers, "content-type": content_type}, length=declared),
-                    timeout=3)
+        reply = raw(
+            world.mock, request("POST", path, {**headers, "content-type": content_type}, length=declared), timeout=3
+        )
         assert reply.status == 413, (path, reply.status, reply.body[:200])
         assert reply.seconds < 2, (path, reply.seconds)
         check(reply.json())
@@ -229,8 +253,11 @@ def test_json_over_the_json_limit_is_refused_before_reading(world: World) -> Non
     for path, content_type, headers, check in _oversize_targets(world):
         if content_type != "application/json":
             continue
-        reply = raw(world.mock, request("POST", path, {**headers, "content-type": content_type},
-                                        length=2 * 1024 * 1024), timeout=3)
+        reply = raw(
+            world.mock,
+            request("POST", path, {**headers, "content-type": content_type}, length=2 * 1024 * 1024),
+            timeout=3,
+        )
         assert reply.status == 413 and reply.seconds < 2, (path, reply.status, reply.body[:200])
         check(reply.json())
     still_serving(world)
@@ -240,8 +267,11 @@ def test_chunked_json_that_never_ends_is_refused_once_past_the_limit(world: Worl
     """No Content-Length: the server reads up to the JSON limit, answers 413 and does not wait for the end."""
     chunk = b"a" * 65536
     stream = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20))  # 1.25 MB, no final 0-chunk
-    head = request("POST", "/v3/images/generate-async", {**world.auth, "content-type": "application/json",
-                                                         "transfer-encoding": "chunked"})
+    head = request(
+        "POST",
+        "/v3/images/generate-async",
+        {**world.auth, "content-type": "application/json", "transfer-encoding": "chunked"},
+    )
     head = head.replace(b"content-length: 0\r\n", b"")
     reply = raw(world.mock, head + stream, timeout=5)
     firefly_error(reply, 413, "payload_too_large")
@@ -256,9 +286,12 @@ def test_stalled_bodies_and_headers_do_not_hold_up_other_clients(world: World) -
     try:
         for i in range(20):
             sock = socket.create_connection((url.hostname, url.port), timeout=5)
-            sock.sendall(request("POST", "/v3/images/generate-async", {**world.auth, "content-type":
-                                                                       "application/json"}, length=5000)
-                         + b'{"prompt": "stall')
+            sock.sendall(
+                request(
+                    "POST", "/v3/images/generate-async", {**world.auth, "content-type": "application/json"}, length=5000
+                )
+                + b'{"prompt": "stall'
+            )
             stalled.append(sock)
             sock = socket.create_connection((url.hostname, url.port), timeout=5)
             sock.sendall(f"GET /v3/status/{world.job_id} HTTP/1.1\r\nhost: x\r\nx-slow-{i}: ".encode())
@@ -276,6 +309,7 @@ def test_stalled_bodies_and_headers_do_not_hold_up_other_clients(world: World) -
 
 # --- deeply nested JSON -------------------------------------------------------------------------------------
 
+
 def _nested_list(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
@@ -286,6 +320,7 @@ def _nested_object(depth: int, leaf: bytes = b"1") -> bytes:
 
 def _json_targets(w: World) -> list[tuple[str, str, dict[str, str], set[int], Any]]:
     """(method, path, headers, acceptable statuses, format check) for JSON routes of every surface."""
+
     def firefly(body: Any) -> bool:
         return isinstance(body.get("error_code"), str) and "message" in body
 
@@ -309,13 +344,24 @@ def _json_targets(w: World) -> list[tuple[str, str, dict[str, str], set[int], An
     ]
 
 
-@pytest.mark.parametrize(("shape", "depth"), [("list", 100), ("list", 2000), ("list", 100_000),
-                                              ("object", 100), ("object", 2000), ("object", 100_000),
-                                              ("field", 100), ("field", 100_000)])
+@pytest.mark.parametrize(
+    ("shape", "depth"),
+    [
+        ("list", 100),
+        ("list", 2000),
+        ("list", 100_000),
+        ("object", 100),
+        ("object", 2000),
+        ("object", 100_000),
+        ("field", 100),
+        ("field", 100_000),
+    ],
+)
 def test_deeply_nested_json_is_a_clean_4xx(world: World, shape: str, depth: int) -> None:
     """Nesting within orjson's limit is validated; beyond it (1024) it is refused as unreadable JSON."""
-    body = {"list": _nested_list, "object": _nested_object}.get(shape, lambda d: b'{"prompt":' + _nested_object(d)
-                                                                 + b"}")(depth)
+    body = {"list": _nested_list, "object": _nested_object}.get(
+        shape, lambda d: b'{"prompt":' + _nested_object(d) + b"}"
+    )(depth)
     for method, path, headers, allowed, looks_right in _json_targets(world):
         reply = raw(world.mock, request(method, path, {**headers, "content-type": "application/json"}, body))
         assert reply.status in allowed, (path, shape, depth, reply.status, reply.body[:200])
@@ -323,14 +369,24 @@ def test_deeply_nested_json_is_a_clean_4xx(world: World, shape: str, depth: int)
     still_serving(world)
 
 
-@pytest.mark.parametrize("target", ["/v3/images/generate-async", "/models", "/predictions",
-                                    f"/v1/generate/custom/{SCENARIO_PRIVATE}", "/__admin/faults"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/v3/images/generate-async",
+        "/models",
+        "/predictions",
+        f"/v1/generate/custom/{SCENARIO_PRIVATE}",
+        "/__admin/faults",
+    ],
+)
 def test_json_nested_just_under_the_parser_limit_is_a_clean_4xx(isolated: World, target: str) -> None:
     """Nested ~1000 deep: within orjson's limit (1024), deep enough that jsonschema's error message (which repr()s
     the instance) would exhaust the recursion limit. Was a 500 until the gateway refused nesting beyond 64."""
     world = isolated
-    headers = {"/v3/images/generate-async": world.auth, f"/v1/generate/custom/{SCENARIO_PRIVATE}":
-               basic(SCENARIO_KEY)}.get(target, {"x-api-key": "mock-client-id"})
+    headers = {
+        "/v3/images/generate-async": world.auth,
+        f"/v1/generate/custom/{SCENARIO_PRIVATE}": basic(SCENARIO_KEY),
+    }.get(target, {"x-api-key": "mock-client-id"})
     # Firefly and Scenario look at the body's fields first; the others validate a top-level array as is
     in_field = target.startswith(("/v3", "/v1"))
     body = b'{"prompt":' + _nested_object(1000) + b"}" if in_field else _nested_list(1020)
@@ -342,13 +398,15 @@ def test_json_nested_just_under_the_parser_limit_is_a_clean_4xx(isolated: World,
 
 
 @pytest.mark.parametrize("content_type", ["application/JSON", "Application/Json; charset=utf-8"])
-@pytest.mark.parametrize("target", ["/v3/images/generate-async", "/models", "/predictions",
-                                    f"/v1/generate/custom/{SCENARIO_PRIVATE}"])
-def test_deep_json_in_upper_case_content_types_is_a_clean_4xx(isolated: World, target: str,
-                                                               content_type: str) -> None:
+@pytest.mark.parametrize(
+    "target", ["/v3/images/generate-async", "/models", "/predictions", f"/v1/generate/custom/{SCENARIO_PRIVATE}"]
+)
+def test_deep_json_in_upper_case_content_types_is_a_clean_4xx(isolated: World, target: str, content_type: str) -> None:
     """Media types are case-insensitive (RFC 9110 8.3.1): the depth limit must hold whatever the letter case."""
-    headers = {"/v3/images/generate-async": isolated.auth, f"/v1/generate/custom/{SCENARIO_PRIVATE}":
-               basic(SCENARIO_KEY)}.get(target, {"x-api-key": "mock-client-id"})
+    headers = {
+        "/v3/images/generate-async": isolated.auth,
+        f"/v1/generate/custom/{SCENARIO_PRIVATE}": basic(SCENARIO_KEY),
+    }.get(target, {"x-api-key": "mock-client-id"})
     body = b'{"prompt":' + _nested_object(1000) + b"}" if target.startswith(("/v3", "/v1")) else _nested_list(1020)
     try:
         reply = raw(isolated.mock, request("POST", target, {**headers, "content-type": content_type}, body))
@@ -364,10 +422,20 @@ def test_a_deeply_nested_body_does_not_break_the_journal(isolated: World, depth:
     mock = isolated.mock
     mock.clear_requests()
     try:
-        for path, headers in (("/v3/images/generate-async", isolated.auth), ("/models", {"x-api-key": "k"}),
-                              (f"/v1/generate/custom/{SCENARIO_PRIVATE}", basic(SCENARIO_KEY))):
-            reply = raw(mock, request("POST", path, {**headers, "content-type": "application/json"},
-                                      b'{"prompt":' + _nested_object(depth) + b"}"))
+        for path, headers in (
+            ("/v3/images/generate-async", isolated.auth),
+            ("/models", {"x-api-key": "k"}),
+            (f"/v1/generate/custom/{SCENARIO_PRIVATE}", basic(SCENARIO_KEY)),
+        ):
+            reply = raw(
+                mock,
+                request(
+                    "POST",
+                    path,
+                    {**headers, "content-type": "application/json"},
+                    b'{"prompt":' + _nested_object(depth) + b"}",
+                ),
+            )
             assert reply.status in (400, 422), (path, reply.status, reply.body[:200])
         journal = raw(mock, request("GET", "/__admin/requests"))
         assert journal.status == 200 and journal.json()["count"] == 3
@@ -377,25 +445,36 @@ def test_a_deeply_nested_body_does_not_break_the_journal(isolated: World, depth:
 
 # --- very long headers, paths, queries ----------------------------------------------------------------------
 
+
 def _long_requests(w: World) -> list[tuple[str, bytes]]:
     auth = "".join(f"{k}: {v}\r\n" for k, v in w.auth.items())
     out = []
     for size in (8 * 1024, 64 * 1024, 1024 * 1024):
         out += [
-            (f"header value {size}", f"GET /v3/status/{w.job_id} HTTP/1.1\r\nhost: x\r\n{auth}"
-                                     f"x-long: {'a' * size}\r\n\r\n".encode()),
+            (
+                f"header value {size}",
+                f"GET /v3/status/{w.job_id} HTTP/1.1\r\nhost: x\r\n{auth}x-long: {'a' * size}\r\n\r\n".encode(),
+            ),
             (f"header name {size}", f"GET /health HTTP/1.1\r\nhost: x\r\nx-{'n' * size}: 1\r\n\r\n".encode()),
             (f"request id {size}", f"GET /health HTTP/1.1\r\nhost: x\r\nx-request-id: {'r' * size}\r\n\r\n".encode()),
             (f"firefly path {size}", f"GET /v3/status/{'j' * size} HTTP/1.1\r\nhost: x\r\n{auth}\r\n".encode()),
-            (f"training path {size}", f"GET /models/{'m' * size} HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\n\r\n"
-                                      .encode()),
-            (f"files path {size}", f"GET /files/{'f' * size}.jpg?expires=1&signature=0 HTTP/1.1\r\nhost: x\r\n\r\n"
-                                   .encode()),
-            (f"query {size}", f"GET /v3/custom-models?sortBy={'q' * size} HTTP/1.1\r\nhost: x\r\n{auth}\r\n"
-                              .encode()),
+            (f"training path {size}", f"GET /models/{'m' * size} HTTP/1.1\r\nhost: x\r\nx-api-key: k\r\n\r\n".encode()),
+            (
+                f"files path {size}",
+                f"GET /files/{'f' * size}.jpg?expires=1&signature=0 HTTP/1.1\r\nhost: x\r\n\r\n".encode(),
+            ),
+            (f"query {size}", f"GET /v3/custom-models?sortBy={'q' * size} HTTP/1.1\r\nhost: x\r\n{auth}\r\n".encode()),
         ]
-    out.append(("5,000 headers", (f"GET /v3/status/{w.job_id} HTTP/1.1\r\nhost: x\r\n{auth}"
-                                  + "".join(f"x-h{i}: v\r\n" for i in range(5000)) + "\r\n").encode()))
+    out.append(
+        (
+            "5,000 headers",
+            (
+                f"GET /v3/status/{w.job_id} HTTP/1.1\r\nhost: x\r\n{auth}"
+                + "".join(f"x-h{i}: v\r\n" for i in range(5000))
+                + "\r\n"
+            ).encode(),
+        )
+    )
     return out
 
 
@@ -412,6 +491,7 @@ def test_very_long_headers_paths_and_queries_never_get_a_5xx(world: World) -> No
 
 # --- signed downloads: traversal, tampering, expiry ---------------------------------------------------------
 
+
 def _s3_code(reply: Reply) -> str:
     match = S3_ERROR.match(reply.body)
     assert match, reply.body[:300]
@@ -422,12 +502,24 @@ def _s3_code(reply: Reply) -> str:
 def test_path_traversal_in_file_urls_finds_nothing(world: World) -> None:
     url = urlsplit(world.image_url)
     name = url.path.rsplit("/", 1)[1]
-    attempts = ["/files/../../../../etc/passwd", "/files/..%2F..%2F..%2Fetc%2Fpasswd",
-                "/files/%2e%2e/%2e%2e/etc/passwd", "/files/..", "/files/%2e%2e", "/files/.%2e/.%2e/etc/passwd",
-                "/files/..\\..\\etc\\passwd", "/files/%252e%252e%252fetc%252fpasswd", "/files/%00",
-                f"/files/..%2F{name}?{url.query}", f"/files/{name}/..%2F..%2Fetc%2Fpasswd?{url.query}",
-                f"/files/{name}%2F..%2F..%2Fetc%2Fpasswd?{url.query}", f"/files/../files/{name}",
-                f"/files/{name}?{url.query}&expires=1", "/files/..;/etc/passwd", "/files//etc/passwd"]
+    attempts = [
+        "/files/../../../../etc/passwd",
+        "/files/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/files/%2e%2e/%2e%2e/etc/passwd",
+        "/files/..",
+        "/files/%2e%2e",
+        "/files/.%2e/.%2e/etc/passwd",
+        "/files/..\\..\\etc\\passwd",
+        "/files/%252e%252e%252fetc%252fpasswd",
+        "/files/%00",
+        f"/files/..%2F{name}?{url.query}",
+        f"/files/{name}/..%2F..%2Fetc%2Fpasswd?{url.query}",
+        f"/files/{name}%2F..%2F..%2Fetc%2Fpasswd?{url.query}",
+        f"/files/../files/{name}",
+        f"/files/{name}?{url.query}&expires=1",
+        "/files/..;/etc/passwd",
+        "/files//etc/passwd",
+    ]
     for path in attempts:
         reply = raw(world.mock, request("GET", path))
         assert reply.status in (403, 404), (path, reply.status, reply.body[:200])
@@ -469,8 +561,9 @@ def test_tampered_signed_urls_are_refused(world: World) -> None:
 def test_expired_signed_url_is_refused_and_a_fresh_one_works() -> None:
     with run_server(profile="instant", seed=6) as mock:
         auth = mock.headers()
-        job = mock.http.post("/v3/images/generate-async", headers=auth,
-                             json={"prompt": "expiry", "size": {"width": 1344, "height": 768}}).json()
+        job = mock.http.post(
+            "/v3/images/generate-async", headers=auth, json={"prompt": "expiry", "size": {"width": 1344, "height": 768}}
+        ).json()
         url = mock.http.get(job["statusUrl"], headers=auth).json()["result"]["outputs"][0]["image"]["url"]
         assert httpx.get(url).status_code == 200
         mock.clock.advance(3600)
@@ -496,15 +589,19 @@ def test_unrouted_file_path_says_no_such_key(world: World) -> None:
 
 # --- numeric query parameters with non-ASCII digits ---------------------------------------------------------
 
-@pytest.mark.parametrize(("path", "auth", "status"), [
-    ("/v3/custom-models?start=%C2%B2", True, 400),  # '²': isdigit() but not int() (these four used to be 500s)
-    ("/v3/custom-models?limit=%C2%B2", True, 400),
-    ("/__admin/requests?status=%C2%B2", False, 400),
-    ("/__admin/requests?limit=%C2%B2", False, 200),
-    ("/v3/custom-models?limit=%D9%A1", True, 400),  # Arabic-Indic one: int() takes it, the API should not
-    ("/__admin/requests?status=abc", False, 400),
-    ("/v3/custom-models?start=-1", True, 400),
-])
+
+@pytest.mark.parametrize(
+    ("path", "auth", "status"),
+    [
+        ("/v3/custom-models?start=%C2%B2", True, 400),  # '²': isdigit() but not int() (these four used to be 500s)
+        ("/v3/custom-models?limit=%C2%B2", True, 400),
+        ("/__admin/requests?status=%C2%B2", False, 400),
+        ("/__admin/requests?limit=%C2%B2", False, 200),
+        ("/v3/custom-models?limit=%D9%A1", True, 400),  # Arabic-Indic one: int() takes it, the API should not
+        ("/__admin/requests?status=abc", False, 400),
+        ("/v3/custom-models?start=-1", True, 400),
+    ],
+)
 def test_numeric_query_parameters_with_odd_digits(isolated: World, path: str, auth: bool, status: int) -> None:
     reply = raw(isolated.mock, request("GET", path, isolated.auth if auth else {}))
     assert reply.status == status, (reply.status, reply.body[:200])
@@ -513,10 +610,12 @@ def test_numeric_query_parameters_with_odd_digits(isolated: World, path: str, au
 
 # --- tenants ------------------------------------------------------------------------------------------------
 
+
 def test_one_tenants_token_cannot_reach_anothers_jobs_or_models(world: World) -> None:
     mock, mine, theirs = world.mock, world.auth, world.other
-    pending = mock.http.post("/v3/images/generate-async", headers={**mine, "x-mock-profile": "realistic"},
-                             json={"prompt": "mine"}).json()["jobId"]
+    pending = mock.http.post(
+        "/v3/images/generate-async", headers={**mine, "x-mock-profile": "realistic"}, json={"prompt": "mine"}
+    ).json()["jobId"]
     for job in (world.job_id, pending):
         for method, path in (("GET", f"/v3/status/{job}"), ("PUT", f"/v3/cancel/{job}")):
             firefly_error(raw(mock, request(method, path, theirs)), 404, "unknown_job_id")
@@ -526,12 +625,16 @@ def test_one_tenants_token_cannot_reach_anothers_jobs_or_models(world: World) ->
     token_only = {"authorization": mine["authorization"], "x-api-key": "other-client-id"}
     reply = raw(mock, request("GET", f"/v3/status/{world.job_id}", token_only))
     assert reply.status == 403 and reply.json() == {"error_code": "403003", "message": "Api Key is invalid"}
-    reply = raw(mock, request("GET", f"/v3/status/{world.job_id}", {"x-api-key": "mock-client-id",
-                                                                    "authorization": "Bearer forged"}))
+    reply = raw(
+        mock,
+        request("GET", f"/v3/status/{world.job_id}", {"x-api-key": "mock-client-id", "authorization": "Bearer forged"}),
+    )
     assert reply.status == 401 and reply.json()["error_code"] == "401013"
     # a declared client id cannot be claimed with another secret, even in open mode
-    r = mock.http.post("/ims/token/v3", data={"grant_type": "client_credentials", "client_id": "mock-client-id",
-                                              "client_secret": "guess"})
+    r = mock.http.post(
+        "/ims/token/v3",
+        data={"grant_type": "client_credentials", "client_id": "mock-client-id", "client_secret": "guess"},
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_client"
 
     # the private custom model: invisible to the other tenant, unusable for its jobs
@@ -540,11 +643,25 @@ def test_one_tenants_token_cannot_reach_anothers_jobs_or_models(world: World) ->
     listed = mock.http.get("/v3/custom-models", params={"publishedState": "all", "limit": 50}, headers=theirs)
     assert PRIVATE_MODEL not in {m["assetId"] for m in listed.json()["custom_models"]}
     body = orjson.dumps({"prompt": "steal", "customModelId": PRIVATE_MODEL})
-    reply = raw(mock, request("POST", "/v3/images/generate-async", {**theirs, "content-type": "application/json",
-                                                                    "x-model-version": "image3_custom"}, body))
+    reply = raw(
+        mock,
+        request(
+            "POST",
+            "/v3/images/generate-async",
+            {**theirs, "content-type": "application/json", "x-model-version": "image3_custom"},
+            body,
+        ),
+    )
     firefly_error(reply, 404, "not_found")
-    reply = raw(mock, request("POST", "/v3/images/generate-async", {**mine, "content-type": "application/json",
-                                                                    "x-model-version": "image3_custom"}, body))
+    reply = raw(
+        mock,
+        request(
+            "POST",
+            "/v3/images/generate-async",
+            {**mine, "content-type": "application/json", "x-model-version": "image3_custom"},
+            body,
+        ),
+    )
     assert reply.status == 202
 
     # the training API and Scenario keep tenants apart the same way
@@ -559,6 +676,7 @@ def test_one_tenants_token_cannot_reach_anothers_jobs_or_models(world: World) ->
 
 
 # --- hostile image uploads (training API) -------------------------------------------------------------------
+
 
 def _png(size: tuple[int, int] = (64, 48)) -> bytes:
     out = io.BytesIO()
@@ -597,7 +715,7 @@ def _corrupt_png() -> bytes:
     """A PNG whose IDAT bytes were damaged (its CRC no longer matches)."""
     data = bytearray(_png((120, 90)))
     at = data.find(b"IDAT") + 20
-    data[at:at + 8] = b"\xff" * 8
+    data[at : at + 8] = b"\xff" * 8
     return bytes(data)
 
 
@@ -606,7 +724,7 @@ def _corrupt_jpeg() -> bytes:
     decodes it with a warning, as real decoders do, so it is not a useful probe.)"""
     data = bytearray(_jpeg((200, 150)))
     at = data.find(b"\xff\xc4") + 4
-    data[at:at + 36] = b"\xff" * 36
+    data[at : at + 36] = b"\xff" * 36
     return bytes(data)
 
 
@@ -620,16 +738,22 @@ UPLOADS = [
     ("text declared as PNG", "image/png", b"hello, I am not an image", 422, "invalid_image"),
     ("PNG declared as text", "text/plain", _png(), 415, "unsupported_media_type"),
     ("PNG declared as JPEG", "image/jpeg", _png(), 415, "unsupported_media_type"),
-    ("PNG as multipart", "multipart/form-data; boundary=x", b"--x\r\n\r\n" + _png() + b"\r\n--x--", 415,
-     "unsupported_media_type"),
+    (
+        "PNG as multipart",
+        "multipart/form-data; boundary=x",
+        b"--x\r\n\r\n" + _png() + b"\r\n--x--",
+        415,
+        "unsupported_media_type",
+    ),
     ("PNG without a content type", "", _png(), 415, "unsupported_media_type"),
     ("PNG as JSON", "application/json", _png(), 415, "unsupported_media_type"),
 ]
 
 
 @pytest.mark.parametrize(("label", "content_type", "data", "status", "code"), UPLOADS, ids=[u[0] for u in UPLOADS])
-def test_hostile_uploads_are_refused_and_store_nothing(world: World, label: str, content_type: str,
-                                                       data: Any, status: int, code: str) -> None:
+def test_hostile_uploads_are_refused_and_store_nothing(
+    world: World, label: str, content_type: str, data: Any, status: int, code: str
+) -> None:
     if data is None:
         data = _corrupt_png() if "PNG" in label else _corrupt_jpeg()
     elif data == "bomb":
@@ -647,8 +771,9 @@ def test_hostile_uploads_are_refused_and_store_nothing(world: World, label: str,
 
 def test_a_good_upload_still_works_after_the_hostile_ones(world: World) -> None:
     path = f"/models/{world.model_id}/training-data"
-    reply = raw(world.mock, request("POST", path, {"x-api-key": "mock-client-id", "content-type": "image/png"},
-                                    _png((30, 20))))
+    reply = raw(
+        world.mock, request("POST", path, {"x-api-key": "mock-client-id", "content-type": "image/png"}, _png((30, 20)))
+    )
     assert reply.status == 201 and (reply.json()["width"], reply.json()["height"]) == (30, 20)
     reply = raw(world.mock, request("DELETE", f"{path}/{reply.json()['dataId']}", {"x-api-key": "mock-client-id"}))
     assert reply.status == 204

@@ -45,9 +45,11 @@ async def _soak(mock: MockServer, headers: dict[str, str], watch: list[tuple[int
     async with httpx.AsyncClient(base_url=mock.base_url, limits=limits, timeout=30) as http:
 
         async def create(i: int) -> str:
-            r = await http.post("/v3/images/generate-async", headers=headers,
-                                json={"prompt": f"soak {i}", "numVariations": 1 + i % 3,
-                                      "size": {"width": 1344, "height": 768}})
+            r = await http.post(
+                "/v3/images/generate-async",
+                headers=headers,
+                json={"prompt": f"soak {i}", "numVariations": 1 + i % 3, "size": {"width": 1344, "height": 768}},
+            )
             assert r.status_code == 202, r.text
             return r.json()["jobId"]
 
@@ -64,8 +66,7 @@ async def _soak(mock: MockServer, headers: dict[str, str], watch: list[tuple[int
             return len(r.content)
 
         jobs = await _gather_limited([lambda i=i: create(i) for i in range(JOBS)], CONCURRENCY)
-        urls = [u for found in await _gather_limited([lambda j=j: poll(j) for j in jobs], CONCURRENCY)
-                for u in found]
+        urls = [u for found in await _gather_limited([lambda j=j: poll(j) for j in jobs], CONCURRENCY) for u in found]
         chosen = urls[:: max(1, len(urls) // DOWNLOADS)][:DOWNLOADS]
         # twice over: the second pass finds some images still cached and re-renders the evicted ones
         sizes = await _gather_limited([lambda u=u: download(u) for u in chosen * 2], CONCURRENCY)
@@ -102,8 +103,9 @@ def test_a_single_image_over_the_cache_limit_is_served_but_not_kept() -> None:
     """A 2048x2048 PNG (~120 KB) with a cache of 0 MB: served every time, never cached, never an error."""
     with run_server(profile="instant", image_cache_mb=0) as mock:
         headers = mock.headers()
-        job = mock.http.post("/v3/images/generate-async", json={"prompt": "big"},
-                             headers={**headers, "x-accept-mimetype": "image/png"}).json()
+        job = mock.http.post(
+            "/v3/images/generate-async", json={"prompt": "big"}, headers={**headers, "x-accept-mimetype": "image/png"}
+        ).json()
         url = mock.http.get(job["statusUrl"], headers=headers).json()["result"]["outputs"][0]["image"]["url"]
         first, second = httpx.get(url), httpx.get(url)
         assert first.status_code == second.status_code == 200 and first.content == second.content
@@ -144,6 +146,7 @@ def test_journal_entries_are_bounded_in_size_too() -> None:
             assert r.status_code in (400, 401)  # 400 when the HTTP parser refuses the header itself
         entries = mock.app.state.ctx.journal.entries()
         assert len(entries) == 20
+
         def kept(entry: dict) -> int:  # headers stay a raw ASGI list in memory until the journal is read
             raw = sum(len(k) + len(v) for k, v in entry["headers"])
             return len(orjson.dumps({k: v for k, v in entry.items() if k != "headers"})) + raw

@@ -9,8 +9,13 @@ from mockserver.core.jobs import ORDER, Job, Outcome, Phase, Plan, history, phas
 
 durations = st.floats(min_value=0, max_value=100, allow_nan=False)
 plans = st.builds(Plan, durations, durations, st.just("seconds"))
-outcomes = st.none() | st.builds(Outcome, st.sampled_from(["fail", "timeout"]), st.just("runtime_error"),
-                                 st.just("boom"), st.floats(min_value=0, max_value=1))
+outcomes = st.none() | st.builds(
+    Outcome,
+    st.sampled_from(["fail", "timeout"]),
+    st.just("runtime_error"),
+    st.just("boom"),
+    st.floats(min_value=0, max_value=1),
+)
 times = st.lists(st.floats(min_value=0, max_value=300, allow_nan=False), min_size=1, max_size=30).map(sorted)
 
 
@@ -59,8 +64,9 @@ def test_history_matches_the_clock(plan, outcome, instants):
         assert all(1000.0 <= when <= 1000.0 + t + 1e-9 for when in instants_seen)
 
 
-@given(st.integers(min_value=0, max_value=3), st.integers(min_value=0, max_value=3),
-       st.integers(min_value=0, max_value=12))
+@given(
+    st.integers(min_value=0, max_value=3), st.integers(min_value=0, max_value=3), st.integers(min_value=0, max_value=12)
+)
 def test_polls_plan_moves_one_step_per_poll(pending, running, polls):
     job = Job(id="j", tenant="t", kind="k", created_at=0.0, plan=Plan(pending, running, unit="polls"), polls=polls)
     state = phase_of(job, 123456.0)  # the clock does not matter for a polls plan

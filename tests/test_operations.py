@@ -23,8 +23,12 @@ from conftest import decode
 from mockserver.testing import free_port, stop_process, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN_FORM = {"grant_type": "client_credentials", "client_id": "mock-client-id",
-              "client_secret": "mock-client-secret", "scope": "openid"}
+TOKEN_FORM = {
+    "grant_type": "client_credentials",
+    "client_id": "mock-client-id",
+    "client_secret": "mock-client-secret",
+    "scope": "openid",
+}
 
 
 def dockerfile() -> tuple[list[str], dict[str, str]]:
@@ -63,8 +67,11 @@ def token_headers(base: str) -> dict[str, str]:
 
 
 def generate_and_finish(base: str, headers: dict[str, str]) -> dict:
-    job = httpx.post(f"{base}/v3/images/generate-async", json={"prompt": "ops", "numVariations": 2},
-                     headers={**headers, "x-mock-profile": "instant"}).json()
+    job = httpx.post(
+        f"{base}/v3/images/generate-async",
+        json={"prompt": "ops", "numVariations": 2},
+        headers={**headers, "x-mock-profile": "instant"},
+    ).json()
     status = httpx.get(job["statusUrl"], headers=headers).json()
     assert status["status"] == "succeeded"
     return status
@@ -118,8 +125,18 @@ def test_state_survives_restart_and_kill_9(tmp_path, how):
 
 
 def test_two_workers_share_one_state(tmp_path):
-    args = [sys.executable, "-m", "mockserver", "serve", "--state-dir", str(tmp_path), "--workers", "2",
-            "--profile", "polls"]
+    args = [
+        sys.executable,
+        "-m",
+        "mockserver",
+        "serve",
+        "--state-dir",
+        str(tmp_path),
+        "--workers",
+        "2",
+        "--profile",
+        "polls",
+    ]
     with serve(args) as (_, base):
         headers = token_headers(base)
         jobs = []
@@ -145,8 +162,9 @@ def test_graceful_shutdown_finishes_the_request_in_flight(stop):
         httpx.post(f"{base}/__admin/faults", json={"path": "/v3/custom-models", "latency_ms": 1500})
         headers = token_headers(base)
         result: dict = {}
-        thread = threading.Thread(target=lambda: result.update(
-            r=httpx.get(f"{base}/v3/custom-models", headers=headers, timeout=10)))
+        thread = threading.Thread(
+            target=lambda: result.update(r=httpx.get(f"{base}/v3/custom-models", headers=headers, timeout=10))
+        )
         thread.start()
         deadline = time.monotonic() + 5
         while not _in_flight(proc) and time.monotonic() < deadline:
@@ -180,8 +198,12 @@ def test_json_logs_and_request_ids():
 
 def test_bad_fixture_stops_start_up_naming_file_and_field(tmp_path):
     (tmp_path / "broken.yaml").write_text("custom_models:\n  - displayName: X\n    trainingMode: sideways\n")
-    run = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--fixtures", str(tmp_path),
-                          "--port", str(free_port())], capture_output=True, text=True, timeout=30)
+    run = subprocess.run(
+        [sys.executable, "-m", "mockserver", "serve", "--fixtures", str(tmp_path), "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert run.returncode != 0
     assert "broken.yaml" in run.stderr and "custom_models/0/trainingMode" in run.stderr
 

@@ -12,8 +12,14 @@ from firefly_client import FireflyClient  # noqa: E402
 @pytest.fixture
 def client(firefly_mock):
     firefly_mock.clock.freeze()  # time moves only when the client "sleeps"
-    return FireflyClient(firefly_mock.base_url, firefly_mock.token_url, firefly_mock.client_id,
-                         firefly_mock.client_secret, sleep=firefly_mock.clock.advance, now=firefly_mock.clock.now)
+    return FireflyClient(
+        firefly_mock.base_url,
+        firefly_mock.token_url,
+        firefly_mock.client_id,
+        firefly_mock.client_secret,
+        sleep=firefly_mock.clock.advance,
+        now=firefly_mock.clock.now,
+    )
 
 
 def test_retries_429_honouring_retry_after(firefly_mock, client):

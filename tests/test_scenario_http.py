@@ -23,10 +23,40 @@ KEY, SECRET = "scenario-api-key", "scenario-api-secret"
 IMAGEN = "model_imagen4-ultra"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 JOB_FIELDS = {"jobId", "jobType", "status", "progress", "metadata", "statusHistory", "createdAt", "updatedAt"}
-MODEL_FIELDS = {"id", "name", "capabilities", "collectionIds", "createdAt", "updatedAt", "custom", "exampleAssetIds",
-                "privacy", "source", "status", "tags", "trainingImagesNumber", "type"}
-ASSET_FIELDS = {"id", "url", "mimeType", "kind", "status", "properties", "metadata", "authorId", "ownerId", "privacy",
-                "source", "tags", "collectionIds", "editCapabilities", "createdAt", "updatedAt"}
+MODEL_FIELDS = {
+    "id",
+    "name",
+    "capabilities",
+    "collectionIds",
+    "createdAt",
+    "updatedAt",
+    "custom",
+    "exampleAssetIds",
+    "privacy",
+    "source",
+    "status",
+    "tags",
+    "trainingImagesNumber",
+    "type",
+}
+ASSET_FIELDS = {
+    "id",
+    "url",
+    "mimeType",
+    "kind",
+    "status",
+    "properties",
+    "metadata",
+    "authorId",
+    "ownerId",
+    "privacy",
+    "source",
+    "tags",
+    "collectionIds",
+    "editCapabilities",
+    "createdAt",
+    "updatedAt",
+}
 
 
 @pytest.fixture
@@ -38,11 +68,12 @@ def basic(key: str = KEY, secret: str = SECRET) -> dict[str, str]:
     return {"authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
 
 
-
-def generate(mock: MockServer, body: dict, model: str = IMAGEN, headers: dict | None = None,
-             **params: str) -> httpx.Response:
-    return mock.http.post(f"/v1/generate/custom/{model}", json=body, headers={**basic(), **(headers or {})},
-                          params=params)
+def generate(
+    mock: MockServer, body: dict, model: str = IMAGEN, headers: dict | None = None, **params: str
+) -> httpx.Response:
+    return mock.http.post(
+        f"/v1/generate/custom/{model}", json=body, headers={**basic(), **(headers or {})}, params=params
+    )
 
 
 def get(mock: MockServer, path: str, **params) -> httpx.Response:
@@ -50,8 +81,14 @@ def get(mock: MockServer, path: str, **params) -> httpx.Response:
 
 
 def test_auth_failures_are_401_with_reason_and_message(mock):
-    cases = [{}, {"authorization": "Basic !!!"}, {"authorization": "Basic " + base64.b64encode(b"nocolon").decode()},
-             basic(KEY, "wrong-secret"), {"authorization": "Bearer not-a-jwt"}, {"authorization": "Token abc"}]
+    cases = [
+        {},
+        {"authorization": "Basic !!!"},
+        {"authorization": "Basic " + base64.b64encode(b"nocolon").decode()},
+        basic(KEY, "wrong-secret"),
+        {"authorization": "Bearer not-a-jwt"},
+        {"authorization": "Token abc"},
+    ]
     for headers in cases:
         response = mock.http.get(f"/v1/models/{IMAGEN}", headers=headers)
         assert response.status_code == 401, headers
@@ -97,8 +134,9 @@ def test_generate_reply_and_job_shape(mock):
     download = httpx.get(asset["url"])
     assert download.status_code == 200 and download.headers["content-type"] == "image/png"
     assert asset["properties"]["size"] == len(download.content)
-    images = {httpx.get(get(mock, f"/v1/assets/{a}").json()["asset"]["url"]).content
-              for a in fetched["metadata"]["assetIds"]}
+    images = {
+        httpx.get(get(mock, f"/v1/assets/{a}").json()["asset"]["url"]).content for a in fetched["metadata"]["assetIds"]
+    }
     assert len(images) == 3  # different seeds, different pictures
 
 
@@ -141,19 +179,26 @@ def test_pagination_tokens(mock):
         assert response.status_code == 400 and "paginationToken" in response.json()["reason"]
 
 
-@pytest.mark.parametrize(("path", "params", "reason"), [
-    ("/v1/jobs", {"pageSize": "0"}, "Query parameter pageSize must be at least 1"),
-    ("/v1/jobs", {"pageSize": "101"}, "Query parameter pageSize must be at most 100"),
-    ("/v1/jobs", {"pageSize": "ten"}, "Query parameter pageSize must be an integer"),
-    ("/v1/jobs", {"status": "done"}, "Query parameter status must be one of: pending, queued, warming-up, "
-                                     "in-progress, success, failure, canceled, finalizing"),
-    ("/v1/jobs", {"createdAfter": "yesterday"}, "Query parameter createdAfter must be an ISO 8601 date-time"),
-    ("/v1/jobs", {"hideResults": "yes"}, "Query parameter hideResults must be true or false"),
-    ("/v1/models", {"pageSize": "501"}, "Query parameter pageSize must be at most 500"),
-    ("/v1/models", {"privacy": "unlisted"}, "Query parameter privacy must be one of: private, public"),
-    ("/v1/models", {"types": "custom,bogus"}, None),
-    (f"/v1/models/{IMAGEN}", {"originalAssets": "1"}, "Query parameter originalAssets must be true or false"),
-])
+@pytest.mark.parametrize(
+    ("path", "params", "reason"),
+    [
+        ("/v1/jobs", {"pageSize": "0"}, "Query parameter pageSize must be at least 1"),
+        ("/v1/jobs", {"pageSize": "101"}, "Query parameter pageSize must be at most 100"),
+        ("/v1/jobs", {"pageSize": "ten"}, "Query parameter pageSize must be an integer"),
+        (
+            "/v1/jobs",
+            {"status": "done"},
+            "Query parameter status must be one of: pending, queued, warming-up, "
+            "in-progress, success, failure, canceled, finalizing",
+        ),
+        ("/v1/jobs", {"createdAfter": "yesterday"}, "Query parameter createdAfter must be an ISO 8601 date-time"),
+        ("/v1/jobs", {"hideResults": "yes"}, "Query parameter hideResults must be true or false"),
+        ("/v1/models", {"pageSize": "501"}, "Query parameter pageSize must be at most 500"),
+        ("/v1/models", {"privacy": "unlisted"}, "Query parameter privacy must be one of: private, public"),
+        ("/v1/models", {"types": "custom,bogus"}, None),
+        (f"/v1/models/{IMAGEN}", {"originalAssets": "1"}, "Query parameter originalAssets must be true or false"),
+    ],
+)
 def test_query_validation(mock, path, params, reason):
     response = get(mock, path, **params)
     assert response.status_code == 400
@@ -165,16 +210,18 @@ def test_query_validation(mock, path, params, reason):
 
 def test_body_problems(mock):
     url = f"/v1/generate/custom/{IMAGEN}"
-    assert mock.http.post(url, content=b"prompt=x", headers={**basic(), "content-type": "text/plain"}
-                          ).status_code == 415
+    assert (
+        mock.http.post(url, content=b"prompt=x", headers={**basic(), "content-type": "text/plain"}).status_code == 415
+    )
     invalid = mock.http.post(url, content=b"{nope", headers={**basic(), "content-type": "application/json"})
     assert invalid.status_code == 400 and invalid.json() == {"reason": "Request body is not valid JSON"}
     array = mock.http.post(url, json=["prompt"], headers=basic())
     assert array.status_code == 400 and array.json() == {"reason": "Request body must be a JSON object"}
     huge = generate(mock, {"prompt": "x" * (1024 * 1024 + 10)})
     assert huge.status_code == 413 and "reason" in huge.json()
-    assert generate(mock, {"prompt": "x" * 2049}).json() == {"reason": "Input prompt must be at most 2048 characters "
-                                                                       "long"}
+    assert generate(mock, {"prompt": "x" * 2049}).json() == {
+        "reason": "Input prompt must be at most 2048 characters long"
+    }
     bad_profile = generate(mock, {"prompt": "x"}, headers={"x-mock-profile": "warp"})
     assert bad_profile.status_code == 400 and "x-mock-profile" in bad_profile.json()["reason"]
     # a null input counts as not given
@@ -191,11 +238,14 @@ def test_flux_model_inputs(mock):
     assert image.size == (1344, 768)
     assert job["metadata"]["input"]["numOutputs"] == 1  # defaults are filled in
     assert generate(mock, {"prompt": "x", "width": 1000}, model=flux).json() == {
-        "reason": "Input width must be a multiple of 16"}
+        "reason": "Input width must be a multiple of 16"
+    }
     assert generate(mock, {"prompt": "x", "width": 4096}, model=flux).json() == {
-        "reason": "Input width must be at most 2048"}
+        "reason": "Input width must be at most 2048"
+    }
     assert generate(mock, {"prompt": "x", "strength": 0.5}, model=flux).json() == {
-        "reason": "Input image is required when strength is provided"}
+        "reason": "Input image is required when strength is provided"
+    }
     img2img = generate(mock, {"prompt": "x", "strength": 0.5, "image": "asset_abc"}, model=flux)
     assert img2img.status_code == 200
     asset_id = get(mock, f"/v1/jobs/{img2img.json()['job']['jobId']}").json()["job"]["metadata"]["assetIds"][0]
@@ -212,18 +262,26 @@ def test_pixel_art_ratios_and_arrays(mock):
     auto = generate(mock, {"prompt": "castle"}, model=pixel).json()["job"]
     assert auto["metadata"]["input"]["aspectRatio"] == "auto"
     assert generate(mock, {"prompt": "x", "style": ["8-bit", "16-bit", "isometric"]}, model=pixel).json() == {
-        "reason": "Input style must contain at most 2 items"}
-    assert generate(mock, {"prompt": "x", "style": ["neon"]}, model=pixel).json()["reason"].startswith(
-        "Input style must be one of")
+        "reason": "Input style must contain at most 2 items"
+    }
+    assert (
+        generate(mock, {"prompt": "x", "style": ["neon"]}, model=pixel)
+        .json()["reason"]
+        .startswith("Input style must be one of")
+    )
     assert generate(mock, {"prompt": "x", "transparentBackground": "yes"}, model=pixel).json() == {
-        "reason": "Input transparentBackground must be a boolean"}
+        "reason": "Input transparentBackground must be a boolean"
+    }
 
 
 def test_dry_run_status_and_body(mock):
     response = generate(mock, {"prompt": "quote"}, dryRun="true")
     assert response.status_code == 269
-    assert response.json() == {"creativeUnitsCost": 13.75, "creativeUnitsDiscount": 0,
-                               "costDetails": {"custom-generation": 12, "quality-gate": 1.75}}
+    assert response.json() == {
+        "creativeUnitsCost": 13.75,
+        "creativeUnitsDiscount": 0,
+        "costDetails": {"custom-generation": 12, "quality-gate": 1.75},
+    }
     assert generate(mock, {"prompt": "quote"}, dryRun="maybe").status_code == 400
     assert generate(mock, {}, dryRun="true").status_code == 400  # inputs are still validated
     assert get(mock, "/v1/jobs").json() == {"jobs": []}
@@ -310,9 +368,11 @@ def test_cancel_bodies(mock):
     job = generate(mock, {"prompt": "x"}, headers={"x-mock-profile": "realistic"}).json()["job"]
     url = f"/v1/jobs/{job['jobId']}/action"
     assert mock.http.post(url, json={"action": "pause"}, headers=basic()).json() == {
-        "reason": "Input action must be one of: cancel"}
+        "reason": "Input action must be one of: cancel"
+    }
     assert mock.http.post(url, json={"action": "cancel", "why": 1}, headers=basic()).json() == {
-        "reason": "Input why is not allowed"}
+        "reason": "Input why is not allowed"
+    }
     assert mock.http.post(url, headers=basic()).json() == {"reason": "Input action is required"}
     done = mock.http.post(url, json={"action": "cancel"}, headers=basic())
     assert done.status_code == 200 and done.json()["job"]["status"] == "canceled"
@@ -360,14 +420,17 @@ def write_fixture(folder: Path, models: list[dict]) -> str:
     return str(folder)
 
 
-@pytest.mark.parametrize(("model", "needle"), [
-    ({"name": "no id"}, "field id"),
-    ({"id": "model_x", "name": "X", "type": "sdxl"}, "field type"),
-    ({"id": "model_x", "name": "X", "inputs": [{"name": "p", "type": "text"}]}, "field inputs/0/type"),
-    ({"id": "model_x", "name": "X", "inputs": [{"name": "p", "type": "string", "colour": 1}]}, "inputs/0/colour"),
-    ({"id": "model_x", "name": "X", "creativeUnits": -1}, "field creativeUnits"),
-    ({"id": "model_x", "name": "X", "createdAt": "last week"}, "ISO 8601"),
-])
+@pytest.mark.parametrize(
+    ("model", "needle"),
+    [
+        ({"name": "no id"}, "field id"),
+        ({"id": "model_x", "name": "X", "type": "sdxl"}, "field type"),
+        ({"id": "model_x", "name": "X", "inputs": [{"name": "p", "type": "text"}]}, "field inputs/0/type"),
+        ({"id": "model_x", "name": "X", "inputs": [{"name": "p", "type": "string", "colour": 1}]}, "inputs/0/colour"),
+        ({"id": "model_x", "name": "X", "creativeUnits": -1}, "field creativeUnits"),
+        ({"id": "model_x", "name": "X", "createdAt": "last week"}, "ISO 8601"),
+    ],
+)
 def test_bad_fixture_models_stop_start_up(tmp_path, model, needle):
     with pytest.raises(FixtureError) as info:
         create_app(Settings.from_env(env={}, fixtures=write_fixture(tmp_path, [model])))
@@ -385,6 +448,7 @@ def test_fixture_input_rules(tmp_path):
     ]
     folder = write_fixture(tmp_path, [{"id": "model_rules", "name": "Rules", "inputs": inputs}])
     with run_server(fixtures=folder, profile="instant") as mock:
+
         def reason(body: dict) -> str | None:
             response = generate(mock, body, model="model_rules")
             return None if response.status_code == 200 else response.json()["reason"]
@@ -399,13 +463,21 @@ def test_fixture_input_rules(tmp_path):
 
 
 def test_inputs_schema_is_plain_json_schema():
-    schema = inputs_schema([
-        {"name": "n", "type": "number", "min": 1, "max": 4, "step": 1, "required": {"always": True}},
-        {"name": "s", "type": "number", "min": 0.01, "max": 1, "step": 0.01}])
-    assert schema == {"type": "object", "additionalProperties": False, "required": ["n"], "properties": {
-        "n": {"type": "number", "minimum": 1, "maximum": 4, "multipleOf": 1},
-        "s": {"type": "number", "minimum": 0.01, "maximum": 1}}}
-
+    schema = inputs_schema(
+        [
+            {"name": "n", "type": "number", "min": 1, "max": 4, "step": 1, "required": {"always": True}},
+            {"name": "s", "type": "number", "min": 0.01, "max": 1, "step": 0.01},
+        ]
+    )
+    assert schema == {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["n"],
+        "properties": {
+            "n": {"type": "number", "minimum": 1, "maximum": 4, "multipleOf": 1},
+            "s": {"type": "number", "minimum": 0.01, "maximum": 1},
+        },
+    }
 
 
 def test_durable_store_and_polls_profile(tmp_path):

@@ -24,8 +24,16 @@ from schemathesis.specs.openapi.checks import (
 from mockserver.testing import MockServer, run_server
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi" / "scenario.yaml"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance, negative_data_rejection, unsupported_method, ignored_auth]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    unsupported_method,
+    ignored_auth,
+]
 
 schema = schemathesis.openapi.from_path(SPEC)
 schema.config.generation.update(max_examples=25)

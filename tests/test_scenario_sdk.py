@@ -48,13 +48,18 @@ def poll(sdk: Scenario, job_id: str, limit: int = 50):
 def test_generate_poll_retrieve_download(mock):
     sdk = client(mock, _strict_response_validation=True)  # every reply matches the SDK's own models
     mock.profile("polls")  # each status read moves the job one step
-    created = sdk.generate.run_model(IMAGEN, body={"prompt": "a lighthouse in a storm", "aspectRatio": "16:9",
-                                                   "numOutputs": 2, "seed": 42})
+    created = sdk.generate.run_model(
+        IMAGEN, body={"prompt": "a lighthouse in a storm", "aspectRatio": "16:9", "numOutputs": 2, "seed": 42}
+    )
     job = created.job
     assert job.job_id.startswith("job_") and job.job_type == "custom"
     assert job.status == "queued" and job.progress == 0
-    assert job.metadata.input == {"prompt": "a lighthouse in a storm", "aspectRatio": "16:9", "numOutputs": 2,
-                                  "seed": 42}
+    assert job.metadata.input == {
+        "prompt": "a lighthouse in a storm",
+        "aspectRatio": "16:9",
+        "numOutputs": 2,
+        "seed": 42,
+    }
     assert job.metadata.asset_ids is None
     assert [h.status for h in job.status_history] == ["queued"]
     assert created.creative_units_cost == 2 * 12 + 1.75  # 12 units per output (fixture) + the quality gate
@@ -115,8 +120,9 @@ def test_clock_moves_a_realistic_job(mock):
 def test_cancel_through_the_job_action(mock):
     sdk = client(mock)
     mock.clock.freeze()
-    job = sdk.generate.run_model(IMAGEN, body={"prompt": "never mind"},
-                                 extra_headers={"x-mock-profile": "realistic"}).job
+    job = sdk.generate.run_model(
+        IMAGEN, body={"prompt": "never mind"}, extra_headers={"x-mock-profile": "realistic"}
+    ).job
     canceled = sdk.jobs.trigger_action(job.job_id, action="cancel").job
     assert canceled.status == "canceled"
     assert [h.status for h in canceled.status_history] == ["queued", "canceled"]
@@ -125,8 +131,9 @@ def test_cancel_through_the_job_action(mock):
     assert again.status == "canceled" and again.metadata.asset_ids is None
     assert sdk.jobs.trigger_action(job.job_id, action="cancel").job.status == "canceled"  # idempotent
 
-    finished = sdk.generate.run_model(IMAGEN, body={"prompt": "done already"},
-                                      extra_headers={"x-mock-profile": "instant"}).job
+    finished = sdk.generate.run_model(
+        IMAGEN, body={"prompt": "done already"}, extra_headers={"x-mock-profile": "instant"}
+    ).job
     with pytest.raises(scenario_sdk.BadRequestError) as info:
         sdk.jobs.trigger_action(finished.job_id, action="cancel")
     assert "already success" in info.value.body["reason"]
@@ -187,8 +194,7 @@ def test_download_request_and_format_conversion(mock):
 
 def test_dry_run_returns_269_and_creates_no_job(mock):
     sdk = client(mock)
-    raw = sdk.generate.with_raw_response.run_model(IMAGEN, body={"prompt": "how much", "numOutputs": 3},
-                                                   dry_run="true")
+    raw = sdk.generate.with_raw_response.run_model(IMAGEN, body={"prompt": "how much", "numOutputs": 3}, dry_run="true")
     assert raw.status_code == 269
     quote = raw.parse()
     assert quote.job is None
@@ -208,9 +214,12 @@ def test_error_classes(mock):
     with pytest.raises(scenario_sdk.NotFoundError) as info:
         sdk.generate.run_model("model_does-not-exist", body={"prompt": "x"})
     assert info.value.body == {"reason": "Model model_does-not-exist not found"}
-    for call in (lambda: sdk.jobs.retrieve("job_missing"), lambda: sdk.assets.retrieve("asset_missing"),
-                 lambda: sdk.models.retrieve("model_missing"),
-                 lambda: sdk.jobs.trigger_action("job_missing", action="cancel")):
+    for call in (
+        lambda: sdk.jobs.retrieve("job_missing"),
+        lambda: sdk.assets.retrieve("asset_missing"),
+        lambda: sdk.models.retrieve("model_missing"),
+        lambda: sdk.jobs.trigger_action("job_missing", action="cancel"),
+    ):
         with pytest.raises(scenario_sdk.NotFoundError):
             call()
 
@@ -236,8 +245,9 @@ def test_error_classes(mock):
 
 
 def test_rate_limit_fault_is_retried_by_the_sdk(mock):
-    mock.faults.add(surface="scenario", path="/v1/generate/custom/*", status=429, times=1,
-                    headers={"retry-after-ms": "1"})
+    mock.faults.add(
+        surface="scenario", path="/v1/generate/custom/*", status=429, times=1, headers={"retry-after-ms": "1"}
+    )
     sdk = client(mock)  # default max_retries=2
     job = sdk.generate.run_model(IMAGEN, body={"prompt": "retry me"}).job
     assert job.job_id.startswith("job_")
@@ -246,8 +256,9 @@ def test_rate_limit_fault_is_retried_by_the_sdk(mock):
     assert [r["headers"]["x-stainless-retry-count"] for r in attempts] == ["0", "1"]
     assert attempts[0]["body"] == attempts[1]["body"] == {"prompt": "retry me"}  # the SDK resent the same POST
 
-    mock.faults.add(surface="scenario", path="/v1/jobs/*", method="GET", status=429, times=5,
-                    headers={"retry-after-ms": "1"})
+    mock.faults.add(
+        surface="scenario", path="/v1/jobs/*", method="GET", status=429, times=5, headers={"retry-after-ms": "1"}
+    )
     with pytest.raises(scenario_sdk.RateLimitError) as info:
         sdk.with_options(max_retries=1).jobs.retrieve(job.job_id)
     assert info.value.response.headers["retry-after-ms"] == "1"
@@ -260,8 +271,7 @@ def test_server_error_fault_then_job_failure_fault(mock):
     sdk = client(mock)
     assert sdk.models.retrieve(IMAGEN).model.id == IMAGEN  # 503 retried
 
-    mock.faults.add(surface="scenario", path="/v1/generate/custom/*", outcome="fail",
-                    message="GPU on fire", times=1)
+    mock.faults.add(surface="scenario", path="/v1/generate/custom/*", outcome="fail", message="GPU on fire", times=1)
     failed = poll(sdk, sdk.generate.run_model(IMAGEN, body={"prompt": "doomed"}).job.job_id)
     assert failed.status == "failure" and failed.metadata.error == "GPU on fire"
     assert failed.metadata.asset_ids is None

@@ -14,13 +14,23 @@ from test_training_support import KEY, MIME, Api, assert_error, image_bytes, png
 from mockserver.testing import in_process
 
 OPERATIONS = [
-    ("POST", "/models"), ("GET", "/models/{m}"), ("PATCH", "/models/{m}"), ("DELETE", "/models/{m}"),
-    ("POST", "/models/{m}/training-data"), ("GET", "/models/{m}/training-data"),
-    ("GET", "/models/{m}/training-data/{d}"), ("PUT", "/models/{m}/training-data/{d}"),
-    ("DELETE", "/models/{m}/training-data/{d}"), ("POST", "/models/{m}/trainings"),
-    ("GET", "/models/{m}/trainings"), ("GET", "/models/{m}/trainings/{t}"),
-    ("POST", "/models/{m}/trainings/{t}/cancel"), ("DELETE", "/models/{m}/trainings/{t}"),
-    ("POST", "/predictions"), ("GET", "/predictions/{p}"), ("DELETE", "/predictions/{p}"),
+    ("POST", "/models"),
+    ("GET", "/models/{m}"),
+    ("PATCH", "/models/{m}"),
+    ("DELETE", "/models/{m}"),
+    ("POST", "/models/{m}/training-data"),
+    ("GET", "/models/{m}/training-data"),
+    ("GET", "/models/{m}/training-data/{d}"),
+    ("PUT", "/models/{m}/training-data/{d}"),
+    ("DELETE", "/models/{m}/training-data/{d}"),
+    ("POST", "/models/{m}/trainings"),
+    ("GET", "/models/{m}/trainings"),
+    ("GET", "/models/{m}/trainings/{t}"),
+    ("POST", "/models/{m}/trainings/{t}/cancel"),
+    ("DELETE", "/models/{m}/trainings/{t}"),
+    ("POST", "/predictions"),
+    ("GET", "/predictions/{p}"),
+    ("DELETE", "/predictions/{p}"),
 ]
 
 
@@ -40,6 +50,7 @@ def _path(template: str, model: str = "m0", data: str = "d0", training: str = "t
 
 # --- auth ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("method", "template"), OPERATIONS)
 def test_missing_api_key_is_401_everywhere(mockserver, method, template):
     r = mockserver.http.request(method, _path(template), json={} if method in ("POST", "PATCH") else None)
@@ -56,6 +67,7 @@ def test_unknown_key_is_401_in_strict_mode():
 
 # --- routing ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("method", "template"), [op for op in OPERATIONS if "{m}" in op[1]])
 def test_unknown_model_is_404_everywhere(api, method, template):
     kwargs = {"json": {}} if method in ("POST", "PATCH") and "training-data" not in template else {}
@@ -66,13 +78,16 @@ def test_unknown_model_is_404_everywhere(api, method, template):
 
 
 def test_unknown_children_are_404(api, model_id):
-    for method, template, name in (("GET", "/models/{m}/training-data/{d}", "zz1"),
-                                   ("PUT", "/models/{m}/training-data/{d}", "zz1"),
-                                   ("DELETE", "/models/{m}/training-data/{d}", "zz1"),
-                                   ("GET", "/models/{m}/trainings/{t}", "zz2"),
-                                   ("POST", "/models/{m}/trainings/{t}/cancel", "zz2"),
-                                   ("DELETE", "/models/{m}/trainings/{t}", "zz2"),
-                                   ("GET", "/predictions/{p}", "zz3"), ("DELETE", "/predictions/{p}", "zz3")):
+    for method, template, name in (
+        ("GET", "/models/{m}/training-data/{d}", "zz1"),
+        ("PUT", "/models/{m}/training-data/{d}", "zz1"),
+        ("DELETE", "/models/{m}/training-data/{d}", "zz1"),
+        ("GET", "/models/{m}/trainings/{t}", "zz2"),
+        ("POST", "/models/{m}/trainings/{t}/cancel", "zz2"),
+        ("DELETE", "/models/{m}/trainings/{t}", "zz2"),
+        ("GET", "/predictions/{p}", "zz3"),
+        ("DELETE", "/predictions/{p}", "zz3"),
+    ):
         kwargs = {"content": image_bytes(), "headers": {"content-type": "image/png"}} if method == "PUT" else {}
         path = _path(template, model=model_id, data="zz1", training="zz2", prediction="zz3")
         assert name in assert_error(api.call(method, path, **kwargs), 404, "not_found")["message"]
@@ -95,51 +110,69 @@ def test_unknown_paths_and_methods(api, model_id):
 
 # --- JSON bodies --------------------------------------------------------------------------------------------
 
+
 def test_body_not_json(api, model_id):
     for path in ("/models", f"/models/{model_id}/trainings", "/predictions"):
-        assert_error(api.call("POST", path, content=b"{nope", headers={"content-type": "application/json"}), 400,
-                     "invalid_json")
-        error = assert_error(api.call("POST", path, content=b"displayName=x",
-                                      headers={"content-type": "text/plain"}), 415, "unsupported_media_type")
+        assert_error(
+            api.call("POST", path, content=b"{nope", headers={"content-type": "application/json"}), 400, "invalid_json"
+        )
+        error = assert_error(
+            api.call("POST", path, content=b"displayName=x", headers={"content-type": "text/plain"}),
+            415,
+            "unsupported_media_type",
+        )
         assert "text/plain" in error["message"]
-    assert_error(api.call("PATCH", f"/models/{model_id}", content=b"[", headers={"content-type": "application/json"}),
-                 400, "invalid_json")
+    assert_error(
+        api.call("PATCH", f"/models/{model_id}", content=b"[", headers={"content-type": "application/json"}),
+        400,
+        "invalid_json",
+    )
 
 
 def test_json_body_over_the_limit_is_413(api):
     big = b'{"displayName": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-    assert_error(api.call("POST", "/models", content=big, headers={"content-type": "application/json"}), 413,
-                 "payload_too_large")
+    assert_error(
+        api.call("POST", "/models", content=big, headers={"content-type": "application/json"}), 413, "payload_too_large"
+    )
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    ({}, ["displayName"]),
-    ({"displayName": ""}, ["displayName"]),
-    ({"displayName": "x" * 257}, ["displayName"]),
-    ({"displayName": 5}, ["displayName"]),
-    ({"displayName": "ok", "customModelType": "portrait"}, ["customModelType"]),
-    ({"displayName": "ok", "colour": "red"}, ["colour"]),
-    ([], ["body"]),
-])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({}, ["displayName"]),
+        ({"displayName": ""}, ["displayName"]),
+        ({"displayName": "x" * 257}, ["displayName"]),
+        ({"displayName": 5}, ["displayName"]),
+        ({"displayName": "ok", "customModelType": "portrait"}, ["customModelType"]),
+        ({"displayName": "ok", "colour": "red"}, ["colour"]),
+        ([], ["body"]),
+    ],
+)
 def test_create_model_validation(api, body, fields):
     assert_error(api.call("POST", "/models", json=body), 422, "validation_error", *fields)
 
 
 def test_rename_validation(api, model_id):
-    for body, field in (({}, "updatedDisplayName"), ({"updatedDisplayName": ""}, "updatedDisplayName"),
-                        ({"displayName": "x", "updatedDisplayName": "y"}, "displayName")):
+    for body, field in (
+        ({}, "updatedDisplayName"),
+        ({"updatedDisplayName": ""}, "updatedDisplayName"),
+        ({"displayName": "x", "updatedDisplayName": "y"}, "displayName"),
+    ):
         assert_error(api.call("PATCH", f"/models/{model_id}", json=body), 422, "validation_error", field)
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    ({"trainingStrength": -1}, ["trainingStrength"]),
-    ({"trainingStrength": 11}, ["trainingStrength"]),
-    ({"trainingStrength": "5"}, ["trainingStrength"]),
-    ({"trainingStrength": 2.5}, ["trainingStrength"]),
-    ({"trainingSpeed": "slow"}, ["trainingSpeed"]),
-    ({"trainingSpeed": "fast", "epochs": 3}, ["epochs"]),
-    ({"trainingStrength": 99, "trainingSpeed": "slow"}, ["trainingStrength", "trainingSpeed"]),
-])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"trainingStrength": -1}, ["trainingStrength"]),
+        ({"trainingStrength": 11}, ["trainingStrength"]),
+        ({"trainingStrength": "5"}, ["trainingStrength"]),
+        ({"trainingStrength": 2.5}, ["trainingStrength"]),
+        ({"trainingSpeed": "slow"}, ["trainingSpeed"]),
+        ({"trainingSpeed": "fast", "epochs": 3}, ["epochs"]),
+        ({"trainingStrength": 99, "trainingSpeed": "slow"}, ["trainingStrength", "trainingSpeed"]),
+    ],
+)
 def test_start_training_validation(api, model_id, body, fields):
     api.upload(model_id)
     assert_error(api.call("POST", f"/models/{model_id}/trainings", json=body), 422, "validation_error", *fields)
@@ -149,83 +182,111 @@ def test_unknown_timing_profile_header(api, model_id):
     api.upload(model_id)
     assert_error(api.train(model_id, x_mock_profile="glacial"), 422, "validation_error", "x-mock-profile")
     body = {"scaleConfigs": {"1": {"modelId": "a", "trainingId": "b"}}, "prompt": "p"}
-    assert_error(api.call("POST", "/predictions", json=body, headers={"x-mock-profile": "glacial"}), 422,
-                 "validation_error", "x-mock-profile")
+    assert_error(
+        api.call("POST", "/predictions", json=body, headers={"x-mock-profile": "glacial"}),
+        422,
+        "validation_error",
+        "x-mock-profile",
+    )
 
 
 GOOD = {"modelId": "m", "trainingId": "t"}
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    ({"prompt": "p"}, ["scaleConfigs"]),
-    ({"scaleConfigs": {"1": GOOD}}, ["prompt"]),
-    ({"scaleConfigs": {}, "prompt": "p"}, ["scaleConfigs"]),
-    ({"scaleConfigs": {"one": GOOD}, "prompt": "p"}, ["scaleConfigs"]),
-    ({"scaleConfigs": {str(i): GOOD for i in range(1, 7)}, "prompt": "p"}, ["scaleConfigs"]),
-    ({"scaleConfigs": {"1": {"trainingId": "t"}}, "prompt": "p"}, ["scaleConfigs.1.modelId"]),
-    ({"scaleConfigs": {"1": {"modelId": "m"}}, "prompt": "p"}, ["scaleConfigs.1.trainingId"]),
-    ({"scaleConfigs": {"1": {**GOOD, "scale": 2.5}}, "prompt": "p"}, ["scaleConfigs.1.scale"]),
-    ({"scaleConfigs": {"1": {**GOOD, "scale": -0.1}}, "prompt": "p"}, ["scaleConfigs.1.scale"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": ""}, ["prompt"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p" * 1025}, ["prompt"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "seed": -1}, ["seed"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "image_size": {"width": 511, "height": 512}},
-     ["image_size.width"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "image_size": {"width": 512, "height": 1537}},
-     ["image_size.height"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "image_size": {"width": 512}}, ["image_size.height"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "num_images": 0}, ["num_images"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "num_images": 5}, ["num_images"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "output_format": "webp"}, ["output_format"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "guidance_scale": 10.5}, ["guidance_scale"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "num_inference_steps": 0}, ["num_inference_steps"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "num_inference_steps": 51}, ["num_inference_steps"]),
-    ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "negative_prompt": "x"}, ["negative_prompt"]),
-    ("just a string", ["body"]),
-])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"prompt": "p"}, ["scaleConfigs"]),
+        ({"scaleConfigs": {"1": GOOD}}, ["prompt"]),
+        ({"scaleConfigs": {}, "prompt": "p"}, ["scaleConfigs"]),
+        ({"scaleConfigs": {"one": GOOD}, "prompt": "p"}, ["scaleConfigs"]),
+        ({"scaleConfigs": {str(i): GOOD for i in range(1, 7)}, "prompt": "p"}, ["scaleConfigs"]),
+        ({"scaleConfigs": {"1": {"trainingId": "t"}}, "prompt": "p"}, ["scaleConfigs.1.modelId"]),
+        ({"scaleConfigs": {"1": {"modelId": "m"}}, "prompt": "p"}, ["scaleConfigs.1.trainingId"]),
+        ({"scaleConfigs": {"1": {**GOOD, "scale": 2.5}}, "prompt": "p"}, ["scaleConfigs.1.scale"]),
+        ({"scaleConfigs": {"1": {**GOOD, "scale": -0.1}}, "prompt": "p"}, ["scaleConfigs.1.scale"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": ""}, ["prompt"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p" * 1025}, ["prompt"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "seed": -1}, ["seed"]),
+        (
+            {"scaleConfigs": {"1": GOOD}, "prompt": "p", "image_size": {"width": 511, "height": 512}},
+            ["image_size.width"],
+        ),
+        (
+            {"scaleConfigs": {"1": GOOD}, "prompt": "p", "image_size": {"width": 512, "height": 1537}},
+            ["image_size.height"],
+        ),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "image_size": {"width": 512}}, ["image_size.height"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "num_images": 0}, ["num_images"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "num_images": 5}, ["num_images"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "output_format": "webp"}, ["output_format"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "guidance_scale": 10.5}, ["guidance_scale"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "num_inference_steps": 0}, ["num_inference_steps"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "num_inference_steps": 51}, ["num_inference_steps"]),
+        ({"scaleConfigs": {"1": GOOD}, "prompt": "p", "negative_prompt": "x"}, ["negative_prompt"]),
+        ("just a string", ["body"]),
+    ],
+)
 def test_prediction_validation(api, body, fields):
     assert_error(api.call("POST", "/predictions", json=body), 422, "validation_error", *fields)
 
 
 # --- uploads ------------------------------------------------------------------------------------------------
 
-def _refused_upload_changes_nothing(api: Api, model_id: str, response: httpx.Response, status: int,
-                                    code: str) -> str:
+
+def _refused_upload_changes_nothing(api: Api, model_id: str, response: httpx.Response, status: int, code: str) -> str:
     before = api.call("GET", f"/models/{model_id}/training-data").json()
     error = assert_error(response, status, code)
     assert api.call("GET", f"/models/{model_id}/training-data").json() == before
     return error["message"]
 
 
-@pytest.mark.parametrize(("content_type", "data"), [
-    ("text/plain", image_bytes()), ("image/gif", image_bytes("GIF")), ("", image_bytes()),
-    ("application/octet-stream", image_bytes()), ("image/tiff", image_bytes("TIFF")),
-])
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        ("text/plain", image_bytes()),
+        ("image/gif", image_bytes("GIF")),
+        ("", image_bytes()),
+        ("application/octet-stream", image_bytes()),
+        ("image/tiff", image_bytes("TIFF")),
+    ],
+)
 def test_upload_with_an_unsupported_content_type_is_415(api, model_id, content_type, data):
     r = api.call("POST", f"/models/{model_id}/training-data", content=data, headers={"content-type": content_type})
     message = _refused_upload_changes_nothing(api, model_id, r, 415, "unsupported_media_type")
     assert "image/png" in message
 
 
-@pytest.mark.parametrize(("declared", "fmt", "named"), [
-    ("image/png", "JPEG", "JPEG"), ("image/jpeg", "PNG", "PNG"), ("image/webp", "PNG", "PNG"),
-    ("image/png", "GIF", "GIF"), ("image/jpg", "WEBP", "WEBP"), ("image/png", "BMP", "BMP"),
-])
+@pytest.mark.parametrize(
+    ("declared", "fmt", "named"),
+    [
+        ("image/png", "JPEG", "JPEG"),
+        ("image/jpeg", "PNG", "PNG"),
+        ("image/webp", "PNG", "PNG"),
+        ("image/png", "GIF", "GIF"),
+        ("image/jpg", "WEBP", "WEBP"),
+        ("image/png", "BMP", "BMP"),
+    ],
+)
 def test_upload_whose_bytes_are_another_type_is_415(api, model_id, declared, fmt, named):
-    r = api.call("POST", f"/models/{model_id}/training-data", content=image_bytes(fmt),
-                 headers={"content-type": declared})
+    r = api.call(
+        "POST", f"/models/{model_id}/training-data", content=image_bytes(fmt), headers={"content-type": declared}
+    )
     assert named in _refused_upload_changes_nothing(api, model_id, r, 415, "unsupported_media_type")
 
 
-@pytest.mark.parametrize(("fmt", "data"), [
-    ("PNG", b""),
-    ("PNG", b"definitely not an image"),
-    ("PNG", image_bytes("PNG", (200, 200))[:-40]),
-    ("PNG", image_bytes("PNG", (300, 300))[:60]),
-    ("JPEG", image_bytes("JPEG", (300, 300))[:-200]),
-    ("JPEG", image_bytes("JPEG", (300, 300))[:400]),
-    ("WEBP", image_bytes("WEBP", (300, 300))[:-50]),
-])
+@pytest.mark.parametrize(
+    ("fmt", "data"),
+    [
+        ("PNG", b""),
+        ("PNG", b"definitely not an image"),
+        ("PNG", image_bytes("PNG", (200, 200))[:-40]),
+        ("PNG", image_bytes("PNG", (300, 300))[:60]),
+        ("JPEG", image_bytes("JPEG", (300, 300))[:-200]),
+        ("JPEG", image_bytes("JPEG", (300, 300))[:400]),
+        ("WEBP", image_bytes("WEBP", (300, 300))[:-50]),
+    ],
+)
 def test_corrupt_or_truncated_upload_is_422(api, model_id, fmt, data):
     r = api.call("POST", f"/models/{model_id}/training-data", content=data, headers={"content-type": MIME[fmt]})
     message = _refused_upload_changes_nothing(api, model_id, r, 422, "invalid_image")
@@ -248,9 +309,13 @@ def test_upload_over_10_mb_is_refused_from_its_declared_length(mockserver, model
     """Only headers are sent: the answer comes before any of the 11 MB body, so it cannot have been buffered."""
     url = urlsplit(mockserver.base_url)
     with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
-        sock.sendall((f"POST /models/{model_id}/training-data HTTP/1.1\r\nHost: {url.netloc}\r\n"
-                      f"x-api-key: {KEY}\r\ncontent-type: image/png\r\ncontent-length: {11 * 1024 * 1024}\r\n"
-                      "\r\n").encode())
+        sock.sendall(
+            (
+                f"POST /models/{model_id}/training-data HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                f"x-api-key: {KEY}\r\ncontent-type: image/png\r\ncontent-length: {11 * 1024 * 1024}\r\n"
+                "\r\n"
+            ).encode()
+        )
         reply = b""
         while b'"payload_too_large"' not in reply:
             chunk = sock.recv(65536)  # the whole answer may come in several segments
@@ -269,11 +334,25 @@ def test_streamed_upload_over_10_mb_is_refused_once_past_the_limit():
         app = mock.app
         pulled: list[int] = []
         sent: list[dict] = []
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": f"/models/{model_id}/training-data", "raw_path": b"", "root_path": "",
-                 "query_string": b"", "server": ("testserver", 80), "client": ("127.0.0.1", 1234),
-                 "headers": [(b"host", b"testserver"), (b"x-api-key", KEY.encode()),
-                             (b"content-type", b"image/png"), (b"transfer-encoding", b"chunked")]}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": f"/models/{model_id}/training-data",
+            "raw_path": b"",
+            "root_path": "",
+            "query_string": b"",
+            "server": ("testserver", 80),
+            "client": ("127.0.0.1", 1234),
+            "headers": [
+                (b"host", b"testserver"),
+                (b"x-api-key", KEY.encode()),
+                (b"content-type", b"image/png"),
+                (b"transfer-encoding", b"chunked"),
+            ],
+        }
 
         async def receive() -> dict:
             pulled.append(1)
@@ -293,8 +372,11 @@ def test_refused_replacement_keeps_the_old_image(api, model_id):
     original = image_bytes("PNG", (30, 20))
     data_id = api.upload(model_id, "PNG", original).json()["dataId"]
     path = f"/models/{model_id}/training-data/{data_id}"
-    for content_type, data, status in (("image/png", b"garbage", 422), ("image/png", image_bytes("JPEG"), 415),
-                                       ("text/plain", image_bytes(), 415)):
+    for content_type, data, status in (
+        ("image/png", b"garbage", 422),
+        ("image/png", image_bytes("JPEG"), 415),
+        ("text/plain", image_bytes(), 415),
+    ):
         r = api.call("PUT", path, content=data, headers={"content-type": content_type})
         assert r.status_code == status
     item = api.call("GET", path).json()
@@ -303,6 +385,7 @@ def test_refused_replacement_keeps_the_old_image(api, model_id):
 
 
 # --- trainings ----------------------------------------------------------------------------------------------
+
 
 def test_training_without_images_is_409(api, model_id):
     error = assert_error(api.train(model_id), 409, "no_training_data")
@@ -327,12 +410,14 @@ def test_cancelling_a_finished_training_is_409(mockserver, api, model_id, ending
         api.call("POST", f"/models/{model_id}/trainings/{training_id}/cancel")
     mockserver.clock.advance(10)
     assert api.training(model_id, training_id).json()["status"] == ending
-    error = assert_error(api.call("POST", f"/models/{model_id}/trainings/{training_id}/cancel"), 409,
-                         "training_finished")
+    error = assert_error(
+        api.call("POST", f"/models/{model_id}/trainings/{training_id}/cancel"), 409, "training_finished"
+    )
     assert ending in error["message"]
 
 
 # --- predictions --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.mockserver(profile="instant")
 def test_prediction_references(mockserver, api):
@@ -348,11 +433,20 @@ def test_prediction_references(mockserver, api):
     mockserver.clock.freeze()
     api.upload(other_model)
     queued = api.train(other_model, x_mock_profile="fast").json()["trainingId"]
-    error = assert_error(api.predict([(model_id, training_id), (other_model, queued)], word), 409,
-                         "training_not_succeeded", "scaleConfigs.2.trainingId")
+    error = assert_error(
+        api.predict([(model_id, training_id), (other_model, queued)], word),
+        409,
+        "training_not_succeeded",
+        "scaleConfigs.2.trainingId",
+    )
     assert "queued" in error["message"] and queued in error["message"]
-    both = assert_error(api.predict([("ghost", "t"), (other_model, queued)], word), 404, "not_found",
-                        "scaleConfigs.1.modelId", "scaleConfigs.2.trainingId")
+    both = assert_error(
+        api.predict([("ghost", "t"), (other_model, queued)], word),
+        404,
+        "not_found",
+        "scaleConfigs.1.modelId",
+        "scaleConfigs.2.trainingId",
+    )
     assert len(both["details"]) == 2
 
     api.call("POST", f"/models/{other_model}/trainings/{queued}/cancel")

@@ -72,14 +72,24 @@ def test_full_lifecycle_over_a_socket(mockserver):
     word = status["triggerWord"]
     assert TRIGGER.match(word)
     assert client.get(f"/models/{model_id}/trainings").json() == [
-        {"id": training_id, "status": "succeeded", "createdAt": status["createdAt"]}]
+        {"id": training_id, "status": "succeeded", "createdAt": status["createdAt"]}
+    ]
     trained = client.get(f"/models/{model_id}").json()
     assert trained["status"] == "ready" and trained["triggerWord"] == word
 
-    predicted = client.post("/predictions", json={
-        "scaleConfigs": {"1": {"scale": 0.8, "modelId": model_id, "trainingId": training_id}},
-        "prompt": f"a photo of {word} on an oak table", "seed": 42, "image_size": {"width": 768, "height": 512},
-        "num_images": 2, "output_format": "png", "guidance_scale": 4.5, "num_inference_steps": 30})
+    predicted = client.post(
+        "/predictions",
+        json={
+            "scaleConfigs": {"1": {"scale": 0.8, "modelId": model_id, "trainingId": training_id}},
+            "prompt": f"a photo of {word} on an oak table",
+            "seed": 42,
+            "image_size": {"width": 768, "height": 512},
+            "num_images": 2,
+            "output_format": "png",
+            "guidance_scale": 4.5,
+            "num_inference_steps": 30,
+        },
+    )
     assert predicted.status_code == 202, predicted.text
     prediction_id = predicted.json()["predictionId"]
     pending = client.get(f"/predictions/{prediction_id}").json()
@@ -88,8 +98,9 @@ def test_full_lifecycle_over_a_socket(mockserver):
     done = client.get(f"/predictions/{prediction_id}").json()
     assert done["status"] == "succeeded" and len(done["outputImages"]) == 2
     assert done["seed"] == 42 and done["imageSize"] == {"width": 768, "height": 512}
-    assert done["models"] == [{"modelId": model_id, "trainingId": training_id, "scale": 0.8, "triggerWord": word,
-                               "triggerWordInPrompt": True}]
+    assert done["models"] == [
+        {"modelId": model_id, "trainingId": training_id, "scale": 0.8, "triggerWord": word, "triggerWordInPrompt": True}
+    ]
     pictures = []
     for url in done["outputImages"]:
         download = httpx.get(url)
@@ -108,8 +119,7 @@ def test_trained_model_is_a_firefly_custom_model(firefly_mock, auth):
     asset_id = model["assetId"]
 
     def listed(state: str, headers: dict[str, str] = auth) -> dict[str, dict]:
-        r = firefly_mock.http.get("/v3/custom-models", params={"publishedState": state, "limit": 50},
-                                  headers=headers)
+        r = firefly_mock.http.get("/v3/custom-models", params={"publishedState": state, "limit": 50}, headers=headers)
         assert r.status_code == 200, r.text
         return {m["assetId"]: m for m in r.json()["custom_models"]}
 
@@ -137,8 +147,11 @@ def test_trained_model_is_a_firefly_custom_model(firefly_mock, auth):
     api.call("PATCH", f"/models/{model['id']}", json={"updatedDisplayName": "Brand style v2"})
     assert listed("ready")[asset_id]["displayName"] == "Brand style v2"
 
-    accepted = firefly_mock.http.post("/v3/images/generate-async", headers={
-        **auth, "x-model-version": "image3_custom"}, json={"prompt": f"a poster, {word}", "customModelId": asset_id})
+    accepted = firefly_mock.http.post(
+        "/v3/images/generate-async",
+        headers={**auth, "x-model-version": "image3_custom"},
+        json={"prompt": f"a poster, {word}", "customModelId": asset_id},
+    )
     assert accepted.status_code == 202, accepted.text
     firefly_mock.clock.advance(5)
     status = firefly_mock.http.get(f"/v3/status/{accepted.json()['jobId']}", headers=auth).json()
@@ -148,8 +161,11 @@ def test_trained_model_is_a_firefly_custom_model(firefly_mock, auth):
 
     assert api.call("DELETE", f"/models/{model['id']}").status_code == 204
     assert asset_id not in listed("all")
-    refused = firefly_mock.http.post("/v3/images/generate-async", headers={
-        **auth, "x-model-version": "image3_custom"}, json={"prompt": "a poster", "customModelId": asset_id})
+    refused = firefly_mock.http.post(
+        "/v3/images/generate-async",
+        headers={**auth, "x-model-version": "image3_custom"},
+        json={"prompt": "a poster", "customModelId": asset_id},
+    )
     assert refused.status_code == 404
 
 
@@ -159,22 +175,28 @@ def test_subject_models_and_failed_or_cancelled_trainings_show_in_firefly(firefl
     subject = api.create_model("Mug", "subject")
     api.upload(subject["id"])
     training_id = api.train(subject["id"]).json()["trainingId"]
-    assert api.call("POST", f"/models/{subject['id']}/trainings/{training_id}/cancel").json()["status"] == \
-        "cancelled"
+    assert api.call("POST", f"/models/{subject['id']}/trainings/{training_id}/cancel").json()["status"] == "cancelled"
 
     def state_of(asset_id: str) -> list[str]:
         found = []
         for state in ("queued", "training", "ready", "failed", "cancelled"):
-            r = firefly_mock.http.get("/v3/custom-models", params={"publishedState": state, "limit": 50},
-                                      headers=auth)
+            r = firefly_mock.http.get("/v3/custom-models", params={"publishedState": state, "limit": 50}, headers=auth)
             if asset_id in [m["assetId"] for m in r.json()["custom_models"]]:
                 found.append(state)
         return found
 
     assert state_of(subject["assetId"]) == ["cancelled"]
     assert api.call("GET", f"/models/{subject['id']}").json()["status"] == "cancelled"
-    firefly_mock.faults.add(effect="job", surface="training", method="POST", path="/models/*/trainings",
-                            outcome="fail", error_code="training_diverged", message="Loss went to NaN.", times=1)
+    firefly_mock.faults.add(
+        effect="job",
+        surface="training",
+        method="POST",
+        path="/models/*/trainings",
+        outcome="fail",
+        error_code="training_diverged",
+        message="Loss went to NaN.",
+        times=1,
+    )
     firefly_mock.clock.advance(0.01)
     failed_id = api.train(subject["id"]).json()["trainingId"]
     firefly_mock.clock.advance(5)
@@ -187,8 +209,9 @@ def test_subject_models_and_failed_or_cancelled_trainings_show_in_firefly(firefl
     firefly_mock.clock.advance(5)
     assert api.training(subject["id"], good_id).json()["status"] == "succeeded"
     assert state_of(subject["assetId"]) == ["ready"]
-    listing = firefly_mock.http.get("/v3/custom-models", params={"publishedState": "ready", "limit": 50},
-                                    headers=auth).json()["custom_models"]
+    listing = firefly_mock.http.get(
+        "/v3/custom-models", params={"publishedState": "ready", "limit": 50}, headers=auth
+    ).json()["custom_models"]
     assert [m["trainingMode"] for m in listing if m["assetId"] == subject["assetId"]] == ["subject"]
 
 
@@ -251,8 +274,9 @@ def test_trigger_words_and_ids_repeat_under_a_seed(mockserver):
 def test_prediction_combines_models_and_tells_which_trigger_words_were_present(mockserver, api):
     mug_id, mug_training, mug_word = api.trained_model("Mug", "subject")
     style_id, style_training, style_word = api.trained_model("Watercolour")
-    r = api.predict([(mug_id, mug_training), (style_id, style_training)], f"{mug_word.lower()} on a shelf",
-                    num_images=1, seed=5)
+    r = api.predict(
+        [(mug_id, mug_training), (style_id, style_training)], f"{mug_word.lower()} on a shelf", num_images=1, seed=5
+    )
     assert r.status_code == 202, r.text
     done = api.call("GET", f"/predictions/{r.json()['predictionId']}").json()
     assert [(m["modelId"], m["triggerWordInPrompt"]) for m in done["models"]] == [(mug_id, True), (style_id, False)]
@@ -298,8 +322,9 @@ def test_replace_and_delete_training_images(mockserver, api):
     data_id = api.upload(model["id"], "PNG").json()["dataId"]
     old_asset = _ctx(mockserver).world.registry.image(KEY, model["id"], data_id).asset_id
     jpeg = image_bytes("JPEG", (80, 60))
-    replaced = api.call("PUT", f"/models/{model['id']}/training-data/{data_id}", content=jpeg,
-                        headers={"content-type": "image/jpg"})
+    replaced = api.call(
+        "PUT", f"/models/{model['id']}/training-data/{data_id}", content=jpeg, headers={"content-type": "image/jpg"}
+    )
     assert replaced.status_code == 200, replaced.text
     assert replaced.json()["dataId"] == data_id and replaced.json()["contentType"] == "image/jpeg"
     assert (replaced.json()["width"], replaced.json()["height"]) == (80, 60)
@@ -319,13 +344,18 @@ def test_tenants_are_isolated(mockserver, api):
     data_id = api.call("GET", f"/models/{model_id}/training-data").json()[0]["dataId"]
     prediction_id = api.predict([(model_id, training_id)], word).json()["predictionId"]
     other = Api(mockserver.http, OTHER_KEY)
-    for method, path in (("GET", f"/models/{model_id}"), ("PATCH", f"/models/{model_id}"),
-                         ("DELETE", f"/models/{model_id}"), ("GET", f"/models/{model_id}/training-data"),
-                         ("GET", f"/models/{model_id}/training-data/{data_id}"),
-                         ("DELETE", f"/models/{model_id}/training-data/{data_id}"),
-                         ("GET", f"/models/{model_id}/trainings/{training_id}"),
-                         ("POST", f"/models/{model_id}/trainings/{training_id}/cancel"),
-                         ("GET", f"/predictions/{prediction_id}"), ("DELETE", f"/predictions/{prediction_id}")):
+    for method, path in (
+        ("GET", f"/models/{model_id}"),
+        ("PATCH", f"/models/{model_id}"),
+        ("DELETE", f"/models/{model_id}"),
+        ("GET", f"/models/{model_id}/training-data"),
+        ("GET", f"/models/{model_id}/training-data/{data_id}"),
+        ("DELETE", f"/models/{model_id}/training-data/{data_id}"),
+        ("GET", f"/models/{model_id}/trainings/{training_id}"),
+        ("POST", f"/models/{model_id}/trainings/{training_id}/cancel"),
+        ("GET", f"/predictions/{prediction_id}"),
+        ("DELETE", f"/predictions/{prediction_id}"),
+    ):
         kwargs = {"json": {"updatedDisplayName": "x"}} if method == "PATCH" else {}
         assert other.call(method, path, **kwargs).status_code == 404, (method, path)
     assert other.predict([(model_id, training_id)], word).status_code == 404
@@ -377,7 +407,8 @@ def test_camera_jpegs_with_extra_frames_count_as_jpeg(mockserver, api):
     model = api.create_model()
     out = io.BytesIO()
     Image.new("RGB", (40, 30)).save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (40, 30))])
-    r = api.call("POST", f"/models/{model['id']}/training-data", content=out.getvalue(),
-                 headers={"content-type": "image/jpeg"})
+    r = api.call(
+        "POST", f"/models/{model['id']}/training-data", content=out.getvalue(), headers={"content-type": "image/jpeg"}
+    )
     assert r.status_code == 201, r.text
     assert (r.json()["contentType"], r.json()["width"], r.json()["height"]) == ("image/jpeg", 40, 30)

@@ -72,8 +72,11 @@ def _make_real(case: Any, api: Api) -> dict[str, Any]:
 
 def _is_positive(case: Any) -> bool:
     meta = case.meta
-    return meta is not None and meta.generation.mode.is_positive and \
-        not any(component.mode.is_negative for component in meta.components.values())
+    return (
+        meta is not None
+        and meta.generation.mode.is_positive
+        and not any(component.mode.is_negative for component in meta.components.values())
+    )
 
 
 @schema.parametrize()

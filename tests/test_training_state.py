@@ -17,12 +17,13 @@ from mockserver.testing import MockServer, in_process
 
 PROFILE = "fast"
 _IDS = Ids(0)
-PLANS = {speed: plan_for(PROFILE, "training" if speed == "fast" else "training_hq", _IDS)
-         for speed in ("fast", "high_quality")}
+PLANS = {
+    speed: plan_for(PROFILE, "training" if speed == "fast" else "training_hq", _IDS)
+    for speed in ("fast", "high_quality")
+}
 GENERATE = plan_for(PROFILE, "generate", _IDS)
 _FIREFLY_STATE = {"queued": "queued", "processing": "training", "failed": "failed", "cancelled": "cancelled"}
-IMAGES = {(fmt, shade): image_bytes(fmt, (16 + shade, 12), (shade * 40, 80, 160))
-          for fmt in MIME for shade in range(3)}
+IMAGES = {(fmt, shade): image_bytes(fmt, (16 + shade, 12), (shade * 40, 80, 160)) for fmt in MIME for shade in range(3)}
 
 
 def _status(created: float, pending: float, running: float, now: float, cancelled_at: float | None) -> str:
@@ -193,8 +194,9 @@ class TrainingMachine(RuleBasedStateMachine):
         model_id, data_id = image
         model = self.world[model_id]
         data = IMAGES[(fmt, shade)]
-        r = self.api.call("PUT", f"/models/{model_id}/training-data/{data_id}", content=data,
-                          headers={"content-type": MIME[fmt]})
+        r = self.api.call(
+            "PUT", f"/models/{model_id}/training-data/{data_id}", content=data, headers={"content-type": MIME[fmt]}
+        )
         if model.deleted or data_id not in model.images:
             assert r.status_code == 404
             return
@@ -235,8 +237,9 @@ class TrainingMachine(RuleBasedStateMachine):
 
     # --- trainings ---------------------------------------------------------------------------------------
 
-    @rule(target=trainings, model_id=models, speed=st.sampled_from(["fast", "high_quality"]),
-          strength=st.integers(0, 10))
+    @rule(
+        target=trainings, model_id=models, speed=st.sampled_from(["fast", "high_quality"]), strength=st.integers(0, 10)
+    )
     def start_training(self, model_id, speed, strength):
         model = self.world[model_id]
         r = self.api.train(model_id, speed, strength)
@@ -306,15 +309,23 @@ class TrainingMachine(RuleBasedStateMachine):
 
     # --- predictions -------------------------------------------------------------------------------------
 
-    @rule(target=predictions, picked=st.lists(trainings, min_size=1, max_size=3), count=st.integers(1, 2),
-          mention=st.booleans())
+    @rule(
+        target=predictions,
+        picked=st.lists(trainings, min_size=1, max_size=3),
+        count=st.integers(1, 2),
+        mention=st.booleans(),
+    )
     def predict(self, picked, count, mention):
         """Any trainings at all: refused unless every one is visible and succeeded."""
         return self._predict([self._training(t) for t in picked], count, mention)
 
     def _ready(self) -> list[Training]:
-        return [t for m in self.world.values() for t in m.trainings
-                if not self._hidden(t) and t.status(self.now) == "succeeded"]
+        return [
+            t
+            for m in self.world.values()
+            for t in m.trainings
+            if not self._hidden(t) and t.status(self.now) == "succeeded"
+        ]
 
     @precondition(lambda self: self._ready())
     @rule(target=predictions, data=st.data(), count=st.integers(1, 2), mention=st.booleans())
@@ -324,8 +335,12 @@ class TrainingMachine(RuleBasedStateMachine):
 
     def _predict(self, chosen: list[Training], count: int, mention: bool):
         words = [t.word for t in chosen if t.word] if mention else []
-        r = self.api.predict([(t.model, t.id) for t in chosen], " ".join(["a photo of", *words]), num_images=count,
-                             image_size={"width": 512, "height": 512})
+        r = self.api.predict(
+            [(t.model, t.id) for t in chosen],
+            " ".join(["a photo of", *words]),
+            num_images=count,
+            image_size={"width": 512, "height": 512},
+        )
         if any(self._hidden(t) for t in chosen):
             assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
             return multiple()
@@ -354,8 +369,9 @@ class TrainingMachine(RuleBasedStateMachine):
     @rule(prediction_id=predictions)
     def delete_prediction(self, prediction_id):
         prediction = self.predicted[prediction_id]
-        assert self.api.call("DELETE", f"/predictions/{prediction_id}").status_code == \
-            (404 if prediction.deleted else 204)
+        assert self.api.call("DELETE", f"/predictions/{prediction_id}").status_code == (
+            404 if prediction.deleted else 204
+        )
         prediction.deleted = True
 
     # --- the clock and the Firefly view ------------------------------------------------------------------
@@ -368,11 +384,13 @@ class TrainingMachine(RuleBasedStateMachine):
     def firefly_sees_the_same_models(self):
         headers = {"x-api-key": KEY, "authorization": f"Bearer {self.token}"}
         for state in ("queued", "training", "ready", "failed", "cancelled"):
-            r = self.mock.http.get("/v3/custom-models", params={"publishedState": state, "limit": 50},
-                                   headers=headers)
+            r = self.mock.http.get("/v3/custom-models", params={"publishedState": state, "limit": 50}, headers=headers)
             listed = {m["assetId"] for m in r.json()["custom_models"]}
-            expected = {m.asset_id for m in self.world.values()
-                        if not m.deleted and m.status(self.now) == _FIREFLY_STATE.get(state, state)}
+            expected = {
+                m.asset_id
+                for m in self.world.values()
+                if not m.deleted and m.status(self.now) == _FIREFLY_STATE.get(state, state)
+            }
             ours = {m.asset_id for m in self.world.values()}
             assert listed & ours == expected, state
 
@@ -386,6 +404,7 @@ def server():
 def test_random_operation_sequences(server):
     TrainingMachine.server = server
     runner = TrainingMachine.TestCase
-    runner.settings = settings(max_examples=100, stateful_step_count=40, deadline=None,
-                               suppress_health_check=list(HealthCheck))
+    runner.settings = settings(
+        max_examples=100, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     runner().runTest()

@@ -15,8 +15,9 @@ OTHER_KEY = "other-client-id"
 MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (48, 32),
-                colour: tuple[int, int, int] = (200, 60, 30)) -> bytes:
+def image_bytes(
+    fmt: str = "PNG", size: tuple[int, int] = (48, 32), colour: tuple[int, int, int] = (200, 60, 30)
+) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, colour).save(out, fmt)
     return out.getvalue()
@@ -24,11 +25,14 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (48, 32),
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims `width`x`height` with one tiny (wrong) IDAT: a decompression-bomb probe."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + \
-        chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    )
 
 
 def decode(data: bytes) -> Image.Image:
@@ -54,13 +58,20 @@ class Api:
         return r.json()
 
     def upload(self, model_id: str, fmt: str = "PNG", data: bytes | None = None) -> httpx.Response:
-        return self.call("POST", f"/models/{model_id}/training-data", content=data or image_bytes(fmt),
-                         headers={"content-type": MIME[fmt]})
+        return self.call(
+            "POST",
+            f"/models/{model_id}/training-data",
+            content=data or image_bytes(fmt),
+            headers={"content-type": MIME[fmt]},
+        )
 
     def train(self, model_id: str, speed: str = "fast", strength: int = 5, **headers: str) -> httpx.Response:
-        return self.call("POST", f"/models/{model_id}/trainings", json={"trainingStrength": strength,
-                                                                        "trainingSpeed": speed},
-                         headers={k.replace("_", "-"): v for k, v in headers.items()})
+        return self.call(
+            "POST",
+            f"/models/{model_id}/trainings",
+            json={"trainingStrength": strength, "trainingSpeed": speed},
+            headers={k.replace("_", "-"): v for k, v in headers.items()},
+        )
 
     def training(self, model_id: str, training_id: str) -> httpx.Response:
         return self.call("GET", f"/models/{model_id}/trainings/{training_id}")

@@ -18,8 +18,7 @@ class ClockState:
 class Clock:
     """Virtual time = real time + offset, or a fixed instant while frozen. It never moves backwards."""
 
-    def __init__(self, state: ClockState | None = None,
-                 on_change: Callable[[ClockState], None] | None = None) -> None:
+    def __init__(self, state: ClockState | None = None, on_change: Callable[[ClockState], None] | None = None) -> None:
         self.state = state or ClockState()
         self.on_change = on_change
 

@@ -18,8 +18,14 @@ from .profiles import plan_for
 from .registry import PUBLIC, Model, Registry
 from .tenants import Client, Tenants
 
-_TRAINING_STATES = {Phase.PENDING: "queued", Phase.RUNNING: "training", Phase.SUCCEEDED: "ready",
-                    Phase.FAILED: "failed", Phase.TIMEOUT: "failed", Phase.CANCELED: "cancelled"}
+_TRAINING_STATES = {
+    Phase.PENDING: "queued",
+    Phase.RUNNING: "training",
+    Phase.SUCCEEDED: "ready",
+    Phase.FAILED: "failed",
+    Phase.TIMEOUT: "failed",
+    Phase.CANCELED: "cancelled",
+}
 
 Seeder = Callable[["World", Fixtures], None]
 
@@ -28,8 +34,16 @@ _FIXTURE_NS = uuid.UUID("6f1b2a5e-3c0d-4b8e-9a77-5d2e0c1f9b42")
 
 
 class World:
-    def __init__(self, store, fixtures: Fixtures, *, seed: int | None = None, profile: str = "fast",
-                 auth_mode: str = "open", max_jobs: int = 0) -> None:
+    def __init__(
+        self,
+        store,
+        fixtures: Fixtures,
+        *,
+        seed: int | None = None,
+        profile: str = "fast",
+        auth_mode: str = "open",
+        max_jobs: int = 0,
+    ) -> None:
         self.store = store
         self.fixtures = fixtures
         self.clock = Clock(on_change=self._save_clock)
@@ -37,8 +51,9 @@ class World:
         self._seen_version = -1
         self.default_profile = profile
         self.profile = profile
-        self.signer = Signer(hashlib.sha256(f"mockserver:{seed}".encode()).digest() if seed is not None
-                             else secrets.token_bytes(32))
+        self.signer = Signer(
+            hashlib.sha256(f"mockserver:{seed}".encode()).digest() if seed is not None else secrets.token_bytes(32)
+        )
         self.tenants = Tenants(store, self.clock, auth_mode)
         self.registry = Registry(store)
         self.assets = Assets(store)
@@ -117,8 +132,11 @@ class World:
     def trigger_word(self, model: Model) -> str | None:
         """The trigger word of the model's newest succeeded training, if any."""
         now = self.clock.now()
-        done = [j for j in self.jobs.list(model.tenant, "training")
-                if j.extra.get("model_id") == model.id and phase_of(j, now).phase is Phase.SUCCEEDED]
+        done = [
+            j
+            for j in self.jobs.list(model.tenant, "training")
+            if j.extra.get("model_id") == model.id and phase_of(j, now).phase is Phase.SUCCEEDED
+        ]
         return max(done, key=training_order).extra.get("trigger_word") if done else None
 
     def restore(self, clock: ClockState, profile: str) -> None:
@@ -147,20 +165,22 @@ def seed_custom_models(world: World, fixtures: Fixtures) -> None:
         tenant = raw.get("tenant", PUBLIC)
         key = fixture_uuid("custom_model", tenant, raw["displayName"])
         created = raw.get("createdDate", _FIXTURE_EPOCH_MS + index * 86_400_000) / 1000
-        world.registry.add_model(Model(
-            id=raw.get("id", key.replace("-", "")[:24]),
-            asset_id=raw.get("assetId", f"urn:aaid:sc:VA6C2:{key}"),
-            tenant=tenant,
-            display_name=raw["displayName"],
-            training_mode=raw.get("trainingMode", "style"),
-            base_model=raw.get("baseModel", {"name": "clio_v2", "version": "2.0.0"}),
-            sample_prompt=raw.get("samplePrompt", ""),
-            concept_id=raw.get("conceptId", ""),
-            published_state=raw.get("publishedState", "published"),
-            created_at=created,
-            modified_at=raw.get("modifiedDate", int(created * 1000)) / 1000,
-            size=raw.get("size", 18_874_368),
-            etag=fixture_uuid("etag", key),
-            ready=True,
-            extra={"assetName": raw["assetName"]} if "assetName" in raw else {},
-        ))
+        world.registry.add_model(
+            Model(
+                id=raw.get("id", key.replace("-", "")[:24]),
+                asset_id=raw.get("assetId", f"urn:aaid:sc:VA6C2:{key}"),
+                tenant=tenant,
+                display_name=raw["displayName"],
+                training_mode=raw.get("trainingMode", "style"),
+                base_model=raw.get("baseModel", {"name": "clio_v2", "version": "2.0.0"}),
+                sample_prompt=raw.get("samplePrompt", ""),
+                concept_id=raw.get("conceptId", ""),
+                published_state=raw.get("publishedState", "published"),
+                created_at=created,
+                modified_at=raw.get("modifiedDate", int(created * 1000)) / 1000,
+                size=raw.get("size", 18_874_368),
+                etag=fixture_uuid("etag", key),
+                ready=True,
+                extra={"assetName": raw["assetName"]} if "assetName" in raw else {},
+            )
+        )

@@ -27,18 +27,40 @@ SPEC = "firefly-v3.yaml"
 JOB_KIND = "firefly.generate"
 MODEL_VERSIONS = ("image3", "image3_custom", "image4_standard", "image4_ultra", "image4_custom")
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
-_IMAGE3_SIZES = {(2048, 2048), (1024, 1024), (2304, 1792), (1792, 2304), (2688, 1536), (1344, 768), (1152, 896),
-                 (896, 1152)}
+_IMAGE3_SIZES = {
+    (2048, 2048),
+    (1024, 1024),
+    (2304, 1792),
+    (1792, 2304),
+    (2688, 1536),
+    (1344, 768),
+    (1152, 896),
+    (896, 1152),
+}
 _IMAGE4_SIZES = {(2048, 2048), (2304, 1792), (1792, 2304), (2688, 1536), (1536, 2688)}
-SIZES = {"image3": _IMAGE3_SIZES, "image3_custom": _IMAGE3_SIZES, "image4_standard": _IMAGE4_SIZES,
-         "image4_ultra": _IMAGE4_SIZES, "image4_custom": _IMAGE4_SIZES}
+SIZES = {
+    "image3": _IMAGE3_SIZES,
+    "image3_custom": _IMAGE3_SIZES,
+    "image4_standard": _IMAGE4_SIZES,
+    "image4_ultra": _IMAGE4_SIZES,
+    "image4_custom": _IMAGE4_SIZES,
+}
 MIME_TYPES = ("image/jpeg", "image/png")
-SORT_KEYS = {"assetName": lambda m: m.display_name.lower(), "createdDate": lambda m: m.created_at,
-             "modifiedDate": lambda m: m.modified_at}
+SORT_KEYS = {
+    "assetName": lambda m: m.display_name.lower(),
+    "createdDate": lambda m: m.created_at,
+    "modifiedDate": lambda m: m.modified_at,
+}
 PUBLISHED_STATES = ("all", "ready", "published", "unpublished", "queued", "training", "failed", "cancelled")
 MEDIA_TYPE = "application/vnd.adobe.ffmodel+dcx"
-_STATUS = {Phase.PENDING: "pending", Phase.RUNNING: "running", Phase.SUCCEEDED: "succeeded",
-           Phase.FAILED: "failed", Phase.CANCELED: "canceled", Phase.TIMEOUT: "timeout"}
+_STATUS = {
+    Phase.PENDING: "pending",
+    Phase.RUNNING: "running",
+    Phase.SUCCEEDED: "succeeded",
+    Phase.FAILED: "failed",
+    Phase.CANCELED: "canceled",
+    Phase.TIMEOUT: "timeout",
+}
 
 
 class Firefly:
@@ -63,8 +85,9 @@ class Firefly:
             Route("/v3/cancel/{job_id:path}", self.cancel, methods=["PUT"]),
         ]
 
-    def error(self, path: str, status: int, code: str | None, message: str | None,
-              headers: dict[str, str] | None) -> Response:
+    def error(
+        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+    ) -> Response:
         return errors.for_path(path, status, code, message, headers)
 
     # --- IMS -----------------------------------------------------------------------------------------------
@@ -125,15 +148,14 @@ class Firefly:
         models = [m for m in self.world.registry.models(tenant, "firefly") if self._matches(m, state)]
         key = SORT_KEYS[sort_by.lstrip("-")]
         models.sort(key=lambda m: (key(m), m.id), reverse=sort_by.startswith("-"))
-        page = models[first:first + size]
-        links: dict[str, Any] = {"page": {"href": "/v3/custom-models?start={start}&limit={limit}", "rel": "page",
-                                          "templated": True}}
+        page = models[first : first + size]
+        links: dict[str, Any] = {
+            "page": {"href": "/v3/custom-models?start={start}&limit={limit}", "rel": "page", "templated": True}
+        }
         if first + size < len(models):
-            extra = "".join(f"&{k}={quote(v)}" for k, v in (("sortBy", sort_by), ("publishedState", state))
-                            if k in q)
+            extra = "".join(f"&{k}={quote(v)}" for k, v in (("sortBy", sort_by), ("publishedState", state)) if k in q)
             links["next"] = {"href": f"/v3/custom-models?start={first + size}&limit={size}{extra}", "rel": "next"}
-        return json({"custom_models": [self._model_json(m) for m in page], "_links": links,
-                     "total_count": len(models)})
+        return json({"custom_models": [self._model_json(m) for m in page], "_links": links, "total_count": len(models)})
 
     async def get_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
@@ -195,8 +217,9 @@ class Firefly:
         profile = request.headers.get("x-mock-profile")
         header_errors = _header_errors(version, mime, profile)
         if not isinstance(body, dict):
-            return errors.validation([*header_errors, {"loc": ["body"], "msg": "value is not a valid dict",
-                                                       "type": "type_error.dict"}])
+            return errors.validation(
+                [*header_errors, {"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"}]
+            )
         problems = header_errors + self.spec.errors("GenerateImagesRequest", body)
         if not problems:
             body = _whole_numbers(body)
@@ -209,15 +232,22 @@ class Firefly:
             if model is None or "firefly" not in model.surfaces or self.world.training_state(model) != "ready":
                 return errors.api(404, "not_found", f"Custom model {body['customModelId']} was not found.")
         with self.world.store.transaction():
-            job = self._create_job(tenant, body, version, mime, model, profile,
-                                   request.scope.get("mock.job_outcome"))
+            job = self._create_job(tenant, body, version, mime, model, profile, request.scope.get("mock.job_outcome"))
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
         link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'
         return json({"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}, 202, {"Link": link})
 
-    def _create_job(self, tenant: str, body: dict[str, Any], version: str, mime: str, model: Model | None,
-                    profile: str | None, outcome: Any) -> Job:
+    def _create_job(
+        self,
+        tenant: str,
+        body: dict[str, Any],
+        version: str,
+        mime: str,
+        model: Model | None,
+        profile: str | None,
+        outcome: Any,
+    ) -> Job:
         world = self.world
         seeds = body.get("seeds") or []
         count = body.get("numVariations") or len(seeds) or 1
@@ -229,18 +259,43 @@ class Firefly:
         prompt = body["prompt"]
         outputs = []
         for seed in seeds:
-            asset = world.assets.add(Asset(
-                id=world.ids.uuid(), tenant=tenant, mime=mime, width=size["width"], height=size["height"],
-                created_at=now,
-                render={"key": f"firefly|{prompt}|{seed}|{model_label}|{size['width']}x{size['height']}|{mime}",
-                        "lines": [f"Prompt: {prompt}", f"Seed: {seed}", f"Model: {model_label}",
-                                  f"Size: {size['width']}x{size['height']} {mime}", "Adobe Firefly (mock)"]},
-            ))
+            asset = world.assets.add(
+                Asset(
+                    id=world.ids.uuid(),
+                    tenant=tenant,
+                    mime=mime,
+                    width=size["width"],
+                    height=size["height"],
+                    created_at=now,
+                    render={
+                        "key": f"firefly|{prompt}|{seed}|{model_label}|{size['width']}x{size['height']}|{mime}",
+                        "lines": [
+                            f"Prompt: {prompt}",
+                            f"Seed: {seed}",
+                            f"Model: {model_label}",
+                            f"Size: {size['width']}x{size['height']} {mime}",
+                            "Adobe Firefly (mock)",
+                        ],
+                    },
+                )
+            )
             outputs.append({"seed": seed, "asset": asset.id})
-        job = Job(id=job_id, tenant=tenant, kind=JOB_KIND, created_at=now, plan=world.plan("generate", profile),
-                  inputs={"prompt": prompt, "size": size, "contentClass": body.get("contentClass"),
-                          "version": version, "mime": mime},
-                  outputs=outputs, outcome=outcome)
+        job = Job(
+            id=job_id,
+            tenant=tenant,
+            kind=JOB_KIND,
+            created_at=now,
+            plan=world.plan("generate", profile),
+            inputs={
+                "prompt": prompt,
+                "size": size,
+                "contentClass": body.get("contentClass"),
+                "version": version,
+                "mime": mime,
+            },
+            outputs=outputs,
+            outcome=outcome,
+        )
         return world.jobs.add(job)
 
     def _job(self, request: Request) -> tuple[str, Job] | Response:
@@ -258,8 +313,11 @@ class Firefly:
             return found
         _, job = found
         state = self.world.jobs.observe(job)
-        body: dict[str, Any] = {"jobId": job.id, "status": _STATUS[state.phase],
-                                "progress": round(state.progress * 100, 1)}
+        body: dict[str, Any] = {
+            "jobId": job.id,
+            "status": _STATUS[state.phase],
+            "progress": round(state.progress * 100, 1),
+        }
         if state.phase is Phase.SUCCEEDED:
             body["result"] = self._result(request, job)
         elif state.phase is Phase.FAILED and job.outcome is not None:
@@ -276,8 +334,12 @@ class Firefly:
             asset = self.world.assets.get(out["asset"])
             url = f"{base}{self.world.signer.path(asset, now)}" if asset else ""
             outputs.append({"seed": out["seed"], "image": {"url": url}})
-        result: dict[str, Any] = {"size": job.inputs["size"], "outputs": outputs,
-                                  "promptHasDeniedWords": False, "promptHasBlockedArtists": False}
+        result: dict[str, Any] = {
+            "size": job.inputs["size"],
+            "outputs": outputs,
+            "promptHasDeniedWords": False,
+            "promptHasBlockedArtists": False,
+        }
         result["contentClass"] = job.inputs.get("contentClass") or "photo"
         return result
 
@@ -292,15 +354,15 @@ class Firefly:
             return json({})
         if winner is Phase.TIMEOUT:
             return errors.api(410, "job_timeout")
-        code = {Phase.CANCELED: "job_already_canceled", Phase.SUCCEEDED: "job_completed"}.get(winner,
-                                                                                              "job_cancel_failed")
+        code = {Phase.CANCELED: "job_already_canceled", Phase.SUCCEEDED: "job_completed"}.get(
+            winner, "job_cancel_failed"
+        )
         return errors.api(409, code)
 
 
 def _header_errors(version: str, mime: str, profile: str | None) -> list[dict[str, Any]]:
     found = []
-    for name, value, allowed in (("x-model-version", version, MODEL_VERSIONS),
-                                 ("x-accept-mimetype", mime, MIME_TYPES)):
+    for name, value, allowed in (("x-model-version", version, MODEL_VERSIONS), ("x-accept-mimetype", mime, MIME_TYPES)):
         if value not in allowed:
             found.append(_enum_error(["header", name], allowed))
     if profile is not None and profile not in PROFILES:
@@ -310,12 +372,17 @@ def _header_errors(version: str, mime: str, profile: str | None) -> list[dict[st
 
 def _enum_error(loc: list[Any], allowed: tuple[str, ...]) -> dict[str, Any]:
     permitted = ", ".join(f"'{v}'" for v in allowed)
-    return {"loc": loc, "msg": f"value is not a valid enumeration member; permitted: {permitted}",
-            "type": "type_error.enum", "ctx": {"enum_values": list(allowed)}}
+    return {
+        "loc": loc,
+        "msg": f"value is not a valid enumeration member; permitted: {permitted}",
+        "type": "type_error.enum",
+        "ctx": {"enum_values": list(allowed)},
+    }
 
 
 def _whole_numbers(body: dict[str, Any]) -> dict[str, Any]:
     """JSON Schema counts 2.0 as an integer, and Firefly (pydantic) accepts it as 2: make such numbers ints."""
+
     def whole(value: Any) -> Any:
         return int(value) if isinstance(value, float) else value
 
@@ -326,8 +393,7 @@ def _whole_numbers(body: dict[str, Any]) -> dict[str, Any]:
     if "seeds" in body:
         body["seeds"] = [whole(v) for v in body["seeds"]]
     if "size" in body:
-        body["size"] = {**body["size"], "width": whole(body["size"]["width"]),
-                        "height": whole(body["size"]["height"])}
+        body["size"] = {**body["size"], "width": whole(body["size"]["width"]), "height": whole(body["size"]["height"])}
     for key in ("style", "structure"):
         if isinstance(body.get(key), dict) and "strength" in body[key]:
             body[key] = {**body[key], "strength": whole(body[key]["strength"])}
@@ -339,21 +405,37 @@ def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]
     found: list[dict[str, Any]] = []
     seeds, count = body.get("seeds"), body.get("numVariations")
     if seeds is not None and count is not None and len(seeds) != count:
-        found.append({"loc": ["body", "seeds"], "msg": "the number of seeds must equal numVariations",
-                      "type": "value_error"})
+        found.append(
+            {"loc": ["body", "seeds"], "msg": "the number of seeds must equal numVariations", "type": "value_error"}
+        )
     size = body.get("size")
     if size is not None and (size["width"], size["height"]) not in SIZES[version]:
         allowed = ", ".join(f"{w}x{h}" for w, h in sorted(SIZES[version]))
-        found.append({"loc": ["body", "size"], "msg": f"size {size['width']}x{size['height']} is not supported by "
-                      f"{version}; supported sizes: {allowed}", "type": "value_error",
-                      "ctx": {"supported": allowed.split(", ")}})
+        found.append(
+            {
+                "loc": ["body", "size"],
+                "msg": f"size {size['width']}x{size['height']} is not supported by "
+                f"{version}; supported sizes: {allowed}",
+                "type": "value_error",
+                "ctx": {"supported": allowed.split(", ")},
+            }
+        )
     if version == "image4_custom" and "visualIntensity" in body:
-        found.append({"loc": ["body", "visualIntensity"], "msg": "visualIntensity is not supported by image4_custom",
-                      "type": "value_error"})
+        found.append(
+            {
+                "loc": ["body", "visualIntensity"],
+                "msg": "visualIntensity is not supported by image4_custom",
+                "type": "value_error",
+            }
+        )
     if version != "image4_custom" and "upsamplerType" in body:
-        found.append({"loc": ["body", "upsamplerType"], "msg": "upsamplerType is only supported by image4_custom",
-                      "type": "value_error"})
+        found.append(
+            {
+                "loc": ["body", "upsamplerType"],
+                "msg": "upsamplerType is only supported by image4_custom",
+                "type": "value_error",
+            }
+        )
     if version in CUSTOM_VERSIONS and not body.get("customModelId"):
         found.append({"loc": ["body", "customModelId"], "msg": "field required", "type": "value_error.missing"})
     return found
-

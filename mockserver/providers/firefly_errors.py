@@ -32,15 +32,32 @@ _MESSAGES = {
     "not_found": "The requested resource was not found.",
 }
 
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 406: "Not Acceptable",
-            413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
-            503: "Service Unavailable"}
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    406: "Not Acceptable",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 # Which error_code a status maps to when only a status is known (faults, refusals in middleware).
-STATUS_CODES = {400: "bad_request", 403: "access_error", 404: "not_found", 405: "method_not_allowed",
-                408: "timeout_error",
-                413: "payload_too_large", 415: "invalid_content_type", 422: "validation_error",
-                429: "rate_limited", 500: "runtime_error", 503: "service_unavailable"}
+STATUS_CODES = {
+    400: "bad_request",
+    403: "access_error",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout_error",
+    413: "payload_too_large",
+    415: "invalid_content_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "runtime_error",
+    503: "service_unavailable",
+}
 
 
 def message_for(code: str) -> str:
@@ -59,29 +76,36 @@ def invalid_api_key() -> Response:
     return json({"error_code": "403003", "message": "Api Key is invalid"}, 403)
 
 
-def api(status: int, code: str, message: str | None = None, headers: dict[str, str] | None = None,
-        **extra: Any) -> Response:
+def api(
+    status: int, code: str, message: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
     return json({"error_code": code, "message": message or message_for(code), **extra}, status, headers)
 
 
 def validation(errors: list[dict[str, Any]]) -> Response:
-    return json({"error_code": "validation_error", "message": message_for("validation_error"),
-                 "validation_errors": errors}, 422)
+    return json(
+        {"error_code": "validation_error", "message": message_for("validation_error"), "validation_errors": errors}, 422
+    )
 
 
 def reason(status: int, message: str) -> Response:
     return json({"reason": _REASONS.get(status, "Error"), "message": message}, status)
 
 
-def for_path(path: str, status: int, code: str | None = None, message: str | None = None,
-             headers: dict[str, str] | None = None) -> Response:
+def for_path(
+    path: str, status: int, code: str | None = None, message: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     """An error for any Firefly path in the shape that path's service uses (for faults and refusals)."""
     if path.startswith("/ims"):
-        return json({"error": code or "server_error", "error_description": message or _REASONS.get(status, "error")},
-                    status, headers)
+        return json(
+            {"error": code or "server_error", "error_description": message or _REASONS.get(status, "error")},
+            status,
+            headers,
+        )
     if path.startswith("/v3/custom-models"):
-        return json({"reason": _REASONS.get(status, "Error"), "message": message or message_for(code or "")},
-                    status, headers)
+        return json(
+            {"reason": _REASONS.get(status, "Error"), "message": message or message_for(code or "")}, status, headers
+        )
     code = code or STATUS_CODES.get(status, "runtime_error")
     headers = dict(headers or {})
     if status == 429:

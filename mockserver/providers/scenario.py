@@ -49,15 +49,52 @@ MAX_SIDE = 4096
 BASE_AREA = 1024 * 1024  # an aspect ratio W:H renders at about one megapixel, at exactly that ratio
 MIME = "image/png"
 FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
-EDIT_CAPABILITIES = ["DETECTION", "GENERATIVE_FILL", "PIXELATE", "PROMPT_EDITING", "REFINE", "REFRAME",
-                     "REMOVE_BACKGROUND", "SEGMENTATION", "UPSCALE", "VECTORIZATION"]
-_STATUS = {Phase.PENDING: "queued", Phase.RUNNING: "in-progress", Phase.SUCCEEDED: "success",
-           Phase.FAILED: "failure", Phase.TIMEOUT: "failure", Phase.CANCELED: "canceled"}
+EDIT_CAPABILITIES = [
+    "DETECTION",
+    "GENERATIVE_FILL",
+    "PIXELATE",
+    "PROMPT_EDITING",
+    "REFINE",
+    "REFRAME",
+    "REMOVE_BACKGROUND",
+    "SEGMENTATION",
+    "UPSCALE",
+    "VECTORIZATION",
+]
+_STATUS = {
+    Phase.PENDING: "queued",
+    Phase.RUNNING: "in-progress",
+    Phase.SUCCEEDED: "success",
+    Phase.FAILED: "failure",
+    Phase.TIMEOUT: "failure",
+    Phase.CANCELED: "canceled",
+}
 _FIXTURE_ONLY = ("tenant", "creativeUnits")
-_WIRE_ORDER = ("id", "userId", "authorId", "ownerId", "createdAt", "updatedAt", "name", "shortDescription", "type",
-               "privacy", "capabilities", "source", "status", "trainingProgress", "parameters",
-               "trainingImagesNumber", "trainingImagePairs", "tags", "collectionIds", "exampleAssetIds", "custom",
-               "accessRestrictions", "complianceMetadata")
+_WIRE_ORDER = (
+    "id",
+    "userId",
+    "authorId",
+    "ownerId",
+    "createdAt",
+    "updatedAt",
+    "name",
+    "shortDescription",
+    "type",
+    "privacy",
+    "capabilities",
+    "source",
+    "status",
+    "trainingProgress",
+    "parameters",
+    "trainingImagesNumber",
+    "trainingImagePairs",
+    "tags",
+    "collectionIds",
+    "exampleAssetIds",
+    "custom",
+    "accessRestrictions",
+    "complianceMetadata",
+)
 _FIXTURE_DATE = "2025-01-01T00:00:00.000Z"
 _CATALOG_OWNER = ("apiu_MockScenarioCatalog000000", "proj_MockScenarioCatalog000000")
 _RATIO = re.compile(r"(\d{1,4}):(\d{1,4})")
@@ -92,8 +129,9 @@ class Scenario:
     def routes(self) -> list[Route]:
         return list(self._routes)  # unknown paths and methods reach `error` through the app's 404/405 handler
 
-    def error(self, path: str, status: int, code: str | None, message: str | None,
-              headers: dict[str, str] | None) -> Response:
+    def error(
+        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+    ) -> Response:
         return errors.for_path(path, status, code, message, headers)
 
     # --- fixtures ------------------------------------------------------------------------------------------
@@ -123,14 +161,22 @@ class Scenario:
             try:
                 created, modified = _timestamp(wire["createdAt"]), _timestamp(wire["updatedAt"])
             except ValueError:
-                raise FixtureError(f"{where} ({wire['id']}): createdAt and updatedAt must be ISO 8601 "
-                                   "date-times") from None
-            world.registry.add_model(Model(
-                id=wire["id"], asset_id=wire["id"], tenant=tenant, display_name=wire["name"],
-                created_at=created, modified_at=modified,
-                ready=True, surfaces=[SURFACE],
-                extra={"wire": wire, "creativeUnits": float(units), "rank": index},
-            ))
+                raise FixtureError(
+                    f"{where} ({wire['id']}): createdAt and updatedAt must be ISO 8601 date-times"
+                ) from None
+            world.registry.add_model(
+                Model(
+                    id=wire["id"],
+                    asset_id=wire["id"],
+                    tenant=tenant,
+                    display_name=wire["name"],
+                    created_at=created,
+                    modified_at=modified,
+                    ready=True,
+                    surfaces=[SURFACE],
+                    extra={"wire": wire, "creativeUnits": float(units), "rank": index},
+                )
+            )
 
     # --- auth and request parsing --------------------------------------------------------------------------
 
@@ -156,8 +202,7 @@ class Scenario:
             if not isinstance(subject, str) or not subject:
                 return errors.unauthorized("Invalid bearer token: expected a JWT with a sub claim")
             expires = claims.get("exp") if claims else None
-            if isinstance(expires, int | float) and not isinstance(expires, bool) and \
-                    expires <= self.world.clock.now():
+            if isinstance(expires, int | float) and not isinstance(expires, bool) and expires <= self.world.clock.now():
                 return errors.unauthorized("Bearer token expired")
             tenant = subject
         else:
@@ -261,8 +306,9 @@ class Scenario:
         """Why these inputs are not acceptable to this model, as one sentence naming the field, or None."""
         declared = model.extra["wire"].get("inputs") or []
         validator = self._inputs_validator(model.id, declared)
-        found = sorted(validator.iter_errors(given), key=lambda e: (len(e.absolute_path) > 0,
-                                                                    [str(p) for p in e.absolute_path]))
+        found = sorted(
+            validator.iter_errors(given), key=lambda e: (len(e.absolute_path) > 0, [str(p) for p in e.absolute_path])
+        )
         if found:
             return errors.sentence(_describe(found[0]))
         for spec in declared:
@@ -290,8 +336,16 @@ class Scenario:
             self._inputs[key] = found
         return found
 
-    def _create_job(self, tenant: str, model: Model, resolved: dict[str, Any], count: int, cost: dict[str, Any],
-                    profile: str | None, outcome: Any) -> Job:
+    def _create_job(
+        self,
+        tenant: str,
+        model: Model,
+        resolved: dict[str, Any],
+        count: int,
+        cost: dict[str, Any],
+        profile: str | None,
+        outcome: Any,
+    ) -> Job:
         world = self.world
         now = world.clock.now()
         width, height, ratio = _size(resolved)
@@ -302,21 +356,51 @@ class Scenario:
         kind = "img2img" if any(resolved.get(k) for k in ("image", "referenceImages")) else "txt2img"
         outputs = []
         for index, value in enumerate(seeds):
-            asset = world.assets.add(Asset(
-                id=f"asset_{world.ids.token(24)}", tenant=tenant, mime=MIME, width=width, height=height,
-                created_at=now,
-                render={"key": f"scenario|{model.id}|{prompt}|{value}|{width}x{height}",
-                        "lines": [f"Prompt: {prompt}", f"Seed: {value}", f"Model: {name} ({model.id})",
-                                  f"Size: {width}x{height}" + (f" ({ratio})" if ratio else ""),
-                                  f"Output {index + 1} of {count}", "Scenario (mock)"]},
-                meta={"surface": SURFACE, "job": job_id, "index": index, "seed": value, "modelId": model.id,
-                      "prompt": prompt, "aspectRatio": ratio, "type": kind, "numOutputs": count,
-                      "negativePrompt": resolved.get("negativePrompt")},
-            ))
+            asset = world.assets.add(
+                Asset(
+                    id=f"asset_{world.ids.token(24)}",
+                    tenant=tenant,
+                    mime=MIME,
+                    width=width,
+                    height=height,
+                    created_at=now,
+                    render={
+                        "key": f"scenario|{model.id}|{prompt}|{value}|{width}x{height}",
+                        "lines": [
+                            f"Prompt: {prompt}",
+                            f"Seed: {value}",
+                            f"Model: {name} ({model.id})",
+                            f"Size: {width}x{height}" + (f" ({ratio})" if ratio else ""),
+                            f"Output {index + 1} of {count}",
+                            "Scenario (mock)",
+                        ],
+                    },
+                    meta={
+                        "surface": SURFACE,
+                        "job": job_id,
+                        "index": index,
+                        "seed": value,
+                        "modelId": model.id,
+                        "prompt": prompt,
+                        "aspectRatio": ratio,
+                        "type": kind,
+                        "numOutputs": count,
+                        "negativePrompt": resolved.get("negativePrompt"),
+                    },
+                )
+            )
             outputs.append({"asset": asset.id, "seed": value})
-        job = Job(id=job_id, tenant=tenant, kind=JOB_KIND, created_at=now, plan=world.plan("generate", profile),
-                  inputs=resolved, outputs=outputs, outcome=outcome,
-                  extra={"modelId": model.id, "cost": cost["creativeUnitsCost"]})
+        job = Job(
+            id=job_id,
+            tenant=tenant,
+            kind=JOB_KIND,
+            created_at=now,
+            plan=world.plan("generate", profile),
+            inputs=resolved,
+            outputs=outputs,
+            outcome=outcome,
+            extra={"modelId": model.id, "cost": cost["creativeUnitsCost"]},
+        )
         return world.jobs.add(job)
 
     # --- jobs ----------------------------------------------------------------------------------------------
@@ -428,8 +512,9 @@ class Scenario:
         privacy = q.get("privacy", "private")
         types = set(q.get("types") or []) | ({q["type"]} if "type" in q else set())
         tags = {t.strip() for t in q.get("tags", "").split(",") if t.strip()}
-        collections = {c.strip() for c in f"{q.get('collectionId', '')},{q.get('collectionIds', '')}".split(",")
-                       if c.strip()}
+        collections = {
+            c.strip() for c in f"{q.get('collectionId', '')},{q.get('collectionIds', '')}".split(",") if c.strip()
+        }
         rows = []
         for model in self.world.registry.models(tenant, SURFACE):
             wire = model.extra.get("wire")
@@ -512,35 +597,49 @@ class Scenario:
         data = await asset_bytes(self.ctx, asset)
         meta = asset.meta
         user, owner = _account(tenant)
-        metadata: dict[str, Any] = {"kind": "image", "type": meta.get("type", "txt2img"), "modelId": meta["modelId"],
-                                    "prompt": meta.get("prompt", ""), "seed": str(meta.get("seed")),
-                                    "width": asset.width, "height": asset.height}
+        metadata: dict[str, Any] = {
+            "kind": "image",
+            "type": meta.get("type", "txt2img"),
+            "modelId": meta["modelId"],
+            "prompt": meta.get("prompt", ""),
+            "seed": str(meta.get("seed")),
+            "width": asset.width,
+            "height": asset.height,
+        }
         if meta.get("aspectRatio"):
             metadata["aspectRatio"] = meta["aspectRatio"]
         if meta.get("negativePrompt"):
             metadata["negativePrompt"] = meta["negativePrompt"]
         metadata.update(numOutputs=meta.get("numOutputs", 1), outputIndex=meta.get("index", 0), parentJobId=job.id)
         stamp = _iso(done)
-        return json({"asset": {
-            "id": asset.id,
-            "url": self._signed(request, asset),
-            "mimeType": asset.mime,
-            "kind": "image",
-            "status": "success",
-            "properties": {"size": len(data or b""), "width": asset.width, "height": asset.height,
-                           "format": asset.mime.split("/")[1]},
-            "metadata": metadata,
-            "authorId": user,
-            "ownerId": owner,
-            "privacy": "private",
-            "source": meta.get("type", "txt2img"),
-            "tags": [],
-            "collectionIds": [],
-            "editCapabilities": EDIT_CAPABILITIES,
-            "outputIndex": meta.get("index", 0),
-            "createdAt": stamp,
-            "updatedAt": stamp,
-        }})
+        return json(
+            {
+                "asset": {
+                    "id": asset.id,
+                    "url": self._signed(request, asset),
+                    "mimeType": asset.mime,
+                    "kind": "image",
+                    "status": "success",
+                    "properties": {
+                        "size": len(data or b""),
+                        "width": asset.width,
+                        "height": asset.height,
+                        "format": asset.mime.split("/")[1],
+                    },
+                    "metadata": metadata,
+                    "authorId": user,
+                    "ownerId": owner,
+                    "privacy": "private",
+                    "source": meta.get("type", "txt2img"),
+                    "tags": [],
+                    "collectionIds": [],
+                    "editCapabilities": EDIT_CAPABILITIES,
+                    "outputIndex": meta.get("index", 0),
+                    "createdAt": stamp,
+                    "updatedAt": stamp,
+                }
+            }
+        )
 
     async def download(self, request: Request) -> Response:
         tenant = self._tenant(request)
@@ -571,10 +670,18 @@ class Scenario:
         existing = self.world.assets.get(derived_id)
         if existing is not None:
             return existing
-        return self.world.assets.add(Asset(
-            id=derived_id, tenant=asset.tenant, mime=mime, width=asset.width, height=asset.height,
-            created_at=self.world.clock.now(), render=asset.render, meta={"surface": "scenario.converted",
-                                                                          "of": asset.id}))
+        return self.world.assets.add(
+            Asset(
+                id=derived_id,
+                tenant=asset.tenant,
+                mime=mime,
+                width=asset.width,
+                height=asset.height,
+                created_at=self.world.clock.now(),
+                render=asset.render,
+                meta={"surface": "scenario.converted", "of": asset.id},
+            )
+        )
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
@@ -583,16 +690,18 @@ class Scenario:
 def inputs_schema(declared: list[dict[str, Any]]) -> dict[str, Any]:
     """A JSON schema for a generate body, from a model's declared `inputs`."""
     properties = {spec["name"]: _input_schema(spec) for spec in declared}
-    required = [spec["name"] for spec in declared
-                if isinstance(spec.get("required"), dict) and spec["required"].get("always")]
+    required = [
+        spec["name"] for spec in declared if isinstance(spec.get("required"), dict) and spec["required"].get("always")
+    ]
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
 def _input_schema(spec: dict[str, Any]) -> dict[str, Any]:
     kind = spec["type"]
     allowed = spec.get("allowedValues")
-    count = {k: v for k, v in (("maxItems", spec.get("maxLength")), ("minItems", spec.get("minLength")))
-             if v is not None}
+    count = {
+        k: v for k, v in (("maxItems", spec.get("maxLength")), ("minItems", spec.get("minLength"))) if v is not None
+    }
     if kind == "string":
         schema: dict[str, Any] = {"type": "string"}
         schema.update({k: int(spec[k]) for k in ("maxLength", "minLength") if spec.get(k) is not None})
@@ -623,8 +732,12 @@ def _number_schema(spec: dict[str, Any]) -> dict[str, Any]:
         schema["minimum"] = low
     if high is not None:
         schema["maximum"] = high
-    if isinstance(step, int | float) and step >= 1 and float(step).is_integer() and \
-            (low is None or float(low) % step == 0):
+    if (
+        isinstance(step, int | float)
+        and step >= 1
+        and float(step).is_integer()
+        and (low is None or float(low) % step == 0)
+    ):
         schema["multipleOf"] = int(step)  # whole steps only: fractional multipleOf trips on float rounding
     if spec.get("allowedValues"):
         schema["enum"] = list(spec["allowedValues"])
@@ -641,8 +754,10 @@ def _condition_holds(condition: dict[str, Any], given: dict[str, Any], declared:
         return False
     defaults = {i["name"]: i["default"] for i in declared if "default" in i}
     current = {**defaults, **given}
-    checks = [name in current and current[name] in (wanted if isinstance(wanted, list) else [wanted])
-              for name, wanted in values.items()]
+    checks = [
+        name in current and current[name] in (wanted if isinstance(wanted, list) else [wanted])
+        for name, wanted in values.items()
+    ]
     return all(checks) if condition.get("operator") == "and" else any(checks)
 
 
@@ -687,8 +802,11 @@ def _seeds(seed: Any, count: int, ids: Any) -> list[int]:
 
 def _cost(model: Model, count: int) -> dict[str, Any]:
     generation = model.extra.get("creativeUnits", DEFAULT_UNITS) * count
-    return {"creativeUnitsCost": _number(generation + QUALITY_GATE), "creativeUnitsDiscount": 0,
-            "costDetails": {"custom-generation": _number(generation), "quality-gate": QUALITY_GATE}}
+    return {
+        "creativeUnitsCost": _number(generation + QUALITY_GATE),
+        "creativeUnitsDiscount": 0,
+        "costDetails": {"custom-generation": _number(generation), "quality-gate": QUALITY_GATE},
+    }
 
 
 def _number(value: float) -> float | int:
@@ -701,11 +819,26 @@ def _complete(raw: dict[str, Any], tenant: str) -> dict[str, Any]:
     given = {k: v for k, v in raw.items() if k not in _FIXTURE_ONLY}
     user, owner = _account(tenant) if tenant else _CATALOG_OWNER
     created = given.get("createdAt", _FIXTURE_DATE)
-    defaults = {"userId": user, "authorId": user, "ownerId": owner, "createdAt": created, "updatedAt": created,
-                "type": "custom", "privacy": "private" if tenant else "public", "capabilities": ["txt2img"],
-                "source": "other", "status": "trained", "parameters": {}, "trainingImagesNumber": 0,
-                "trainingImagePairs": [], "tags": [], "collectionIds": [], "exampleAssetIds": [], "custom": True,
-                "accessRestrictions": 0}
+    defaults = {
+        "userId": user,
+        "authorId": user,
+        "ownerId": owner,
+        "createdAt": created,
+        "updatedAt": created,
+        "type": "custom",
+        "privacy": "private" if tenant else "public",
+        "capabilities": ["txt2img"],
+        "source": "other",
+        "status": "trained",
+        "parameters": {},
+        "trainingImagesNumber": 0,
+        "trainingImagePairs": [],
+        "tags": [],
+        "collectionIds": [],
+        "exampleAssetIds": [],
+        "custom": True,
+        "accessRestrictions": 0,
+    }
     merged = {**defaults, **given}
     ordered = {k: merged[k] for k in _WIRE_ORDER if k in merged}
     ordered.update({k: v for k, v in merged.items() if k not in ordered})
@@ -754,10 +887,9 @@ def _page(rows: list[Any], q: dict[str, Any], default_size: int) -> tuple[list[A
         except (binascii.Error, ValueError, KeyError, TypeError):
             return errors.bad_token("paginationToken")
     limit = limit or default_size
-    items = rows[offset:offset + limit]
+    items = rows[offset : offset + limit]
     more = offset + limit < len(rows)
-    next_token = base64.b64encode(orjson.dumps({"offset": offset + limit, "limit": limit})).decode() if more \
-        else None
+    next_token = base64.b64encode(orjson.dumps({"offset": offset + limit, "limit": limit})).decode() if more else None
     return items, next_token
 
 

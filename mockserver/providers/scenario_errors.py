@@ -15,16 +15,32 @@ from starlette.responses import Response
 from ..http import json
 
 _DEFAULT_REASONS = {
-    400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-    408: "Request timeout", 409: "Conflict", 413: "Request body is too large",
-    415: "Content-Type must be application/json", 422: "Unprocessable entity", 429: "Too many requests",
-    500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable", 504: "Gateway timeout",
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    408: "Request timeout",
+    409: "Conflict",
+    413: "Request body is too large",
+    415: "Content-Type must be application/json",
+    422: "Unprocessable entity",
+    429: "Too many requests",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
 }
 
 _TYPE_WORDS = {
-    "type_error.integer": "an integer", "type_error.float": "a number", "type_error.number": "a number",
-    "type_error.str": "a string", "type_error.bool": "a boolean", "type_error.list": "an array",
-    "type_error.dict": "an object", "type_error.none.not_allowed": "a value",
+    "type_error.integer": "an integer",
+    "type_error.float": "a number",
+    "type_error.number": "a number",
+    "type_error.str": "a string",
+    "type_error.bool": "a boolean",
+    "type_error.list": "an array",
+    "type_error.dict": "an object",
+    "type_error.none.not_allowed": "a value",
 }
 
 
@@ -129,8 +145,9 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def for_path(path: str, status: int, code: str | None = None, message: str | None = None,
-             headers: dict[str, str] | None = None) -> Response:
+def for_path(
+    path: str, status: int, code: str | None = None, message: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     """Any error in Scenario's shape: what control-plane faults and gateway refusals render through."""
     text = message or _DEFAULT_REASONS.get(status, "Error")
     body: dict[str, Any] = {"reason": text}

@@ -41,10 +41,22 @@ MAX_IMAGE_PIXELS = 25_000_000  # more than this is treated as a decompression bo
 UPLOAD_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/webp": "WEBP"}
 _FORMAT_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 _OUTPUT_MIME = {"jpeg": "image/jpeg", "png": "image/png"}
-_STATUS = {Phase.PENDING: "queued", Phase.RUNNING: "processing", Phase.SUCCEEDED: "succeeded",
-           Phase.FAILED: "failed", Phase.TIMEOUT: "failed", Phase.CANCELED: "cancelled"}
-_MODEL_STATUS = {"none": "untrained", "queued": "queued", "training": "training", "ready": "ready",
-                 "failed": "failed", "cancelled": "cancelled"}
+_STATUS = {
+    Phase.PENDING: "queued",
+    Phase.RUNNING: "processing",
+    Phase.SUCCEEDED: "succeeded",
+    Phase.FAILED: "failed",
+    Phase.TIMEOUT: "failed",
+    Phase.CANCELED: "cancelled",
+}
+_MODEL_STATUS = {
+    "none": "untrained",
+    "queued": "queued",
+    "training": "training",
+    "ready": "ready",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
 DEFAULT_SIZE = 1024
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -66,22 +78,23 @@ class Training:
         unrouted paths and methods through `error`)."""
         table: list[tuple[str, dict[str, Handler]]] = [
             ("/models", {"POST": self.create_model}),
-            ("/models/{model_id}", {"GET": self.get_model, "PATCH": self.rename_model,
-                                    "DELETE": self.delete_model}),
+            ("/models/{model_id}", {"GET": self.get_model, "PATCH": self.rename_model, "DELETE": self.delete_model}),
             ("/models/{model_id}/training-data", {"POST": self.upload_image, "GET": self.list_images}),
-            ("/models/{model_id}/training-data/{data_id}", {"GET": self.get_image, "PUT": self.replace_image,
-                                                            "DELETE": self.delete_image}),
+            (
+                "/models/{model_id}/training-data/{data_id}",
+                {"GET": self.get_image, "PUT": self.replace_image, "DELETE": self.delete_image},
+            ),
             ("/models/{model_id}/trainings", {"POST": self.start_training, "GET": self.list_trainings}),
-            ("/models/{model_id}/trainings/{training_id}", {"GET": self.get_training,
-                                                            "DELETE": self.delete_training}),
+            ("/models/{model_id}/trainings/{training_id}", {"GET": self.get_training, "DELETE": self.delete_training}),
             ("/models/{model_id}/trainings/{training_id}/cancel", {"POST": self.cancel_training}),
             ("/predictions", {"POST": self.create_prediction}),
             ("/predictions/{prediction_id}", {"GET": self.get_prediction, "DELETE": self.delete_prediction}),
         ]
         return [Route(path, _dispatch(handlers), methods=list(handlers)) for path, handlers in table]
 
-    def error(self, path: str, status: int, code: str | None, message: str | None,
-              headers: dict[str, str] | None) -> Response:
+    def error(
+        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+    ) -> Response:
         return errors.error(status, code, message, headers=headers)
 
     # --- shared request handling ---------------------------------------------------------------------------
@@ -134,8 +147,7 @@ class Training:
         request.scope["mock.body"] = body
         problems = errors.from_schema(self.spec.errors(schema, body))
         profile = request.headers.get("x-mock-profile")
-        if schema in ("StartTrainingRequest", "PredictionRequest") and profile is not None \
-                and profile not in PROFILES:
+        if schema in ("StartTrainingRequest", "PredictionRequest") and profile is not None and profile not in PROFILES:
             problems.append(errors.detail("x-mock-profile", "must be one of " + ", ".join(PROFILES)))
         if problems:
             return errors.validation(problems)
@@ -158,10 +170,19 @@ class Training:
             return body
         world, now = self.world, self._now()
         key = world.ids.uuid()
-        model = Model(id=_short_id(world), asset_id=f"urn:aaid:sc:VA6C2:{key}", tenant=tenant,
-                      display_name=body["displayName"], training_mode=body.get("customModelType", "style"),
-                      published_state="never", ready=False, surfaces=["firefly", SURFACE], created_at=now,
-                      modified_at=now, etag=world.ids.uuid())
+        model = Model(
+            id=_short_id(world),
+            asset_id=f"urn:aaid:sc:VA6C2:{key}",
+            tenant=tenant,
+            display_name=body["displayName"],
+            training_mode=body.get("customModelType", "style"),
+            published_state="never",
+            ready=False,
+            surfaces=["firefly", SURFACE],
+            created_at=now,
+            modified_at=now,
+            etag=world.ids.uuid(),
+        )
         with world.store.transaction():
             world.registry.add_model(model)
         return json(self._model_json(model), 201)
@@ -239,10 +260,18 @@ class Training:
             return errors.invalid_image(problem)
         return data, _FORMAT_MIME[expected], width, height
 
-    def _store_image(self, tenant: str, model: Model, data: bytes, mime: str, width: int, height: int,
-                     now: float) -> Asset:
-        asset = Asset(id=self.world.ids.uuid(), tenant=tenant, mime=mime, width=width, height=height,
-                      created_at=now, meta={"kind": "training_image", "model_id": model.id})
+    def _store_image(
+        self, tenant: str, model: Model, data: bytes, mime: str, width: int, height: int, now: float
+    ) -> Asset:
+        asset = Asset(
+            id=self.world.ids.uuid(),
+            tenant=tenant,
+            mime=mime,
+            width=width,
+            height=height,
+            created_at=now,
+            meta={"kind": "training_image", "model_id": model.id},
+        )
         return self.world.assets.add(asset, data)
 
     async def upload_image(self, request: Request) -> Response:
@@ -256,8 +285,9 @@ class Training:
         now = self._now()
         with self.world.store.transaction():
             asset = self._store_image(tenant, model, *checked, now=now)
-            image = TrainingImage(id=_short_id(self.world), model_id=model.id, tenant=tenant, asset_id=asset.id,
-                                  created_at=now)
+            image = TrainingImage(
+                id=_short_id(self.world), model_id=model.id, tenant=tenant, asset_id=asset.id, created_at=now
+            )
             self.world.registry.add_image(image)
         return json(self._image_json(image, asset), 201)
 
@@ -293,8 +323,13 @@ class Training:
         if asset is None:
             return errors.image_not_found(image.model_id, image.id)
         now = self._now()
-        return json({**self._image_json(image, asset), "dataUrl": self._url(request, asset, now),
-                     "dataUrlExpiresAt": _iso(int(now) + URL_LIFETIME)})
+        return json(
+            {
+                **self._image_json(image, asset),
+                "dataUrl": self._url(request, asset, now),
+                "dataUrlExpiresAt": _iso(int(now) + URL_LIFETIME),
+            }
+        )
 
     async def replace_image(self, request: Request) -> Response:
         found = self._image(request)
@@ -327,9 +362,16 @@ class Training:
         return Response(status_code=204)
 
     def _image_json(self, image: TrainingImage, asset: Asset) -> dict[str, Any]:
-        return {"dataId": image.id, "modelId": image.model_id, "contentType": asset.mime, "width": asset.width,
-                "height": asset.height, "size": asset.size, "createdAt": _iso(image.created_at),
-                "updatedAt": _iso(asset.created_at)}
+        return {
+            "dataId": image.id,
+            "modelId": image.model_id,
+            "contentType": asset.mime,
+            "width": asset.width,
+            "height": asset.height,
+            "size": asset.size,
+            "createdAt": _iso(image.created_at),
+            "updatedAt": _iso(asset.created_at),
+        }
 
     # --- trainings -----------------------------------------------------------------------------------------
 
@@ -339,8 +381,11 @@ class Training:
 
     def _started(self, tenant: str, model: Model) -> int:
         """How many trainings the model ever had, hidden ones included (numbers them in start order)."""
-        return sum(1 for j in self.world.jobs.list(tenant, TRAINING, include_deleted=True)
-                   if j.extra.get("model_id") == model.id)
+        return sum(
+            1
+            for j in self.world.jobs.list(tenant, TRAINING, include_deleted=True)
+            if j.extra.get("model_id") == model.id
+        )
 
     async def start_training(self, request: Request) -> Response:
         found = self._model(request)
@@ -362,12 +407,22 @@ class Training:
         strength = int(body.get("trainingStrength", 5))
         speed = body.get("trainingSpeed", "fast")
         profile = request.headers.get("x-mock-profile")
-        job = Job(id=_short_id(world), tenant=tenant, kind=TRAINING, created_at=now,
-                  plan=world.plan("training" if speed == "fast" else "training_hq", profile),
-                  inputs={"data_ids": [i.id for i in images]},
-                  outcome=request.scope.get("mock.job_outcome"),
-                  extra={"model_id": model.id, "trigger_word": world.ids.trigger_word(), "strength": strength,
-                         "speed": speed, "seq": self._started(tenant, model) + 1})
+        job = Job(
+            id=_short_id(world),
+            tenant=tenant,
+            kind=TRAINING,
+            created_at=now,
+            plan=world.plan("training" if speed == "fast" else "training_hq", profile),
+            inputs={"data_ids": [i.id for i in images]},
+            outcome=request.scope.get("mock.job_outcome"),
+            extra={
+                "model_id": model.id,
+                "trigger_word": world.ids.trigger_word(),
+                "strength": strength,
+                "speed": speed,
+                "seq": self._started(tenant, model) + 1,
+            },
+        )
         with world.store.transaction():
             world.jobs.add(job)
         return json({"trainingId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
@@ -389,8 +444,12 @@ class Training:
             return found
         tenant, model = found
         now = self._now()
-        return json([{"id": j.id, "status": _STATUS[phase_of(j, now).phase], "createdAt": _iso(j.created_at)}
-                     for j in self._trainings(tenant, model)])
+        return json(
+            [
+                {"id": j.id, "status": _STATUS[phase_of(j, now).phase], "createdAt": _iso(j.created_at)}
+                for j in self._trainings(tenant, model)
+            ]
+        )
 
     async def get_training(self, request: Request) -> Response:
         found = self._training(request)
@@ -444,25 +503,40 @@ class Training:
             job = world.jobs.get(tenant, config["trainingId"], TRAINING)
             if job is None or job.extra.get("model_id") != model.id:
                 missing = True
-                problems.append(errors.detail(f"{where}.trainingId",
-                                              f"Training {config['trainingId']} of model {model.id} was not found."))
+                problems.append(
+                    errors.detail(
+                        f"{where}.trainingId", f"Training {config['trainingId']} of model {model.id} was not found."
+                    )
+                )
                 continue
             phase = phase_of(job, now).phase
             if phase is not Phase.SUCCEEDED:
-                problems.append(errors.detail(f"{where}.trainingId", f"Training {job.id} of model {model.id} has "
-                                              f"not succeeded (status: {_STATUS[phase]})."))
+                problems.append(
+                    errors.detail(
+                        f"{where}.trainingId",
+                        f"Training {job.id} of model {model.id} has not succeeded (status: {_STATUS[phase]}).",
+                    )
+                )
                 continue
             word = job.extra["trigger_word"]
-            models.append({"modelId": model.id, "trainingId": job.id, "scale": config.get("scale", 1),
-                           "triggerWord": word, "triggerWordInPrompt": _mentions(prompt, word),
-                           "displayName": model.display_name})
+            models.append(
+                {
+                    "modelId": model.id,
+                    "trainingId": job.id,
+                    "scale": config.get("scale", 1),
+                    "triggerWord": word,
+                    "triggerWordInPrompt": _mentions(prompt, word),
+                    "displayName": model.display_name,
+                }
+            )
         if problems:
             return errors.bad_references(problems, missing)
         job = self._prediction_job(tenant, body, models, request, now)
         return json({"predictionId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
 
-    def _prediction_job(self, tenant: str, body: dict[str, Any], models: list[dict[str, Any]], request: Request,
-                        now: float) -> Job:
+    def _prediction_job(
+        self, tenant: str, body: dict[str, Any], models: list[dict[str, Any]], request: Request, now: float
+    ) -> Job:
         world = self.world
         size = body.get("image_size") or {"width": DEFAULT_SIZE, "height": DEFAULT_SIZE}
         width, height = int(size["width"]), int(size["height"])
@@ -474,24 +548,50 @@ class Training:
         prompt = body["prompt"]
         model_lines = [
             f"Model {m['displayName']} ({m['modelId']}, training {m['trainingId']}) x{m['scale']}: trigger word "
-            f"{m['triggerWord']} " + ("IN the prompt (active)" if m["triggerWordInPrompt"]
-                                      else "NOT in the prompt (inactive)")
-            for m in models]
+            f"{m['triggerWord']} "
+            + ("IN the prompt (active)" if m["triggerWordInPrompt"] else "NOT in the prompt (inactive)")
+            for m in models
+        ]
         outputs = []
         for index in range(int(body.get("num_images", 1))):
             image_seed = (seed + index) % 2**31
-            lines = [f"Prompt: {prompt}", f"Seed: {image_seed}   Size: {width}x{height} {fmt}",
-                     f"Steps: {steps}   Guidance: {guidance}", *model_lines, "Training API prediction (mock)"]
-            asset = world.assets.add(Asset(id=world.ids.uuid(), tenant=tenant, mime=mime, width=width,
-                                           height=height, created_at=now,
-                                           render={"key": "training|" + "|".join(lines), "lines": lines}))
+            lines = [
+                f"Prompt: {prompt}",
+                f"Seed: {image_seed}   Size: {width}x{height} {fmt}",
+                f"Steps: {steps}   Guidance: {guidance}",
+                *model_lines,
+                "Training API prediction (mock)",
+            ]
+            asset = world.assets.add(
+                Asset(
+                    id=world.ids.uuid(),
+                    tenant=tenant,
+                    mime=mime,
+                    width=width,
+                    height=height,
+                    created_at=now,
+                    render={"key": "training|" + "|".join(lines), "lines": lines},
+                )
+            )
             outputs.append({"seed": image_seed, "asset": asset.id})
-        job = Job(id=_short_id(world), tenant=tenant, kind=PREDICTION, created_at=now,
-                  plan=world.plan("generate", request.headers.get("x-mock-profile")),
-                  inputs={"prompt": prompt, "seed": seed, "size": {"width": width, "height": height},
-                          "format": fmt, "steps": steps, "guidance": guidance},
-                  outputs=outputs, outcome=request.scope.get("mock.job_outcome"),
-                  extra={"models": [{k: v for k, v in m.items() if k != "displayName"} for m in models]})
+        job = Job(
+            id=_short_id(world),
+            tenant=tenant,
+            kind=PREDICTION,
+            created_at=now,
+            plan=world.plan("generate", request.headers.get("x-mock-profile")),
+            inputs={
+                "prompt": prompt,
+                "seed": seed,
+                "size": {"width": width, "height": height},
+                "format": fmt,
+                "steps": steps,
+                "guidance": guidance,
+            },
+            outputs=outputs,
+            outcome=request.scope.get("mock.job_outcome"),
+            extra={"models": [{k: v for k, v in m.items() if k != "displayName"} for m in models]},
+        )
         with world.store.transaction():
             world.jobs.add(job)
         return job
@@ -520,9 +620,16 @@ class Training:
                 if asset is not None:
                     images.append(self._url(request, asset, now))
         body: dict[str, Any] = {
-            "id": job.id, "status": _STATUS[state.phase], "outputImages": images, "seed": job.inputs["seed"],
-            "imageSize": job.inputs["size"], "outputFormat": job.inputs["format"], "models": job.extra["models"],
-            "progress": round(state.progress * 100, 1), "createdAt": _iso(job.created_at)}
+            "id": job.id,
+            "status": _STATUS[state.phase],
+            "outputImages": images,
+            "seed": job.inputs["seed"],
+            "imageSize": job.inputs["size"],
+            "outputFormat": job.inputs["format"],
+            "models": job.extra["models"],
+            "progress": round(state.progress * 100, 1),
+            "createdAt": _iso(job.created_at),
+        }
         failure = _failure(job, state)
         if failure:
             body["error"] = failure
@@ -539,10 +646,12 @@ class Training:
 
 # --- helpers -----------------------------------------------------------------------------------------------
 
+
 def _dispatch(handlers: dict[str, Handler]) -> Handler:
     async def endpoint(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
         return await handlers[method](request)
+
     return endpoint
 
 
@@ -563,8 +672,10 @@ def _mentions(prompt: str, word: str) -> bool:
 def _failure(job: Job, state: State) -> dict[str, str] | None:
     if state.phase is Phase.FAILED:
         outcome = job.outcome
-        return {"code": outcome.error_code if outcome else "runtime_error",
-                "message": outcome.message if outcome else "The job failed."}
+        return {
+            "code": outcome.error_code if outcome else "runtime_error",
+            "message": outcome.message if outcome else "The job failed.",
+        }
     if state.phase is Phase.TIMEOUT:
         return {"code": "timeout", "message": "The job timed out."}
     return None
@@ -572,10 +683,15 @@ def _failure(job: Job, state: State) -> dict[str, str] | None:
 
 def _training_json(job: Job, state: State) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": job.id, "modelId": job.extra["model_id"], "status": _STATUS[state.phase],
+        "id": job.id,
+        "modelId": job.extra["model_id"],
+        "status": _STATUS[state.phase],
         "triggerWord": job.extra["trigger_word"] if state.phase is Phase.SUCCEEDED else None,
-        "trainingStrength": job.extra["strength"], "trainingSpeed": job.extra["speed"],
-        "progress": round(state.progress * 100, 1), "createdAt": _iso(job.created_at)}
+        "trainingStrength": job.extra["strength"],
+        "trainingSpeed": job.extra["speed"],
+        "progress": round(state.progress * 100, 1),
+        "createdAt": _iso(job.created_at),
+    }
     failure = _failure(job, state)
     if failure:
         body["error"] = failure
@@ -621,5 +737,4 @@ def _decode(image: Image.Image) -> str | None:
 
 def _bomb_message(width: int | None = None, height: int | None = None) -> str:
     dims = f" ({width}x{height})" if width else ""
-    return (f"The image{dims} has more than {MAX_IMAGE_PIXELS:,} pixels and is refused as a possible decompression "
-            "bomb.")
+    return f"The image{dims} has more than {MAX_IMAGE_PIXELS:,} pixels and is refused as a possible decompression bomb."

@@ -58,8 +58,13 @@ def message_for(code: str) -> str:
     return _MESSAGES.get(code, code.replace("_", " ").capitalize() + ".")
 
 
-def error(status: int, code: str | None = None, message: str | None = None, details: list[Detail] | None = None,
-          headers: dict[str, str] | None = None) -> Response:
+def error(
+    status: int,
+    code: str | None = None,
+    message: str | None = None,
+    details: list[Detail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     code = code or STATUS_CODES.get(status, "error")
     body: dict[str, Any] = {"code": code, "message": message or message_for(code)}
     if details:
@@ -72,6 +77,7 @@ def detail(field: str, message: str) -> Detail:
 
 
 # --- auth, transport ----------------------------------------------------------------------------------------
+
 
 def missing_key() -> Response:
     return error(401, "unauthorized", "The x-api-key header is missing.")
@@ -126,16 +132,19 @@ def _reword(msg: str) -> str:
         return _REWORDS[msg]
     if msg.startswith("value is not a valid enumeration member; permitted: "):
         return "must be one of " + msg.split(": ", 1)[1]
-    for prefix, word in (("ensure this value is greater than or equal to ", "must be at least "),
-                         ("ensure this value is less than or equal to ", "must be at most "),
-                         ("ensure this value has at least ", "must have at least "),
-                         ("ensure this value has at most ", "must have at most ")):
+    for prefix, word in (
+        ("ensure this value is greater than or equal to ", "must be at least "),
+        ("ensure this value is less than or equal to ", "must be at most "),
+        ("ensure this value has at least ", "must have at least "),
+        ("ensure this value has at most ", "must have at most "),
+    ):
         if msg.startswith(prefix):
-            return word + msg[len(prefix):]
+            return word + msg[len(prefix) :]
     return msg
 
 
 # --- resources ----------------------------------------------------------------------------------------------
+
 
 def model_not_found(model_id: str, field: str | None = None) -> Response:
     message = f"Model {model_id} was not found."
@@ -158,33 +167,44 @@ def bad_references(details: list[Detail], missing: bool) -> Response:
     """A prediction naming models or trainings it cannot use: 404 when any is unknown, else 409 (not ready)."""
     summary = "; ".join(d["message"] for d in details[:3])
     if missing:
-        return error(404, "not_found", f"A scaleConfigs entry names something that was not found: {summary}",
-                     details)
-    return error(409, "training_not_succeeded",
-                 f"Every scaleConfigs entry must name a succeeded training: {summary}", details)
+        return error(404, "not_found", f"A scaleConfigs entry names something that was not found: {summary}", details)
+    return error(
+        409, "training_not_succeeded", f"Every scaleConfigs entry must name a succeeded training: {summary}", details
+    )
 
 
 # --- uploads ------------------------------------------------------------------------------------------------
 
+
 def unsupported_image_type(declared: str, allowed: tuple[str, ...]) -> Response:
     shown = declared or "(none)"
-    return error(415, "unsupported_media_type",
-                 f"Content-Type {shown} is not a supported image type; send one of {', '.join(allowed)}.")
+    return error(
+        415,
+        "unsupported_media_type",
+        f"Content-Type {shown} is not a supported image type; send one of {', '.join(allowed)}.",
+    )
 
 
 def unsupported_image_format(actual: str) -> Response:
-    return error(415, "unsupported_media_type",
-                 f"The body is a {actual} image, which is not supported; send a PNG, JPEG or WebP image.")
+    return error(
+        415,
+        "unsupported_media_type",
+        f"The body is a {actual} image, which is not supported; send a PNG, JPEG or WebP image.",
+    )
 
 
 def image_type_mismatch(declared: str, actual: str) -> Response:
-    return error(415, "unsupported_media_type",
-                 f"The body is a {actual} image but Content-Type says {declared}; they must match.")
+    return error(
+        415,
+        "unsupported_media_type",
+        f"The body is a {actual} image but Content-Type says {declared}; they must match.",
+    )
 
 
 def image_too_large(limit: int) -> Response:
-    return error(413, "payload_too_large",
-                 f"A training image may be at most {limit} bytes ({limit // (1024 * 1024)} MB).")
+    return error(
+        413, "payload_too_large", f"A training image may be at most {limit} bytes ({limit // (1024 * 1024)} MB)."
+    )
 
 
 def invalid_image(reason: str) -> Response:
@@ -193,18 +213,28 @@ def invalid_image(reason: str) -> Response:
 
 # --- trainings ----------------------------------------------------------------------------------------------
 
+
 def no_training_data(model_id: str) -> Response:
-    return error(409, "no_training_data",
-                 f"Model {model_id} has no training images; upload at least one before starting a training.")
+    return error(
+        409,
+        "no_training_data",
+        f"Model {model_id} has no training images; upload at least one before starting a training.",
+    )
 
 
 def training_in_progress(model_id: str, training_id: str, status: str) -> Response:
-    return error(409, "training_in_progress",
-                 f"Model {model_id} already has training {training_id} in progress ({status}); wait for it to "
-                 "finish or cancel it.")
+    return error(
+        409,
+        "training_in_progress",
+        f"Model {model_id} already has training {training_id} in progress ({status}); wait for it to "
+        "finish or cancel it.",
+    )
 
 
 def training_finished(training_id: str, status: str) -> Response:
-    return error(409, "training_finished",
-                 f"Training {training_id} has already finished ({status}); only a queued or processing training "
-                 "can be cancelled.")
+    return error(
+        409,
+        "training_finished",
+        f"Training {training_id} has already finished ({status}); only a queued or processing training "
+        "can be cancelled.",
+    )
