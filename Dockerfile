@@ -17,10 +17,14 @@ RUN mkdir -p mockserver \
     && pip uninstall --yes mockserver \
     && rm -rf mockserver build ./*.egg-info
 
+# The project itself, installed as users install it (a regular wheel install, not editable); the default
+# fixtures and specs travel inside the package. /fixtures holds a copy of the defaults to mount over.
 COPY mockserver ./mockserver
 COPY openapi ./openapi
-COPY fixtures /fixtures
-RUN pip install --no-cache-dir --no-deps -e . \
+COPY fixtures ./fixtures
+RUN pip install --no-cache-dir --no-deps . \
+    && cp -r fixtures /fixtures \
+    && rm -rf /app/* \
     && useradd --create-home --uid 10001 mockserver \
     && mkdir -p /data \
     && chown mockserver /data
@@ -29,8 +33,7 @@ RUN pip install --no-cache-dir --no-deps -e . \
 # survives restarts, a volume at /data with MOCKSERVER_STATE_DIR=/data.
 ENV MOCKSERVER_HOST=0.0.0.0 \
     MOCKSERVER_PORT=8080 \
-    MOCKSERVER_FIXTURES=/fixtures \
-    MOCKSERVER_SPECS=/app/openapi
+    MOCKSERVER_FIXTURES=/fixtures
 
 USER 10001
 EXPOSE 8080

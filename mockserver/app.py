@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -29,17 +29,9 @@ from .providers.training import Training
 from .settings import Settings
 from .store import MemoryStore
 from .store_sqlite import SqliteStore
+from .unrouted import Unrouted
 
 SPEC_FILES = ("firefly-v3.yaml", "admin.yaml", "training.yaml", "scenario.yaml")
-
-
-class _Starlette(Starlette):
-    """Starlette without its ServerErrorMiddleware: the gateway turns a crash into a 500 in the provider's own
-    format, and the status-poll path loses a layer."""
-
-    def build_middleware_stack(self) -> ExceptionMiddleware:
-        handlers = {k: v for k, v in self.exception_handlers.items() if k not in (500, Exception)}
-        return ExceptionMiddleware(self.router, handlers=handlers, debug=self.debug)
 
 
 def build_context(settings: Settings) -> Context:
@@ -66,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
     surfaces = [Firefly(ctx), Training(ctx), Scenario(ctx), Files(ctx)]
     if not settings.no_admin:
         surfaces.append(Control(ctx))
+    surfaces.append(Unrouted())  # last: its prefix "/" matches every path no other surface claims
     ctx.world.start()
     ready = {"ok": False}
 
@@ -98,22 +91,23 @@ def create_app(settings: Settings | None = None) -> Gateway:
         yield
         ready["ok"] = False
 
-    def surface_for(path: str) -> object | None:
-        return next((s for s in surfaces if path.startswith(s.prefixes)), None)
+    def surface_for(path: str) -> Any:
+        return next(s for s in surfaces if path.startswith(s.prefixes))
 
     async def unrouted(request: Request, exc: Exception) -> Response:
         """Unknown paths and methods answer in the format of the surface the path belongs to."""
         status = getattr(exc, "status_code", 404)
-        surface = surface_for(request.url.path)
         message = "The requested resource was not found." if status == 404 else "Method not allowed."
         headers = dict(getattr(exc, "headers", None) or {})
-        if surface is None:
-            return json(
-                {"error": "not_found" if status == 404 else "method_not_allowed", "message": message}, status, headers
-            )
-        return surface.error(request.url.path, status, None, message, headers)  # type: ignore[attr-defined]
+        return surface_for(request.url.path).error(request.url.path, status, None, message, headers)
 
-    app = _Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: unrouted, 405: unrouted})
+    async def crashed(request: Request, exc: Exception) -> Response:
+        """A handler that crashed answers 500 in its provider's format (Starlette's error middleware sends this,
+        then re-raises so the gateway logs the crash)."""
+        return surface_for(request.url.path).error(request.url.path, 500, None, None, {})
+
+    handlers = {404: unrouted, 405: unrouted, Exception: crashed}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
     app.state.ctx = ctx
     app.state.surfaces = surfaces
     return Gateway(app, ctx, surfaces)

@@ -1,45 +1,73 @@
-"""`mockserver serve`: flags override MOCKSERVER_* environment variables, which override defaults."""
+"""`mockserver serve`: flags override MOCKSERVER_* environment variables, which override defaults.
+
+Start-up problems (a bad setting, bad fixtures, a port that cannot be bound) end with one line on stderr and exit
+status 2. "listening on" is printed only once the socket is bound.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn
 
 from .fixtures import FixtureError
-from .settings import Settings
+from .settings import Settings, SettingsError, check, env_name
+
+
+def _version() -> str:
+    try:
+        return version("mockserver")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mockserver", description="A stateful local fake of image-generation APIs")
+    parser.add_argument("--version", action="version", version=f"mockserver {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the server")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--fixtures", help="folder of YAML/JSON seed data")
-    serve.add_argument("--specs", help="folder of the OpenAPI specs")
-    serve.add_argument("--profile", choices=["instant", "fast", "realistic", "polls"])
-    serve.add_argument("--seed", type=int, help="repeat every id, seed and image exactly")
-    serve.add_argument("--auth-mode", choices=["open", "strict"])
-    serve.add_argument("--admin-token")
-    serve.add_argument("--no-admin", action="store_true", default=None)
-    serve.add_argument("--rate-limits", choices=["off", "realistic"])
-    serve.add_argument("--state-dir", help="keep state in a SQLite file in this folder (survives restarts)")
-    serve.add_argument("--workers", type=int, help="Uvicorn worker processes (they share --state-dir)")
-    serve.add_argument("--log-format", choices=["plain", "json"])
-    serve.add_argument("--no-access-log", dest="access_log", action="store_false", default=None)
-    serve.add_argument("--public-url", help="base URL to put in returned links (default: the Host header)")
+    serve = sub.add_parser(
+        "serve",
+        help="run the server",
+        description="Run the server. Every flag can also be set "
+        "with the MOCKSERVER_* variable named in its help; flags win.",
+    )
+    for f in dataclasses.fields(Settings):
+        meta = f.metadata
+        default = f.default if f.default is not dataclasses.MISSING else "the bundled folder"
+        help_text = f"{meta['help']} (default: {_shown(default)}; env {env_name(f.name)})"
+        if str(f.type).startswith("bool"):
+            flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+            store = "store_false" if f.default is True else "store_true"
+            serve.add_argument(flag, dest=f.name, action=store, default=None, help=help_text)
+            continue
+        kwargs: dict[str, Any] = {"dest": f.name, "help": help_text, "metavar": f.name.upper()}
+        if meta.get("choices"):
+            kwargs["choices"] = meta["choices"]
+            kwargs.pop("metavar")
+        serve.add_argument("--" + f.name.replace("_", "-"), **kwargs)
     return parser
+
+
+def _shown(value: object) -> str:
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def settings_from_args(argv: list[str] | None = None) -> Settings:
     args = vars(_parser().parse_args(argv))
     args.pop("command")
-    return Settings.from_env(**args)
+    overrides: dict[str, object] = {}
+    for name, value in args.items():
+        if isinstance(value, str):  # flags arrive as text: check them exactly as variables are checked
+            value = check(Settings.__dataclass_fields__[name], value, "--" + name.replace("_", "-"))
+        overrides[name] = value
+    return Settings.from_env(**overrides)
 
 
 def _export(settings: Settings) -> None:
@@ -47,8 +75,7 @@ def _export(settings: Settings) -> None:
     for field in dataclasses.fields(settings):
         value = getattr(settings, field.name)
         if value is not None:
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            os.environ[f"MOCKSERVER_{field.name.upper()}"] = text
+            os.environ[env_name(field.name)] = _shown(value) if isinstance(value, bool) else str(value)
 
 
 def _graceful_server_class() -> type:
@@ -58,11 +85,16 @@ def _graceful_server_class() -> type:
         """SIGTERM/SIGINT stop accepting, let in-flight requests finish (5 s at most) and exit 0: for a sidecar a
         stop signal is the normal way to end, not a failure (Uvicorn would re-raise the signal)."""
 
-        def handle_exit(self, sig: int, frame: object) -> None:
-            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
             self._captured_signals.clear()
 
     return GracefulServer
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"mockserver: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 
 
 def _build(make: Callable[[], Any]) -> Any:
@@ -70,15 +102,33 @@ def _build(make: Callable[[], Any]) -> Any:
     try:
         return make()
     except FixtureError as exc:
-        print(f"mockserver: bad fixtures: {exc}", file=sys.stderr)
+        _fail(f"bad fixtures: {exc}")
     except (OSError, ValueError) as exc:
-        print(f"mockserver: cannot start: {exc}", file=sys.stderr)
-    raise SystemExit(2)
+        _fail(f"cannot start: {exc}")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, so a port that cannot be had is a clear exit 2 and the "listening
+    on" line names the port really bound (port 0 picks a free one)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    sock.set_inheritable(True)
+    return sock
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = settings_from_args(argv)
+    try:
+        settings = settings_from_args(argv)
+    except SettingsError as exc:
+        _fail(str(exc))
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from . import logs
     from .app import app_from_env, build_context
@@ -88,22 +138,26 @@ def main(argv: list[str] | None = None) -> int:
     if settings.workers > 1:
         _build(lambda: build_context(settings)).world.store.close()  # fail fast, in the parent
     _export(settings)
-    common = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": "warning",
-        "access_log": False,
-        "timeout_graceful_shutdown": 5,
-    }
+    sock = _bind(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    common: dict[str, Any] = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 5}
     if settings.workers > 1:
-        print(f"mockserver: listening on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
-        uvicorn.run("mockserver.app:app_from_env", factory=True, workers=settings.workers, **common)
+        config = uvicorn.Config("mockserver.app:app_from_env", factory=True, workers=settings.workers, **common)
+        _listening(host, port)
+        if "target" in inspect.signature(Multiprocess).parameters:  # Uvicorn before 0.36
+            Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg]
+        else:
+            Multiprocess(config, sockets=[sock]).run()
         return 0
     app = _build(app_from_env)
     logs.configure(settings.log_format)
-    print(f"mockserver: listening on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
-    _graceful_server_class()(uvicorn.Config(app, **common)).run()
+    _listening(host, port)
+    _graceful_server_class()(uvicorn.Config(app, **common)).run(sockets=[sock])
     return 0
+
+
+def _listening(host: str, port: int) -> None:
+    print(f"mockserver: listening on http://{host}:{port}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ class Gateway:
         request_id = headers.get("x-request-id") or f"{self.id_prefix}{next(self.id_counter):012x}"
         rid_header = (b"x-request-id", request_id.encode("latin-1", "replace"))
         surface = self.surface_for(path)
-        if path.startswith(_UNJOURNALED) or surface is None:
+        if path.startswith(_UNJOURNALED):
             started_box = [False]
 
             async def send_plain(message: Message) -> None:
@@ -95,7 +95,7 @@ class Gateway:
             return
 
         # What the journal will say about this request; filled in as the gateway learns it.
-        seen: dict[str, Any] = {"body": None, "tenant": None, "recorded": False}
+        seen: dict[str, Any] = {"body": None, "tenant": None, "recorded": False, "finished": False}
 
         def record(status: int) -> None:
             if not seen["recorded"]:
@@ -106,6 +106,8 @@ class Gateway:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), rid_header]
                 record(message["status"])  # journaled before the client can read a byte of the answer
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                seen["finished"] = True
             await send(message)
 
         try:
@@ -119,6 +121,9 @@ class Gateway:
             else:
                 await self._handle(scope, receive, send, send_with_id, surface, headers, seen)
         except Exception:
+            if seen["finished"]:  # Starlette's error middleware answered 500 in the provider's format already
+                log.exception("mockserver: unhandled error on %s %s", scope["method"], path)
+                return
             if seen["recorded"]:  # the answer had started: all that is left is to drop the connection
                 raise
             log.exception("mockserver: unhandled error on %s %s", scope["method"], path)

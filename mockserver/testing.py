@@ -6,6 +6,7 @@ Used by the pytest plugin, by this project's tests, and by anyone who wants the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -164,15 +165,40 @@ class MockServer:
         self.http.close()
 
 
+class _InProcessTransport(httpx.BaseTransport):
+    """A synchronous httpx transport into the ASGI app: httpx's own ASGITransport, driven on an event loop in a
+    helper thread (an anyio blocking portal), so plain `httpx.Client` code works without a socket."""
+
+    def __init__(self, app: Any, portal: Any) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.portal = portal
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def roundtrip() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+            response = await self.inner.handle_async_request(request)
+            body = await response.aread()
+            return response.status_code, response.headers.raw, body
+
+        request.read()
+        status, headers, body = self.portal.call(roundtrip)
+        return httpx.Response(status, headers=headers, content=body, request=request)
+
+
 @contextmanager
 def in_process(settings: Settings | None = None, **overrides: Any) -> Iterator[MockServer]:
-    """The same handle without a socket: requests go straight into the app through httpx's ASGI transport
-    (Starlette's TestClient), for unit tests that want no server thread."""
-    from starlette.testclient import TestClient
+    """The same handle without a socket: requests go straight into the app through an in-process transport,
+    for unit tests that want no server. The app's lifespan runs as it would under a server."""
+    from anyio.from_thread import start_blocking_portal
 
     settings = settings or Settings.from_env(env={}, **overrides)
     app = create_app(settings)
-    with TestClient(app, base_url="http://testserver") as client:
+    starlette_app = app.app
+    with contextlib.ExitStack() as stack:
+        portal = stack.enter_context(start_blocking_portal())
+        stack.enter_context(portal.wrap_async_context_manager(starlette_app.router.lifespan_context(starlette_app)))
+        client = stack.enter_context(
+            httpx.Client(transport=_InProcessTransport(app, portal), base_url="http://testserver")
+        )
         handle = MockServer("http://testserver", settings.admin_token, http=client, seed=settings.seed)
         handle.app = app  # type: ignore[attr-defined]
         yield handle

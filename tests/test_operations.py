@@ -88,7 +88,6 @@ def test_docker_entrypoint_serves_the_generate_flow():
     # Same command and variables as the container; only host paths stand in for the image's folders, and tests
     # bind to loopback rather than 0.0.0.0.
     env["MOCKSERVER_FIXTURES"] = str(ROOT / "fixtures")
-    env["MOCKSERVER_SPECS"] = str(ROOT / "openapi")
     started = time.monotonic()
     with serve(command, env) as (proc, base):
         assert time.monotonic() - started < 10

@@ -1,0 +1,30 @@
+"""Paths that belong to no surface (a client with a wrong base URL): answered in a neutral JSON format and still
+recorded in the journal under the surface name "none", so the mistake can be seen there."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from .http import json
+
+_CODES = {
+    404: ("not_found", "The requested resource was not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    500: ("internal_error", "Internal server error."),
+}
+
+
+class Unrouted:
+    surface = "none"
+    prefixes = ("/",)
+    rate_limits: dict[tuple[str, str], list[tuple[float, int]]] = {}
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+    def error(
+        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+    ) -> Response:
+        default_code, default_message = _CODES.get(status, ("error", "The request failed."))
+        return json({"error": code or default_code, "message": message or default_message}, status, headers)
