@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,8 @@ import uvicorn
 
 from .app import create_app
 from .settings import Settings
+
+_LIMITS = httpx.Limits(keepalive_expiry=2)
 
 
 def free_port() -> int:
@@ -107,7 +111,9 @@ class MockServer:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_url = f"{self.base_url}/ims/token/v3"
-        self.http = http or httpx.Client(base_url=self.base_url, timeout=30)
+        # Idle connections are dropped by the client well before the server's 5 s keep-alive ends, so a request
+        # never goes out on a connection the server is closing (an httpx.ReadError under load).
+        self.http = http or httpx.Client(base_url=self.base_url, timeout=30, limits=_LIMITS)
         self.default_seed = seed
         self.access_token: str | None = None
         admin_headers = {"authorization": f"Bearer {admin_token}"} if admin_token else {}
@@ -211,23 +217,27 @@ class _Server(uvicorn.Server):
 
 @contextmanager
 def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[MockServer]:
-    """Serve the fake on 127.0.0.1 and a free port in a background thread; stop it on exit."""
+    """Serve the fake on 127.0.0.1 in a background thread; stop it on exit. The socket is bound here, on port 0
+    unless a port is given, so two servers started at once can never race for the same port."""
     settings = settings or Settings.from_env(
-        env={}, **{"port": free_port(), "host": "127.0.0.1", "access_log": False, **overrides}
+        env={}, **{"port": 0, "host": "127.0.0.1", "access_log": False, **overrides}
     )
     app = create_app(settings)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on"
-    )
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = _Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True, name="mockserver")
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True, name="mockserver")
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
             raise RuntimeError("mockserver did not start")
         time.sleep(0.005)
-    handle = MockServer(f"http://{settings.host}:{settings.port}", settings.admin_token, seed=settings.seed)
+    handle = MockServer(f"http://{settings.host}:{port}", settings.admin_token, seed=settings.seed)
     handle.app = app  # type: ignore[attr-defined]
     try:
         yield handle
@@ -235,3 +245,44 @@ def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[M
         handle.close()
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
+
+
+@contextmanager
+def serve_process(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 20, inherit_env: bool = True
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run `mockserver serve` (or any command line that ends in it) as a subprocess and wait until it is ready.
+
+    Unless the arguments name a port, it listens on port 0 and the base URL is read from its "listening on" line,
+    so parallel tests never race for a port. Its stderr is drained into `process.stderr_lines` (a list), so a
+    chatty server never blocks on a full pipe (join `process.stderr_reader` to have all of it after exit).
+    `env` adds to this process's environment, or replaces it with `inherit_env=False`. The process is stopped
+    (SIGTERM, then SIGKILL) on exit."""
+    full_env = {**(os.environ if inherit_env else {}), **(env or {})}
+    if "--port" not in args and "MOCKSERVER_PORT" not in (env or {}):
+        args = [*args, "--port", "0"]
+    process = subprocess.Popen(args, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    process.stderr_lines = lines  # type: ignore[attr-defined]
+    found = threading.Event()
+
+    def drain() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if "listening on" in line:
+                found.set()
+        found.set()
+
+    reader = threading.Thread(target=drain, daemon=True, name="mockserver-stderr")
+    reader.start()
+    process.stderr_reader = reader  # type: ignore[attr-defined]
+    try:
+        if not found.wait(timeout) or not any("listening on" in line for line in lines):
+            raise RuntimeError(f"mockserver did not start: {''.join(lines)[-2000:]}")
+        base = next(line for line in lines if "listening on" in line).split("listening on", 1)[1].strip()
+        wait_until_ready(base, process, timeout)
+        yield process, base
+    finally:
+        stop_process(process)

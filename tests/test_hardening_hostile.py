@@ -15,7 +15,6 @@ import os
 import re
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +29,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from mockserver.testing import MockServer, free_port, run_server, stop_process, wait_until_ready
+from mockserver.testing import MockServer, run_server, serve_process
 
 WARM_MODEL = "urn:aaid:sc:VA6C2:3b0c9a3e-5d43-4c1f-9a57-2c0d8c7e9f11"
 PRIVATE_MODEL = "urn:aaid:sc:VA6C2:c41e8d2a-0b6f-4a8e-9d3c-7e5f1a2b9c30"  # mock-client-id's own
@@ -140,39 +139,14 @@ def isolated() -> Iterator[World]:
     500s. In a server thread, the traceback Uvicorn formats for a 500 can race with pytest's own traceback rendering
     on CPython 3.11's shared AST state ("SystemError: AST constructor recursion depth mismatch", CPython gh-106905)
     and crash the whole session; in a separate process a regression fails only its own test."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mockserver",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--profile",
-            "instant",
-            "--seed",
-            "5",
-            "--no-access-log",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MOCKSERVER_")},
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base, proc)
-    except RuntimeError:
-        proc.kill()
-        raise
-    mock = MockServer(base)
-    try:
-        yield _populate(mock)
-    finally:
-        mock.close()
-        stop_process(proc)
+    args = [sys.executable, "-m", "mockserver", "serve", "--host", "127.0.0.1", "--profile", "instant", "--seed", "5"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKSERVER_")}
+    with serve_process([*args, "--no-access-log"], env, inherit_env=False) as (_, base):
+        mock = MockServer(base)
+        try:
+            yield _populate(mock)
+        finally:
+            mock.close()
 
 
 def still_serving(w: World) -> None:

@@ -6,14 +6,12 @@ cache both hits and evicts); the journal never holds more than 100 requests and 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import fields
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from mockserver.settings import Settings
 from mockserver.testing import MockServer, run_server
 
 JOURNAL = 100
@@ -112,7 +110,6 @@ def test_a_single_image_over_the_cache_limit_is_served_but_not_kept() -> None:
         assert mock.app.state.ctx.images.size == 0
 
 
-@pytest.mark.skipif("max_jobs" not in {f.name for f in fields(Settings)}, reason="no max_jobs setting in this version")
 def test_finished_jobs_are_evicted_past_max_jobs() -> None:
     """With `max_jobs=200`, 1,000 finished jobs leave at most 200 in the store, with their images; the evicted ones
     answer like unknown jobs and unknown files, never with a server error."""

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from conftest import decode
 
-from mockserver.testing import free_port, stop_process, wait_until_ready
+from mockserver.testing import serve_process
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_FORM = {
@@ -44,21 +44,10 @@ def dockerfile() -> tuple[list[str], dict[str, str]]:
 
 @contextmanager
 def serve(args: list[str], env: dict[str, str] | None = None, port: int | None = None) -> Iterator[tuple]:
-    """Run the CLI in a subprocess on 127.0.0.1 and wait (by polling /ready, not sleeping) until it is ready."""
-    port = port or free_port()
-    full_env = {**os.environ, "MOCKSERVER_HOST": "127.0.0.1", "MOCKSERVER_PORT": str(port), **(env or {})}
-    full_env["MOCKSERVER_HOST"] = "127.0.0.1"
-    full_env["MOCKSERVER_PORT"] = str(port)
-    proc = subprocess.Popen(args, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_ready(base, proc)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}: {proc.communicate(timeout=5)}") from None
+    """Run the CLI in a subprocess on 127.0.0.1 (port 0 unless one is given) and wait until it is ready."""
+    full_env = {**(env or {}), "MOCKSERVER_HOST": "127.0.0.1", "MOCKSERVER_PORT": str(port or 0)}
+    with serve_process(args, full_env) as (proc, base):
         yield proc, base
-    finally:
-        stop_process(proc)
 
 
 def token_headers(base: str) -> dict[str, str]:
@@ -103,8 +92,8 @@ def test_docker_entrypoint_serves_the_generate_flow():
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
 def test_state_survives_restart_and_kill_9(tmp_path, how):
     args = [sys.executable, "-m", "mockserver", "serve", "--state-dir", str(tmp_path), "--profile", "realistic"]
-    port = free_port()
-    with serve(args, port=port) as (proc, base):
+    with serve(args) as (proc, base):
+        port = int(base.rsplit(":", 1)[1])
         headers = token_headers(base)
         httpx.post(f"{base}/__admin/clock/freeze")
         job = httpx.post(f"{base}/v3/images/generate-async", json={"prompt": "durable"}, headers=headers).json()
@@ -165,31 +154,24 @@ def test_graceful_shutdown_finishes_the_request_in_flight(stop):
             target=lambda: result.update(r=httpx.get(f"{base}/v3/custom-models", headers=headers, timeout=10))
         )
         thread.start()
-        deadline = time.monotonic() + 5
-        while not _in_flight(proc) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
+        # the rule has fired once the gateway holds the request (inside its 1.5 s delay): it is in flight
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{base}/__admin/faults").json()["faults"][0]["fired"] == 0:
+            assert time.monotonic() < deadline, "the request never reached the server"
+            time.sleep(0.02)
         proc.send_signal(stop)
         thread.join(timeout=10)
         assert result["r"].status_code == 200
         assert proc.wait(timeout=5) == 0
 
 
-def _in_flight(proc: subprocess.Popen) -> bool:
-    """The server has an established client connection (read from /proc, so no sleeping on a guess)."""
-    try:
-        fds = os.listdir(f"/proc/{proc.pid}/fd")
-    except OSError:
-        return True
-    return len(fds) > 8
-
-
 def test_json_logs_and_request_ids():
     with serve([sys.executable, "-m", "mockserver", "serve", "--log-format", "json"]) as (proc, base):
         httpx.get(f"{base}/v3/custom-models", headers={"x-request-id": "abc-123"})
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=5)
-    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        proc.wait(timeout=5)
+        proc.stderr_reader.join(timeout=5)
+    lines = [json.loads(line) for line in proc.stderr_lines if line.startswith("{")]
     [entry] = [e for e in lines if e["request_id"] == "abc-123"]
     assert entry["method"] == "GET" and entry["path"] == "/v3/custom-models" and entry["status"] == 401
     assert {"time", "latency_ms", "tenant"} <= set(entry)
@@ -198,7 +180,7 @@ def test_json_logs_and_request_ids():
 def test_bad_fixture_stops_start_up_naming_file_and_field(tmp_path):
     (tmp_path / "broken.yaml").write_text("custom_models:\n  - displayName: X\n    trainingMode: sideways\n")
     run = subprocess.run(
-        [sys.executable, "-m", "mockserver", "serve", "--fixtures", str(tmp_path), "--port", str(free_port())],
+        [sys.executable, "-m", "mockserver", "serve", "--fixtures", str(tmp_path), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=30,
