@@ -20,6 +20,10 @@ from typing import Any, NoReturn
 from .fixtures import FixtureError
 from .settings import Settings, SettingsError, check, env_name
 
+# Idle keep-alive connections stay open this long, as behind common gateways (nginx's default): clients whose own
+# idle limit is shorter (httpx: 5 s, aiohttp: 15 s) then never send a request on a connection being closed.
+KEEP_ALIVE_SECONDS = 75
+
 
 def _version() -> str:
     try:
@@ -140,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     _export(settings)
     sock = _bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
-    common: dict[str, Any] = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 5}
+    common: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+    }
     if settings.workers > 1:
         config = uvicorn.Config("mockserver.app:app_from_env", factory=True, workers=settings.workers, **common)
         _listening(host, port)

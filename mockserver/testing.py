@@ -20,6 +20,7 @@ import httpx
 import uvicorn
 
 from .app import create_app
+from .cli import KEEP_ALIVE_SECONDS
 from .settings import Settings
 
 _LIMITS = httpx.Limits(keepalive_expiry=2)
@@ -111,7 +112,7 @@ class MockServer:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_url = f"{self.base_url}/ims/token/v3"
-        # Idle connections are dropped by the client well before the server's 5 s keep-alive ends, so a request
+        # Idle connections are dropped by the client long before the server's keep-alive ends, so a request
         # never goes out on a connection the server is closing (an httpx.ReadError under load).
         self.http = http or httpx.Client(base_url=self.base_url, timeout=30, limits=_LIMITS)
         self.default_seed = seed
@@ -227,7 +228,9 @@ def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[M
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=KEEP_ALIVE_SECONDS
+    )
     server = _Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True, name="mockserver")
     thread.start()

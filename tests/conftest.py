@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 from PIL import Image
 
 from mockserver.testing import MockServer, run_server
+
+# In CI every property test and Schemathesis run draws the same examples each time (a red run can be repeated
+# exactly); locally they explore afresh. HYPOTHESIS_PROFILE=ci/dev picks one explicitly.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 WARM_MODEL = "urn:aaid:sc:VA6C2:3b0c9a3e-5d43-4c1f-9a57-2c0d8c7e9f11"
 PRIVATE_MODEL = "urn:aaid:sc:VA6C2:c41e8d2a-0b6f-4a8e-9d3c-7e5f1a2b9c30"

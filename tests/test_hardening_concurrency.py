@@ -133,7 +133,8 @@ async def _probe_other_tenant(http: httpx.AsyncClient, log: Log, client: Client,
 
 
 async def _run(mock: MockServer, clients: list[Client], log: Log) -> int:
-    limits = httpx.Limits(max_connections=CLIENTS + 10, max_keepalive_connections=CLIENTS + 10)
+    # idle connections are dropped by the client long before the server's keep-alive can close them under it
+    limits = httpx.Limits(max_connections=CLIENTS + 10, max_keepalive_connections=CLIENTS + 10, keepalive_expiry=2)
     async with httpx.AsyncClient(base_url=mock.base_url, limits=limits, timeout=30) as http:
         for round_no in range(MAX_ROUNDS):
             if all(c.done for c in clients):

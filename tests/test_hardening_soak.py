@@ -39,7 +39,7 @@ async def _gather_limited(calls: list[Any], limit: int) -> list[Any]:
 
 async def _soak(mock: MockServer, headers: dict[str, str], watch: list[tuple[int, int]]) -> list[str]:
     ctx = mock.app.state.ctx
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY, keepalive_expiry=2)
     async with httpx.AsyncClient(base_url=mock.base_url, limits=limits, timeout=30) as http:
 
         async def create(i: int) -> str:
