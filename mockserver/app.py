@@ -55,7 +55,7 @@ def build_context(settings: Settings) -> Context:
 def create_app(settings: Settings | None = None) -> Gateway:
     settings = settings or Settings.from_env()
     ctx = build_context(settings)
-    surfaces = [Firefly(ctx), Training(ctx), Scenario(ctx), Files(ctx)]
+    surfaces: list[Any] = [Firefly(ctx), Training(ctx), Scenario(ctx), Files(ctx)]
     if not settings.no_admin:
         surfaces.append(Control(ctx))
     surfaces.append(Unrouted())  # last: its prefix "/" matches every path no other surface claims

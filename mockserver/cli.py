@@ -66,7 +66,7 @@ def _shown(value: object) -> str:
 def settings_from_args(argv: list[str] | None = None) -> Settings:
     args = vars(_parser().parse_args(argv))
     args.pop("command")
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     for name, value in args.items():
         if isinstance(value, str):  # flags arrive as text: check them exactly as variables are checked
             value = check(Settings.__dataclass_fields__[name], value, "--" + name.replace("_", "-"))

@@ -8,6 +8,7 @@ quietly change behaviour (an unknown auth mode silently meaning "open" would tur
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib.resources import files
 from typing import Any
@@ -81,15 +82,15 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults < environment < explicit overrides (CLI flags or test code). Values of None don't override."""
-        env = os.environ if env is None else env
+        source: Mapping[str, str] = os.environ if env is None else env
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise SettingsError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             name = env_name(f.name)
-            raw = env.get(name)
+            raw = source.get(name)
             if raw is not None and raw != "":
                 values[f.name] = check(f, raw, name)
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -199,7 +199,7 @@ def in_process(settings: Settings | None = None, **overrides: Any) -> Iterator[M
 
     settings = settings or Settings.from_env(env={}, **overrides)
     app = create_app(settings)
-    starlette_app = app.app
+    starlette_app: Any = app.app
     with contextlib.ExitStack() as stack:
         portal = stack.enter_context(start_blocking_portal())
         stack.enter_context(portal.wrap_async_context_manager(starlette_app.router.lifespan_context(starlette_app)))
