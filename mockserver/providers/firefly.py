@@ -7,7 +7,7 @@ Parses and validates requests as Firefly does, calls the core, and renders Adobe
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -27,17 +27,20 @@ SPEC = "firefly-v3.yaml"
 JOB_KIND = "firefly.generate"
 MODEL_VERSIONS = ("image3", "image3_custom", "image4_standard", "image4_ultra", "image4_custom")
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
+# From the `size` description of Adobe's GenerateImagesRequestV3 (the newer spec, with image4 and custom models).
 _IMAGE3_SIZES = {
     (2048, 2048),
     (1024, 1024),
     (2304, 1792),
     (1792, 2304),
     (2688, 1536),
+    (2688, 1512),
     (1344, 768),
+    (1344, 756),
     (1152, 896),
     (896, 1152),
 }
-_IMAGE4_SIZES = {(2048, 2048), (2304, 1792), (1792, 2304), (2688, 1536), (1536, 2688)}
+_IMAGE4_SIZES = {(2048, 2048), (2304, 1792), (1792, 2304), (2688, 1536), (1440, 2560)}
 SIZES = {
     "image3": _IMAGE3_SIZES,
     "image3_custom": _IMAGE3_SIZES,
@@ -46,6 +49,8 @@ SIZES = {
     "image4_custom": _IMAGE4_SIZES,
 }
 MIME_TYPES = ("image/jpeg", "image/png")
+# The storage domains PublicBinaryInputV3.url may point at, from the description of Adobe's newer spec.
+SOURCE_DOMAINS = ("amazonaws.com", "windows.net", "dropboxusercontent.com", "storage.googleapis.com")
 SORT_KEYS = {
     "assetName": lambda m: m.display_name.lower(),
     "createdDate": lambda m: m.created_at,
@@ -438,4 +443,28 @@ def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]
         )
     if version in CUSTOM_VERSIONS and not body.get("customModelId"):
         found.append({"loc": ["body", "customModelId"], "msg": "field required", "type": "value_error.missing"})
+    for key in ("style", "structure"):
+        source = ((body.get(key) or {}).get("imageReference") or {}).get("source") or {}
+        if isinstance(source.get("url"), str):
+            problem = _source_url_error(source["url"])
+            if problem is not None:
+                found.append({"loc": ["body", key, "imageReference", "source", "url"], **problem})
     return found
+
+
+def _source_url_error(url: str) -> dict[str, Any] | None:
+    """A reference image URL must be an absolute URL on one of the storage domains Adobe lists."""
+    parts = urlsplit(url)
+    try:
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        host = ""
+    if not parts.scheme or not host:
+        return {"msg": "invalid or missing URL scheme", "type": "value_error.url.scheme"}
+    if not any(host == d or host.endswith(f".{d}") for d in SOURCE_DOMAINS):
+        return {
+            "msg": f"URL domain {host} is not allowed; allowed domains: {', '.join(SOURCE_DOMAINS)}",
+            "type": "value_error.url.host",
+            "ctx": {"allowed_domains": list(SOURCE_DOMAINS)},
+        }
+    return None
