@@ -138,6 +138,8 @@ class Firefly:
         tenant = self._tenant(request)
         if isinstance(tenant, Response):
             return tenant
+        if not accepts_json(request.headers.get("accept")):
+            return errors.reason(406)
         q = request.query_params
         start, limit = q.get("start", "0"), q.get("limit", "20")
         sort_by, state = q.get("sortBy", "modifiedDate"), q.get("publishedState", "published")
@@ -166,9 +168,11 @@ class Firefly:
         tenant = self._tenant(request)
         if isinstance(tenant, Response):
             return tenant
+        if not accepts_json(request.headers.get("accept")):
+            return errors.reason(406)
         model = self.world.registry.model(tenant, request.path_params["asset_id"])
         if model is None or "firefly" not in model.surfaces or self.world.training_state(model) == "none":
-            return errors.reason(404, "The requested custom model was not found.")
+            return errors.reason(404)
         return json(self._model_json(model))
 
     def _matches(self, model: Model, state: str) -> bool:
@@ -209,7 +213,7 @@ class Firefly:
         try:
             raw = await read_body(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
-            return errors.api(413, "payload_too_large")
+            return errors.too_large()
         if not raw.strip():
             return errors.api(400, "empty_input_body")
         try:
@@ -240,8 +244,8 @@ class Firefly:
             job = self._create_job(tenant, body, version, mime, model, profile, request.scope.get("mock.job_outcome"))
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
-        link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'
-        return json({"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}, 202, {"Link": link})
+        body = {"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}
+        return json(body, 202, {"Link": self._links(request, job)})
 
     def _create_job(
         self,
@@ -329,7 +333,12 @@ class Firefly:
             body.update(error_code=job.outcome.error_code, message=job.outcome.message)
         elif state.phase is Phase.TIMEOUT:
             body.update(error_code="timeout_error", message="The job timed out.")
-        return json(body)
+        return json(body, headers={"Link": self._links(request, job)})
+
+    def _links(self, request: Request, job: Job) -> str:
+        """The `Link` header Adobe's spec declares on the 202 of generate-async and the 200 of status."""
+        base = base_url(request, self.ctx.settings.public_url)
+        return f'<{base}/v3/status/{job.id}>; rel="status", <{base}/v3/cancel/{job.id}>; rel="cancel"'
 
     def _result(self, request: Request, job: Job) -> dict[str, Any]:
         base = base_url(request, self.ctx.settings.public_url)
@@ -363,6 +372,20 @@ class Firefly:
             winner, "job_cancel_failed"
         )
         return errors.api(409, code)
+
+
+def accepts_json(accept: str | None) -> bool:
+    """Whether an `Accept` header admits JSON (absent or empty admits anything). The custom-models service
+    answers 406 otherwise, as Adobe's custom_models_listing.json documents."""
+    if not accept or not accept.strip():
+        return True
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        refused = any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params)
+        media = media.lower()
+        if not refused and (media in ("*/*", "application/*", "application/json") or media.endswith("+json")):
+            return True
+    return False
 
 
 def _header_errors(version: str, mime: str, profile: str | None) -> list[dict[str, Any]]:
