@@ -119,7 +119,7 @@ class Firefly:
             which = "client_secret" if exc.reason == "bad_secret" else "client_id"
             return errors.ims(400, "invalid_client", f"invalid {which} parameter")
         request.scope["mock.tenant"] = client.tenant
-        token = self.world.tenants.issue_token(client)
+        token = self.world.tenants.issue_token(client, fields.get("scope", ""))
         return json({"access_token": token.value, "token_type": "bearer", "expires_in": 86399})
 
     def _tenant(self, request: Request) -> str | Response:

@@ -29,6 +29,7 @@ from starlette.routing import Route
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase, history, phase_of
+from ..core.jwt import claims as jwt_claims
 from ..core.profiles import PROFILES
 from ..core.registry import PUBLIC, Model
 from ..core.tenants import CredentialError
@@ -197,7 +198,7 @@ class Scenario:
         elif scheme == "bearer":
             if self.world.tenants.mode == "strict":
                 return errors.unauthorized("Bearer tokens are not accepted in strict auth mode: use an API key pair")
-            claims = _jwt_claims(value)
+            claims = jwt_claims(value)
             subject = claims.get("sub") if claims else None
             if not isinstance(subject, str) or not subject:
                 return errors.unauthorized("Invalid bearer token: expected a JWT with a sub claim")
@@ -857,17 +858,6 @@ def _b62(text: str, length: int = 24) -> str:
         number, digit = divmod(number, len(_B62))
         out.append(_B62[digit])
     return "".join(out)
-
-
-def _jwt_claims(token: str) -> dict[str, Any] | None:
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    return claims if isinstance(claims, dict) else None
 
 
 def _page(rows: list[Any], q: dict[str, Any], default_size: int) -> tuple[list[Any], str | None] | Response:
