@@ -18,7 +18,8 @@ _MODEL = {
     "required": ["displayName"],
     "properties": {
         "id": {"type": "string", "minLength": 1},
-        "assetId": {"type": "string", "pattern": "^urn:aaid:sc:[A-Z0-9]+:[0-9a-f-]{36}$"},
+        # Adobe's tutorial shows "urn:aaid:sc:VA6C2:bc1f46cd-be98-4a7b-9ffe-1111111111" (not a full uuid)
+        "assetId": {"type": "string", "pattern": "^urn:aaid:sc:[A-Za-z0-9]+:[A-Za-z0-9-]+$"},
         "displayName": {"type": "string", "minLength": 1},
         "assetName": {"type": "string"},
         "tenant": {"type": "string"},
@@ -32,6 +33,8 @@ _MODEL = {
         "samplePrompt": {"type": "string"},
         "conceptId": {"type": "string"},
         "size": {"type": "integer", "minimum": 0},
+        "etag": {"type": "string", "pattern": '^"[0-9a-f]{32}"$'},
+        "version": {"type": "string", "minLength": 1},
         "createdDate": {"type": "integer", "minimum": 0},
         "modifiedDate": {"type": "integer", "minimum": 0},
     },

@@ -138,7 +138,10 @@ def test_trained_model_is_a_firefly_custom_model(firefly_mock, auth):
     ready = listed("ready")[asset_id]
     assert asset_id not in listed("training")
     assert ready["displayName"] == "Brand style" and ready["trainingMode"] == "style"
-    assert ready["samplePrompt"] == f"a photo of {word}" and ready["conceptId"] == word
+    # a style model has no concept to name (conceptId ""), as in Adobe's tutorial listing
+    assert ready["samplePrompt"] == f"a photo of {word}" and ready["conceptId"] == ""
+    assert ready["assetName"] == "Brand style.ffcustommodel" and ready["size"] > 10**9
+    assert re.fullmatch(r'"[0-9a-f]{32}"', ready["etag"]), ready["etag"]
     assert firefly_mock.http.get(f"/v3/custom-models/{asset_id}", headers=auth).json()["assetId"] == asset_id
 
     other = firefly_mock.headers("other-client-id", "other-client-secret")

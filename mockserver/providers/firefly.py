@@ -6,6 +6,7 @@ Parses and validates requests as Firefly does, calls the core, and renders Adobe
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -58,6 +59,7 @@ SORT_KEYS = {
 }
 PUBLISHED_STATES = ("all", "ready", "published", "unpublished", "queued", "training", "failed", "cancelled")
 MEDIA_TYPE = "application/vnd.adobe.ffmodel+dcx"
+ASSET_SUFFIX = ".ffcustommodel"  # the tutorial's assetName: "Warm Custom Model.ffcustommodel"
 _STATUS = {
     Phase.PENDING: "pending",
     Phase.RUNNING: "running",
@@ -185,11 +187,14 @@ class Firefly:
     def _model_json(self, model: Model) -> dict[str, Any]:
         trigger = self.world.trigger_word(model)
         sample = model.sample_prompt or (f"a photo of {trigger}" if trigger else "")
+        # Only a subject model has a concept (the word a prompt must name); a style model's is "", as in the
+        # tutorial's listing.
+        concept = model.concept_id or (trigger if model.training_mode == "subject" else None) or ""
         return {
             "version": model.version,
-            "assetName": model.extra.get("assetName", model.display_name),
-            "size": model.size,
-            "etag": model.etag,
+            "assetName": model.extra.get("assetName", f"{model.display_name}{ASSET_SUFFIX}"),
+            "size": model.size or (trained_size(model.asset_id) if trigger else 0),
+            "etag": quoted_etag(model.etag),
             "trainingMode": model.training_mode,
             "assetId": model.asset_id,
             "mediaType": MEDIA_TYPE,
@@ -199,7 +204,7 @@ class Firefly:
             "baseModel": model.base_model,
             "samplePrompt": sample,
             "displayName": model.display_name,
-            "conceptId": model.concept_id or trigger or "",
+            "conceptId": concept,
         }
 
     # --- generate, status, cancel --------------------------------------------------------------------------
@@ -372,6 +377,23 @@ class Firefly:
             winner, "job_cancel_failed"
         )
         return errors.api(409, code)
+
+
+def quoted_etag(etag: str) -> str:
+    """An HTTP entity tag as the custom-models listing shows it: 32 hex digits in double quotes."""
+    if etag.startswith('"'):
+        return etag
+    digits = etag.replace("-", "").lower()
+    if len(digits) != 32:
+        digits = hashlib.md5(etag.encode(), usedforsecurity=False).hexdigest()
+    return f'"{digits}"'
+
+
+def trained_size(asset_id: str) -> int:
+    """The stored size of a model trained here: stable per model, of the order of the tutorial's 16,513,991,265
+    bytes (a model file is gigabytes, not the 0 an empty record would say)."""
+    digest = hashlib.sha256(asset_id.encode()).digest()
+    return 15_000_000_000 + int.from_bytes(digest[:4], "big") % 3_000_000_000
 
 
 def accepts_json(accept: str | None) -> bool:

@@ -181,7 +181,7 @@ class Training:
             surfaces=["firefly", SURFACE],
             created_at=now,
             modified_at=now,
-            etag=world.ids.uuid(),
+            etag=f'"{world.ids.uuid().replace("-", "")}"',
         )
         with world.store.transaction():
             world.registry.add_model(model)
