@@ -64,13 +64,16 @@ def test_full_lifecycle_over_a_socket(mockserver):
     assert (status["trainingStrength"], status["trainingSpeed"]) == (7, "fast")
     mockserver.clock.advance(0.6)
     status = client.get(f"/models/{model_id}/trainings/{training_id}").json()
-    assert status["status"] == "processing" and 0 < status["progress"] < 100 and status["triggerWord"] is None
-    assert client.get(f"/models/{model_id}").json()["status"] == "training"
+    assert status["status"] == "processing" and 0 < status["progress"] < 100
+    processing_word = status["triggerWord"]  # seed 003: {"status": "processing", "triggerWord": "FJA90AB"}
+    assert processing_word is not None and TRIGGER.match(processing_word)
+    model_now = client.get(f"/models/{model_id}").json()
+    assert model_now["status"] == "training" and model_now["triggerWord"] is None  # the model's: newest succeeded
     mockserver.clock.advance(5)
     status = client.get(f"/models/{model_id}/trainings/{training_id}").json()
     assert status["status"] == "succeeded" and status["progress"] == 100
     word = status["triggerWord"]
-    assert TRIGGER.match(word)
+    assert TRIGGER.match(word) and word == processing_word
     assert client.get(f"/models/{model_id}/trainings").json() == [
         {"id": training_id, "status": "succeeded", "createdAt": status["createdAt"]}
     ]
