@@ -61,6 +61,8 @@ SCHEMA: dict[str, Any] = {
         },
         "custom_models": {"type": "array", "items": _MODEL},
         "scenario": {"type": "object"},
+        # a recorded `GET /v1/models/{id}` reply, dropped in unchanged: one Scenario model
+        "model": {"type": "object"},
     },
     "additionalProperties": False,
 }
@@ -93,6 +95,8 @@ def load(folder: str | Path) -> Fixtures:
             raise FixtureError(f"{path}: field {where}: {error.message}")
         merged.clients += data.get("clients", [])
         merged.custom_models += data.get("custom_models", [])
+        if "model" in data:
+            merged.scenario.setdefault("models", []).append(data["model"])
         for key, items in data.get("scenario", {}).items():
             if not isinstance(items, list):
                 raise FixtureError(f"{path}: field scenario/{key}: must be a list")
