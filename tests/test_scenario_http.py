@@ -421,6 +421,20 @@ def write_fixture(folder: Path, models: list[dict]) -> str:
     return str(folder)
 
 
+def test_fixture_fields_seen_on_real_records_load_and_are_served(tmp_path):
+    """`epochs` is on real LoRA records; a scrubbed recording (with the recorder's `observedFields`) keeps only
+    some fields and is served exactly as recorded, without defaults."""
+    lora = {"id": "model_lora", "name": "LoRA", "type": "flux.1-lora", "custom": False, "epochs": 12}
+    scrubbed = {"id": "model_scrubbed", "type": "flux.1-lora", "privacy": "public", "status": "trained"}
+    scrubbed["observedFields"] = ["id", "name", "epochs"]
+    with run_server(fixtures=write_fixture(tmp_path, [lora, scrubbed])) as mock:
+        served = get(mock, "/v1/models/model_lora").json()["model"]
+        assert served["epochs"] == 12 and served["trainingProgress"] == {} and "complianceMetadata" in served
+        assert get(mock, "/v1/models/model_scrubbed").json() == {"model": scrubbed}
+    with pytest.raises(FixtureError):  # the fields a scrubbed record keeps are still checked
+        create_app(Settings.from_env(env={}, fixtures=write_fixture(tmp_path, [{**scrubbed, "type": "sdxl"}])))
+
+
 @pytest.mark.parametrize(
     ("model", "needle"),
     [

@@ -219,6 +219,8 @@ def test_subject_models_and_failed_or_cancelled_trainings_show_in_firefly(firefl
         "/v3/custom-models", params={"publishedState": "ready", "limit": 50}, headers=auth
     ).json()["custom_models"]
     assert [m["trainingMode"] for m in listing if m["assetId"] == subject["assetId"]] == ["subject"]
+    word = api.training(subject["id"], good_id).json()["triggerWord"]
+    assert [m["conceptId"] for m in listing if m["assetId"] == subject["assetId"]] == [word]  # a subject has one
 
 
 def test_high_quality_takes_longer_than_fast(mockserver, api):
