@@ -4,6 +4,7 @@ time, lifetime). The signature is a random placeholder, so the token stays ungue
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import orjson
 
@@ -13,7 +14,7 @@ from .ids import secret_token
 _HEADER = {"alg": "RS256", "x5u": "ims_na1-key-at-1.cer", "kid": "ims_na1-key-at-1", "itt": "at"}
 
 
-def _part(data: dict[str, object]) -> str:
+def _part(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(data)).rstrip(b"=").decode()
 
 
@@ -32,7 +33,7 @@ def access_token(client_id: str, created_at: float, lifetime: float, scope: str 
     return f"{_part(_HEADER)}.{_part(payload)}.{secret_token(64)}"
 
 
-def claims(token: str) -> dict[str, object] | None:
+def claims(token: str) -> dict[str, Any] | None:
     """The payload of a JWT, unverified (None when it is not one)."""
     parts = token.split(".")
     if len(parts) != 3:

@@ -173,19 +173,20 @@ class Training:
             return body
         world, now = self.world, self._now()
         key = world.ids.uuid()
+        kind: str = body.get("customModelType", "style")
         model = Model(
             id=_short_id(world),
             asset_id=f"urn:aaid:sc:VA6C2:{key}",
             tenant=tenant,
             display_name=body["displayName"],
-            training_mode=body.get("customModelType") if body.get("customModelType") in TRAINING_MODES else "style",
+            training_mode=kind if kind in TRAINING_MODES else "style",
             published_state="never",
             ready=False,
             surfaces=["firefly", SURFACE],
             created_at=now,
             modified_at=now,
             etag=f'"{world.ids.uuid().replace("-", "")}"',
-            extra={"customModelType": body.get("customModelType", "style")},
+            extra={"customModelType": kind},
         )
         with world.store.transaction():
             world.registry.add_model(model)
