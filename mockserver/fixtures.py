@@ -18,7 +18,8 @@ _MODEL = {
     "required": ["displayName"],
     "properties": {
         "id": {"type": "string", "minLength": 1},
-        "assetId": {"type": "string", "pattern": "^urn:aaid:sc:[A-Z0-9]+:[0-9a-f-]{36}$"},
+        # Adobe's tutorial shows "urn:aaid:sc:VA6C2:bc1f46cd-be98-4a7b-9ffe-1111111111" (not a full uuid)
+        "assetId": {"type": "string", "pattern": "^urn:aaid:sc:[A-Za-z0-9]+:[A-Za-z0-9-]+$"},
         "displayName": {"type": "string", "minLength": 1},
         "assetName": {"type": "string"},
         "tenant": {"type": "string"},
@@ -32,6 +33,8 @@ _MODEL = {
         "samplePrompt": {"type": "string"},
         "conceptId": {"type": "string"},
         "size": {"type": "integer", "minimum": 0},
+        "etag": {"type": "string", "pattern": '^"[0-9a-f]{32}"$'},
+        "version": {"type": "string", "minLength": 1},
         "createdDate": {"type": "integer", "minimum": 0},
         "modifiedDate": {"type": "integer", "minimum": 0},
     },
@@ -58,6 +61,8 @@ SCHEMA: dict[str, Any] = {
         },
         "custom_models": {"type": "array", "items": _MODEL},
         "scenario": {"type": "object"},
+        # a recorded `GET /v1/models/{id}` reply, dropped in unchanged: one Scenario model
+        "model": {"type": "object"},
     },
     "additionalProperties": False,
 }
@@ -90,6 +95,8 @@ def load(folder: str | Path) -> Fixtures:
             raise FixtureError(f"{path}: field {where}: {error.message}")
         merged.clients += data.get("clients", [])
         merged.custom_models += data.get("custom_models", [])
+        if "model" in data:
+            merged.scenario.setdefault("models", []).append(data["model"])
         for key, items in data.get("scenario", {}).items():
             if not isinstance(items, list):
                 raise FixtureError(f"{path}: field scenario/{key}: must be a list")

@@ -6,17 +6,27 @@ providers reshape them as they need.
 
 from __future__ import annotations
 
+import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# jsonschema's own format checks (uri when its optional rfc3986/rfc3987 checker is installed, uuid, ...) plus
+# pydantic's `uuid4`, which Adobe's specs use and JSON Schema does not define.
+FORMATS = FormatChecker()
+
+
+@FORMATS.checks("uuid4", raises=ValueError)
+def _is_uuid4(value: object) -> bool:
+    return not isinstance(value, str) or uuid.UUID(value).version == 4
 
 
 class Spec:
@@ -37,7 +47,9 @@ class Spec:
             if schema_name not in self.doc.get("components", {}).get("schemas", {}):
                 raise KeyError(f"{self.path.name} has no schema {schema_name}")
             found = Draft202012Validator(
-                {"$ref": f"{self._uri}#/components/schemas/{schema_name}"}, registry=self._registry
+                {"$ref": f"{self._uri}#/components/schemas/{schema_name}"},
+                registry=self._registry,
+                format_checker=FORMATS,
             )
             self._validators[schema_name] = found
         return found
@@ -112,7 +124,33 @@ def describe(error: ValidationError) -> dict[str, Any]:
             "type": "value_error.str.regex",
             "ctx": {"pattern": value},
         }
+    if kind == "format":
+        return _format_error(loc, value, error.instance)
     return {"loc": loc, "msg": error.message, "type": f"value_error.{kind}"}
+
+
+_FORMAT_ERRORS = {  # pydantic v1's words for the formats Firefly's models declare
+    "uri": ("invalid or missing URL scheme", "value_error.url.scheme"),
+    "uuid": ("value is not a valid uuid", "type_error.uuid"),
+    "uuid4": ("value is not a valid uuid", "type_error.uuid"),
+}
+
+
+def _format_error(loc: list[Any], fmt: str, instance: Any) -> dict[str, Any]:
+    if fmt == "uuid4":
+        try:
+            uuid.UUID(instance)
+        except ValueError:
+            pass
+        else:  # a uuid, but not version 4
+            return {
+                "loc": loc,
+                "msg": "uuid version 4 expected",
+                "type": "value_error.uuid.version",
+                "ctx": {"required_version": 4},
+            }
+    msg, typ = _FORMAT_ERRORS.get(fmt, (f"value is not a valid {fmt}", f"value_error.{fmt}"))
+    return {"loc": loc, "msg": msg, "type": typ}
 
 
 @cache

@@ -122,7 +122,8 @@ def test_generate_reply_and_job_shape(mock):
     assert re.fullmatch(r"job_[A-Za-z0-9]{24}", job["jobId"])
     assert ISO.match(job["createdAt"]) and ISO.match(job["updatedAt"])
     assert job["metadata"]["input"] == {"prompt": "a red fox", "numOutputs": 3, "aspectRatio": "1:1"}
-    assert job["billing"] == {"cuCost": 37.75, "cuDiscount": 0}
+    # cuCost is the main action alone; the quality gate is an add-on in cuCostDetails (scenario-sdk JobBilling)
+    assert job["billing"] == {"cuCost": 36, "cuDiscount": 0, "cuCostDetails": {"quality-gate": 1.75}}
     fetched = get(mock, f"/v1/jobs/{job['jobId']}").json()["job"]
     assert fetched["status"] == "success" and fetched["progress"] == 1
     assert len(fetched["metadata"]["assetIds"]) == 3 and len(set(fetched["metadata"]["assetIds"])) == 3
@@ -262,7 +263,7 @@ def test_pixel_art_ratios_and_arrays(mock):
     auto = generate(mock, {"prompt": "castle"}, model=pixel).json()["job"]
     assert auto["metadata"]["input"]["aspectRatio"] == "auto"
     assert generate(mock, {"prompt": "x", "style": ["8-bit", "16-bit", "isometric"]}, model=pixel).json() == {
-        "reason": "Input style must contain at most 2 items"
+        "reason": "Input style must be at most 2 items long"
     }
     assert (
         generate(mock, {"prompt": "x", "style": ["neon"]}, model=pixel)
@@ -420,6 +421,20 @@ def write_fixture(folder: Path, models: list[dict]) -> str:
     return str(folder)
 
 
+def test_fixture_fields_seen_on_real_records_load_and_are_served(tmp_path):
+    """`epochs` is on real LoRA records; a scrubbed recording (with the recorder's `observedFields`) keeps only
+    some fields and is served exactly as recorded, without defaults."""
+    lora = {"id": "model_lora", "name": "LoRA", "type": "flux.1-lora", "custom": False, "epochs": 12}
+    scrubbed = {"id": "model_scrubbed", "type": "flux.1-lora", "privacy": "public", "status": "trained"}
+    scrubbed["observedFields"] = ["id", "name", "epochs"]
+    with run_server(fixtures=write_fixture(tmp_path, [lora, scrubbed])) as mock:
+        served = get(mock, "/v1/models/model_lora").json()["model"]
+        assert served["epochs"] == 12 and served["trainingProgress"] == {} and "complianceMetadata" in served
+        assert get(mock, "/v1/models/model_scrubbed").json() == {"model": scrubbed}
+    with pytest.raises(FixtureError):  # the fields a scrubbed record keeps are still checked
+        create_app(Settings.from_env(env={}, fixtures=write_fixture(tmp_path, [{**scrubbed, "type": "sdxl"}])))
+
+
 @pytest.mark.parametrize(
     ("model", "needle"),
     [
@@ -458,7 +473,7 @@ def test_fixture_input_rules(tmp_path):
         assert reason({"prompt": "p", "mode": "fine"}) == "Input detail is required with these inputs"
         assert reason({"prompt": "p", "mode": "fine", "detail": 3}) is None
         assert reason({"prompt": "p", "lorasScale": [0.5, 2.5]}) == "Input lorasScale must be at most 2"  # as recorded
-        assert reason({"prompt": "p", "loras": ["a", "b", "c"]}) == "Input loras must contain at most 2 items"
+        assert reason({"prompt": "p", "loras": ["a", "b", "c"]}) == "Input loras must be at most 2 items long"
         assert reason({"prompt": "p", "loras": [1]}) == "Input loras items must be a string"
 
 

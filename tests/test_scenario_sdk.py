@@ -139,9 +139,17 @@ def test_cancel_through_the_job_action(mock):
     assert "already success" in info.value.body["reason"]
 
 
+def test_strict_sdk_validation_refuses_models_as_it_would_real_ones(mock):
+    """Every recorded real model record has `trainingProgress: {}`, which scenario-sdk's strict mode refuses
+    (its type requires `stage` and `updatedAt`): a strict client fails here exactly as against the real API."""
+    with pytest.raises(scenario_sdk.APIResponseValidationError):
+        client(mock, _strict_response_validation=True).models.retrieve(IMAGEN)
+
+
 def test_models_retrieve_and_list_across_pages(mock):
-    sdk = client(mock, _strict_response_validation=True)
+    sdk = client(mock)
     model = sdk.models.retrieve(IMAGEN).model
+    assert model.training_progress is not None and model.to_dict()["trainingProgress"] == {}
     assert model.id == IMAGEN and model.name == "Imagen 4 Ultra" and model.custom is True
     assert model.privacy == "public" and model.status == "trained" and model.type == "custom"
     names = [i.name for i in model.inputs]

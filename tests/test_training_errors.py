@@ -143,13 +143,21 @@ def test_json_body_over_the_limit_is_413(api):
         ({"displayName": ""}, ["displayName"]),
         ({"displayName": "x" * 257}, ["displayName"]),
         ({"displayName": 5}, ["displayName"]),
-        ({"displayName": "ok", "customModelType": "portrait"}, ["customModelType"]),
+        ({"displayName": "ok", "customModelType": 5}, ["customModelType"]),
         ({"displayName": "ok", "colour": "red"}, ["colour"]),
         ([], ["body"]),
     ],
 )
 def test_create_model_validation(api, body, fields):
     assert_error(api.call("POST", "/models", json=body), 422, "validation_error", *fields)
+
+
+def test_custom_model_type_is_reserved_so_any_value_is_kept(api):
+    """Seed 003 calls customModelType "reserved for future use": an unknown value is not refused."""
+    created = api.call("POST", "/models", json={"displayName": "ok", "customModelType": "portrait"})
+    assert created.status_code == 201, created.text
+    assert created.json()["customModelType"] == "portrait"
+    assert api.call("GET", f"/models/{created.json()['id']}").json()["customModelType"] == "portrait"
 
 
 def test_rename_validation(api, model_id):

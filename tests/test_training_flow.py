@@ -64,13 +64,16 @@ def test_full_lifecycle_over_a_socket(mockserver):
     assert (status["trainingStrength"], status["trainingSpeed"]) == (7, "fast")
     mockserver.clock.advance(0.6)
     status = client.get(f"/models/{model_id}/trainings/{training_id}").json()
-    assert status["status"] == "processing" and 0 < status["progress"] < 100 and status["triggerWord"] is None
-    assert client.get(f"/models/{model_id}").json()["status"] == "training"
+    assert status["status"] == "processing" and 0 < status["progress"] < 100
+    processing_word = status["triggerWord"]  # seed 003: {"status": "processing", "triggerWord": "FJA90AB"}
+    assert processing_word is not None and TRIGGER.match(processing_word)
+    model_now = client.get(f"/models/{model_id}").json()
+    assert model_now["status"] == "training" and model_now["triggerWord"] is None  # the model's: newest succeeded
     mockserver.clock.advance(5)
     status = client.get(f"/models/{model_id}/trainings/{training_id}").json()
     assert status["status"] == "succeeded" and status["progress"] == 100
     word = status["triggerWord"]
-    assert TRIGGER.match(word)
+    assert TRIGGER.match(word) and word == processing_word
     assert client.get(f"/models/{model_id}/trainings").json() == [
         {"id": training_id, "status": "succeeded", "createdAt": status["createdAt"]}
     ]
@@ -138,7 +141,10 @@ def test_trained_model_is_a_firefly_custom_model(firefly_mock, auth):
     ready = listed("ready")[asset_id]
     assert asset_id not in listed("training")
     assert ready["displayName"] == "Brand style" and ready["trainingMode"] == "style"
-    assert ready["samplePrompt"] == f"a photo of {word}" and ready["conceptId"] == word
+    # a style model has no concept to name (conceptId ""), as in Adobe's tutorial listing
+    assert ready["samplePrompt"] == f"a photo of {word}" and ready["conceptId"] == ""
+    assert ready["assetName"] == "Brand style.ffcustommodel" and ready["size"] > 10**9
+    assert re.fullmatch(r'"[0-9a-f]{32}"', ready["etag"]), ready["etag"]
     assert firefly_mock.http.get(f"/v3/custom-models/{asset_id}", headers=auth).json()["assetId"] == asset_id
 
     other = firefly_mock.headers("other-client-id", "other-client-secret")
@@ -213,6 +219,8 @@ def test_subject_models_and_failed_or_cancelled_trainings_show_in_firefly(firefl
         "/v3/custom-models", params={"publishedState": "ready", "limit": 50}, headers=auth
     ).json()["custom_models"]
     assert [m["trainingMode"] for m in listing if m["assetId"] == subject["assetId"]] == ["subject"]
+    word = api.training(subject["id"], good_id).json()["triggerWord"]
+    assert [m["conceptId"] for m in listing if m["assetId"] == subject["assetId"]] == [word]  # a subject has one
 
 
 def test_high_quality_takes_longer_than_fast(mockserver, api):

@@ -272,7 +272,7 @@ class TrainingMachine(RuleBasedStateMachine):
             return
         body = r.json()
         assert body["status"] == training.status(self.now), (body, training, self.now)
-        if body["status"] == "succeeded":
+        if body["status"] in ("processing", "succeeded"):  # the word exists while processing (seed 003)
             assert body["triggerWord"] and (training.word in (None, body["triggerWord"]))
             training.word = body["triggerWord"]
         else:

@@ -7,17 +7,22 @@ from .jobs import Plan
 
 PROFILES = ("instant", "fast", "realistic", "polls")
 
-# (pending, running) seconds for the "fast" and "realistic" profiles; polls counts steps instead.
+# (pending, running) seconds for the "fast" and "realistic" profiles; polls counts steps instead. Realistic
+# trainings take what seed 001 says a training takes, "20–30 minutes or more": a fast training 20–30 minutes in
+# all (jittered within that range), a high-quality one longer.
 _SECONDS = {
     "fast": {"generate": (0.2, 0.6), "training": (0.3, 1.2), "training_hq": (0.5, 2.5)},
-    "realistic": {"generate": (2.0, 8.0), "training": (20.0, 120.0), "training_hq": (40.0, 300.0)},
+    "realistic": {"generate": (2.0, 8.0), "training": (60.0, 1440.0), "training_hq": (60.0, 2400.0)},
 }
+# How far a realistic plan may stray from the figures above: a quarter for generation, less for a training so
+# that it stays within 20–30 minutes (60 s ± 25% queued, 1,440 s ± 16% training: 20.9–29.1 minutes).
+_JITTER = {"generate": (0.25, 0.25), "training": (0.25, 0.16), "training_hq": (0.25, 0.25)}
 _POLLS = {"generate": (1, 1), "training": (1, 2), "training_hq": (1, 4)}
 
 
 def plan_for(profile: str, work: str, ids: Ids) -> Plan:
-    """A timing plan for one job. `work` is "generate", "training" or "training_hq". Realistic plans jitter by
-    up to a quarter, drawn from the seeded source so they repeat under --seed."""
+    """A timing plan for one job. `work` is "generate", "training" or "training_hq". Realistic plans jitter (see
+    `_JITTER`), drawn from the seeded source so they repeat under --seed."""
     if profile == "instant":
         return Plan(0.0, 0.0)
     if profile == "polls":
@@ -25,6 +30,7 @@ def plan_for(profile: str, work: str, ids: Ids) -> Plan:
         return Plan(pending, running, unit="polls")
     pending, running = _SECONDS.get(profile, _SECONDS["fast"]).get(work, _SECONDS["fast"]["generate"])
     if profile == "realistic":
-        pending *= ids.uniform(0.75, 1.25)
-        running *= ids.uniform(0.75, 1.25)
+        spread_pending, spread_running = _JITTER.get(work, _JITTER["generate"])
+        pending *= ids.uniform(1 - spread_pending, 1 + spread_pending)
+        running *= ids.uniform(1 - spread_running, 1 + spread_running)
     return Plan(pending, running)

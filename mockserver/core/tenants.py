@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .clock import Clock
-from .ids import secret_token
+from .jwt import access_token
 
 TOKEN_LIFETIME = 86399
 
@@ -75,8 +75,10 @@ class Tenants:
             raise CredentialError("bad_key")
         return api_key
 
-    def issue_token(self, client: Client) -> Token:
-        token = Token(secret_token(), client.client_id, client.tenant, self.clock.now() + TOKEN_LIFETIME)
+    def issue_token(self, client: Client, scope: str = "") -> Token:
+        now = self.clock.now()
+        value = access_token(client.client_id, now, TOKEN_LIFETIME, scope)
+        token = Token(value, client.client_id, client.tenant, now + TOKEN_LIFETIME)
         self.store.put("token", token.value, token, client.tenant)
         return token
 

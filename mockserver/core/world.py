@@ -179,7 +179,8 @@ def seed_custom_models(world: World, fixtures: Fixtures) -> None:
                 created_at=created,
                 modified_at=raw.get("modifiedDate", int(created * 1000)) / 1000,
                 size=raw.get("size", 18_874_368),
-                etag=fixture_uuid("etag", key),
+                etag=raw.get("etag", fixture_uuid("etag", key)),
+                version=raw.get("version", "1"),
                 ready=True,
                 extra={"assetName": raw["assetName"]} if "assetName" in raw else {},
             )

@@ -6,8 +6,9 @@ Parses and validates requests as Firefly does, calls the core, and renders Adobe
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -27,17 +28,20 @@ SPEC = "firefly-v3.yaml"
 JOB_KIND = "firefly.generate"
 MODEL_VERSIONS = ("image3", "image3_custom", "image4_standard", "image4_ultra", "image4_custom")
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
+# From the `size` description of Adobe's GenerateImagesRequestV3 (the newer spec, with image4 and custom models).
 _IMAGE3_SIZES = {
     (2048, 2048),
     (1024, 1024),
     (2304, 1792),
     (1792, 2304),
     (2688, 1536),
+    (2688, 1512),
     (1344, 768),
+    (1344, 756),
     (1152, 896),
     (896, 1152),
 }
-_IMAGE4_SIZES = {(2048, 2048), (2304, 1792), (1792, 2304), (2688, 1536), (1536, 2688)}
+_IMAGE4_SIZES = {(2048, 2048), (2304, 1792), (1792, 2304), (2688, 1536), (1440, 2560)}
 SIZES = {
     "image3": _IMAGE3_SIZES,
     "image3_custom": _IMAGE3_SIZES,
@@ -46,6 +50,8 @@ SIZES = {
     "image4_custom": _IMAGE4_SIZES,
 }
 MIME_TYPES = ("image/jpeg", "image/png")
+# The storage domains PublicBinaryInputV3.url may point at, from the description of Adobe's newer spec.
+SOURCE_DOMAINS = ("amazonaws.com", "windows.net", "dropboxusercontent.com", "storage.googleapis.com")
 SORT_KEYS = {
     "assetName": lambda m: m.display_name.lower(),
     "createdDate": lambda m: m.created_at,
@@ -53,6 +59,7 @@ SORT_KEYS = {
 }
 PUBLISHED_STATES = ("all", "ready", "published", "unpublished", "queued", "training", "failed", "cancelled")
 MEDIA_TYPE = "application/vnd.adobe.ffmodel+dcx"
+ASSET_SUFFIX = ".ffcustommodel"  # the tutorial's assetName: "Warm Custom Model.ffcustommodel"
 _STATUS = {
     Phase.PENDING: "pending",
     Phase.RUNNING: "running",
@@ -114,7 +121,7 @@ class Firefly:
             which = "client_secret" if exc.reason == "bad_secret" else "client_id"
             return errors.ims(400, "invalid_client", f"invalid {which} parameter")
         request.scope["mock.tenant"] = client.tenant
-        token = self.world.tenants.issue_token(client)
+        token = self.world.tenants.issue_token(client, fields.get("scope", ""))
         return json({"access_token": token.value, "token_type": "bearer", "expires_in": 86399})
 
     def _tenant(self, request: Request) -> str | Response:
@@ -133,6 +140,8 @@ class Firefly:
         tenant = self._tenant(request)
         if isinstance(tenant, Response):
             return tenant
+        if not accepts_json(request.headers.get("accept")):
+            return errors.reason(406)
         q = request.query_params
         start, limit = q.get("start", "0"), q.get("limit", "20")
         sort_by, state = q.get("sortBy", "modifiedDate"), q.get("publishedState", "published")
@@ -161,9 +170,11 @@ class Firefly:
         tenant = self._tenant(request)
         if isinstance(tenant, Response):
             return tenant
+        if not accepts_json(request.headers.get("accept")):
+            return errors.reason(406)
         model = self.world.registry.model(tenant, request.path_params["asset_id"])
         if model is None or "firefly" not in model.surfaces or self.world.training_state(model) == "none":
-            return errors.reason(404, "The requested custom model was not found.")
+            return errors.reason(404)
         return json(self._model_json(model))
 
     def _matches(self, model: Model, state: str) -> bool:
@@ -176,11 +187,14 @@ class Firefly:
     def _model_json(self, model: Model) -> dict[str, Any]:
         trigger = self.world.trigger_word(model)
         sample = model.sample_prompt or (f"a photo of {trigger}" if trigger else "")
+        # Only a subject model has a concept (the word a prompt must name); a style model's is "", as in the
+        # tutorial's listing.
+        concept = model.concept_id or (trigger if model.training_mode == "subject" else None) or ""
         return {
             "version": model.version,
-            "assetName": model.extra.get("assetName", model.display_name),
-            "size": model.size,
-            "etag": model.etag,
+            "assetName": model.extra.get("assetName", f"{model.display_name}{ASSET_SUFFIX}"),
+            "size": model.size or (trained_size(model.asset_id) if trigger else 0),
+            "etag": quoted_etag(model.etag),
             "trainingMode": model.training_mode,
             "assetId": model.asset_id,
             "mediaType": MEDIA_TYPE,
@@ -190,7 +204,7 @@ class Firefly:
             "baseModel": model.base_model,
             "samplePrompt": sample,
             "displayName": model.display_name,
-            "conceptId": model.concept_id or trigger or "",
+            "conceptId": concept,
         }
 
     # --- generate, status, cancel --------------------------------------------------------------------------
@@ -204,7 +218,7 @@ class Firefly:
         try:
             raw = await read_body(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
-            return errors.api(413, "payload_too_large")
+            return errors.too_large()
         if not raw.strip():
             return errors.api(400, "empty_input_body")
         try:
@@ -235,8 +249,8 @@ class Firefly:
             job = self._create_job(tenant, body, version, mime, model, profile, request.scope.get("mock.job_outcome"))
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
-        link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'
-        return json({"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}, 202, {"Link": link})
+        body = {"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}
+        return json(body, 202, {"Link": self._links(request, job)})
 
     def _create_job(
         self,
@@ -324,7 +338,12 @@ class Firefly:
             body.update(error_code=job.outcome.error_code, message=job.outcome.message)
         elif state.phase is Phase.TIMEOUT:
             body.update(error_code="timeout_error", message="The job timed out.")
-        return json(body)
+        return json(body, headers={"Link": self._links(request, job)})
+
+    def _links(self, request: Request, job: Job) -> str:
+        """The `Link` header Adobe's spec declares on the 202 of generate-async and the 200 of status."""
+        base = base_url(request, self.ctx.settings.public_url)
+        return f'<{base}/v3/status/{job.id}>; rel="status", <{base}/v3/cancel/{job.id}>; rel="cancel"'
 
     def _result(self, request: Request, job: Job) -> dict[str, Any]:
         base = base_url(request, self.ctx.settings.public_url)
@@ -358,6 +377,37 @@ class Firefly:
             winner, "job_cancel_failed"
         )
         return errors.api(409, code)
+
+
+def quoted_etag(etag: str) -> str:
+    """An HTTP entity tag as the custom-models listing shows it: 32 hex digits in double quotes."""
+    if etag.startswith('"'):
+        return etag
+    digits = etag.replace("-", "").lower()
+    if len(digits) != 32:
+        digits = hashlib.md5(etag.encode(), usedforsecurity=False).hexdigest()
+    return f'"{digits}"'
+
+
+def trained_size(asset_id: str) -> int:
+    """The stored size of a model trained here: stable per model, of the order of the tutorial's 16,513,991,265
+    bytes (a model file is gigabytes, not the 0 an empty record would say)."""
+    digest = hashlib.sha256(asset_id.encode()).digest()
+    return 15_000_000_000 + int.from_bytes(digest[:4], "big") % 3_000_000_000
+
+
+def accepts_json(accept: str | None) -> bool:
+    """Whether an `Accept` header admits JSON (absent or empty admits anything). The custom-models service
+    answers 406 otherwise, as Adobe's custom_models_listing.json documents."""
+    if not accept or not accept.strip():
+        return True
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        refused = any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params)
+        media = media.lower()
+        if not refused and (media in ("*/*", "application/*", "application/json") or media.endswith("+json")):
+            return True
+    return False
 
 
 def _header_errors(version: str, mime: str, profile: str | None) -> list[dict[str, Any]]:
@@ -438,4 +488,28 @@ def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]
         )
     if version in CUSTOM_VERSIONS and not body.get("customModelId"):
         found.append({"loc": ["body", "customModelId"], "msg": "field required", "type": "value_error.missing"})
+    for key in ("style", "structure"):
+        source = ((body.get(key) or {}).get("imageReference") or {}).get("source") or {}
+        if isinstance(source.get("url"), str):
+            problem = _source_url_error(source["url"])
+            if problem is not None:
+                found.append({"loc": ["body", key, "imageReference", "source", "url"], **problem})
     return found
+
+
+def _source_url_error(url: str) -> dict[str, Any] | None:
+    """A reference image URL must be an absolute URL on one of the storage domains Adobe lists."""
+    parts = urlsplit(url)
+    try:
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        host = ""
+    if not parts.scheme or not host:
+        return {"msg": "invalid or missing URL scheme", "type": "value_error.url.scheme"}
+    if not any(host == d or host.endswith(f".{d}") for d in SOURCE_DOMAINS):
+        return {
+            "msg": f"URL domain {host} is not allowed; allowed domains: {', '.join(SOURCE_DOMAINS)}",
+            "type": "value_error.url.host",
+            "ctx": {"allowed_domains": list(SOURCE_DOMAINS)},
+        }
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from ..http import json
 
@@ -37,12 +37,55 @@ _REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    405: "Method Not Allowed",
     406: "Not Acceptable",
+    408: "Request Timeout",
+    409: "Conflict",
     413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
+
+# The custom-models service's sentence per status: Adobe's custom_models_listing.json examples where it has one
+# (400, 401, 403, 406, 500, 503), otherwise the fake's own wording (docs/fidelity.md).
+_MODEL_MESSAGES = {
+    400: "The request is invalid.",
+    401: "Authorization Token is not accepted.",
+    403: "API Key is not accepted.",
+    404: "The requested custom model was not found.",
+    405: "The requested method is not supported by this resource.",
+    406: "The requested format is not supported by this method.",
+    408: "The request timed out.",
+    429: "Too many requests. Try again later.",
+    500: "A problem occurred on our server.",
+    503: "We are temporarily offline for maintenance. Try again later.",
+}
+
+# IMS answers in OAuth 2.0's error format; the `error` code per status follows RFC 6749 (section 5.2 and 4.1.2.1),
+# as Adobe publishes no IMS error table.
+_IMS_ERRORS = {
+    400: ("invalid_request", "The request is missing a parameter or is otherwise malformed."),
+    401: ("invalid_client", "Client authentication failed."),
+    403: ("access_denied", "The request was denied."),
+    405: ("invalid_request", "The method is not allowed; use POST."),
+    408: ("temporarily_unavailable", "The request timed out. Try again later."),
+    413: ("invalid_request", "The request body is too large."),
+    429: ("temporarily_unavailable", "Too many requests. Try again later."),
+    500: ("server_error", "The server encountered an unexpected condition."),
+    503: ("temporarily_unavailable", "The service is temporarily unavailable. Try again later."),
+}
+
+# What Adobe's API gateway answers for a body over its limit: an HTML page, as `413: text/html` in the
+# generate-async spec (clients-copy/image_generation_async_v3.json) says.
+TOO_LARGE_HTML = (
+    "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+    "<center><h1>413 Request Entity Too Large</h1></center>\r\n</body>\r\n</html>\r\n"
+)
 
 # Which error_code a status maps to when only a status is known (faults, refusals in middleware).
 STATUS_CODES = {
@@ -88,8 +131,14 @@ def validation(errors: list[dict[str, Any]]) -> Response:
     )
 
 
-def reason(status: int, message: str) -> Response:
-    return json({"reason": _REASONS.get(status, "Error"), "message": message}, status)
+def reason(status: int, message: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    """The custom-models service's `{reason, message}` body."""
+    text = message or _MODEL_MESSAGES.get(status) or _REASONS.get(status, "Error") + "."
+    return json({"reason": _REASONS.get(status, "Error"), "message": text}, status, headers)
+
+
+def too_large(headers: dict[str, str] | None = None) -> Response:
+    return HTMLResponse(TOO_LARGE_HTML, 413, headers)
 
 
 def for_path(
@@ -97,15 +146,12 @@ def for_path(
 ) -> Response:
     """An error for any Firefly path in the shape that path's service uses (for faults and refusals)."""
     if path.startswith("/ims"):
-        return json(
-            {"error": code or "server_error", "error_description": message or _REASONS.get(status, "error")},
-            status,
-            headers,
-        )
+        default_code, default_text = _IMS_ERRORS.get(status, _IMS_ERRORS[500 if status >= 500 else 400])
+        return json({"error": code or default_code, "error_description": message or default_text}, status, headers)
+    if status == 413:
+        return too_large(headers)
     if path.startswith("/v3/custom-models"):
-        return json(
-            {"reason": _REASONS.get(status, "Error"), "message": message or message_for(code or "")}, status, headers
-        )
+        return reason(status, message, headers)
     code = code or STATUS_CODES.get(status, "runtime_error")
     headers = dict(headers or {})
     if status == 429:

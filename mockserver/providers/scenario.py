@@ -29,6 +29,7 @@ from starlette.routing import Route
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase, history, phase_of
+from ..core.jwt import claims as jwt_claims
 from ..core.profiles import PROFILES
 from ..core.registry import PUBLIC, Model
 from ..core.tenants import CredentialError
@@ -69,7 +70,20 @@ _STATUS = {
     Phase.TIMEOUT: "failure",
     Phase.CANCELED: "canceled",
 }
-_FIXTURE_ONLY = ("tenant", "creativeUnits")
+_FIXTURE_ONLY = ("tenant", "creativeUnits", "loraCreativeUnits")
+# What every recorded real model record carries (blender-plugin tests/fixtures/models): `trainingProgress` is {}
+# on all of them; `complianceMetadata` as on Scenario-hosted base models such as model_bfl-flux-1-dev.
+_COMPLIANCE = {
+    "enterpriseStatus": "Ready",
+    "dataProcessingComment": "temporaryRetention",
+    "maintainer": "Scenario",
+    "subProcessor": "Modal",
+    "licenseTerms": "https://www.scenario.com/terms-and-conditions",
+    "modelProvider": "Scenario",
+}
+# A record carrying this key is a scrubbed recording (the blender-plugin recorder lists the fields the real record
+# had and keeps only some values): it is served exactly as recorded, without defaults filled in.
+_SCRUBBED = "observedFields"
 _WIRE_ORDER = (
     "id",
     "userId",
@@ -140,18 +154,25 @@ class Scenario:
         """Load `scenario.models` from the fixtures into the shared registry, each checked against the spec's
         Model schema once its defaults are filled in."""
         seen: set[str] = set()
+        costs = _costs(fixtures.scenario.get("costs", []))
         for index, raw in enumerate(fixtures.scenario.get("models", [])):
             where = f"scenario/models/{index}"
             if not isinstance(raw, dict):
                 raise FixtureError(f"{where}: must be a mapping")
             tenant = raw.get("tenant", PUBLIC)
-            units = raw.get("creativeUnits", DEFAULT_UNITS)
             if not isinstance(tenant, str):
                 raise FixtureError(f"{where}: field tenant: must be a string")
-            if isinstance(units, bool) or not isinstance(units, int | float) or units < 0:
-                raise FixtureError(f"{where}: field creativeUnits: must be a non-negative number")
-            wire = _complete(raw, tenant)
+            price = {**costs.get(str(raw.get("id")), {}), **{k: raw[k] for k in _FIXTURE_ONLY[1:] if k in raw}}
+            units = price.get("creativeUnits", DEFAULT_UNITS)
+            lora_units = price.get("loraCreativeUnits", units)
+            for name, value in (("creativeUnits", units), ("loraCreativeUnits", lora_units)):
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise FixtureError(f"{where}: field {name}: must be a non-negative number")
+            scrubbed = _SCRUBBED in raw
+            wire = {k: v for k, v in raw.items() if k not in _FIXTURE_ONLY} if scrubbed else _complete(raw, tenant)
             problems = self.spec.errors("Model", wire)
+            if scrubbed:  # fields the recording left out are not required, but those it kept must be right
+                problems = [p for p in problems if p["type"] != "value_error.missing" or p["loc"][-1] == "id"]
             if problems:
                 field = "/".join(str(p) for p in problems[0]["loc"][1:]) or "(model)"
                 raise FixtureError(f"{where} ({raw.get('id')}): field {field}: {problems[0]['msg']}")
@@ -159,7 +180,8 @@ class Scenario:
                 raise FixtureError(f"{where}: duplicate model id {wire['id']}")
             seen.add(wire["id"])
             try:
-                created, modified = _timestamp(wire["createdAt"]), _timestamp(wire["updatedAt"])
+                created = _timestamp(wire.get("createdAt", _FIXTURE_DATE))
+                modified = _timestamp(wire.get("updatedAt", wire.get("createdAt", _FIXTURE_DATE)))
             except ValueError:
                 raise FixtureError(
                     f"{where} ({wire['id']}): createdAt and updatedAt must be ISO 8601 date-times"
@@ -169,12 +191,17 @@ class Scenario:
                     id=wire["id"],
                     asset_id=wire["id"],
                     tenant=tenant,
-                    display_name=wire["name"],
+                    display_name=wire.get("name", wire["id"]),
                     created_at=created,
                     modified_at=modified,
                     ready=True,
                     surfaces=[SURFACE],
-                    extra={"wire": wire, "creativeUnits": float(units), "rank": index},
+                    extra={
+                        "wire": wire,
+                        "creativeUnits": float(units),
+                        "loraCreativeUnits": float(lora_units),
+                        "rank": index,
+                    },
                 )
             )
 
@@ -197,7 +224,7 @@ class Scenario:
         elif scheme == "bearer":
             if self.world.tenants.mode == "strict":
                 return errors.unauthorized("Bearer tokens are not accepted in strict auth mode: use an API key pair")
-            claims = _jwt_claims(value)
+            claims = jwt_claims(value)
             subject = claims.get("sub") if claims else None
             if not isinstance(subject, str) or not subject:
                 return errors.unauthorized("Invalid bearer token: expected a JWT with a sub claim")
@@ -291,11 +318,14 @@ class Scenario:
         if problem is not None:
             return errors.bad_request(problem)
         declared = wire.get("inputs") or []
+        referenced = self._referenced_models(tenant, declared, given)
+        if isinstance(referenced, Response):
+            return referenced
         resolved = {i["name"]: copy.deepcopy(i["default"]) for i in declared if "default" in i}
         resolved.update(given)
         wanted = resolved.get("numOutputs")
         count = min(max(int(wanted), 1), MAX_OUTPUTS) if _is_number(wanted) else 1
-        cost = _cost(model, count)
+        cost = _cost(model, count, with_loras=bool(referenced))
         if query.get("dryRun"):
             return json(cost, 269)
         job = self._create_job(tenant, model, resolved, count, cost, profile, request.scope.get("mock.job_outcome"))
@@ -325,6 +355,35 @@ class Scenario:
                 if isinstance(condition, dict) and _condition_holds(condition, given, declared):
                     return f"Input {name} is required with these inputs"
         return None
+
+    def _referenced_models(
+        self, tenant: str, declared: list[dict[str, Any]], given: dict[str, Any]
+    ) -> list[Model] | Response:
+        """Resolve the `model` and `model_array` inputs (LoRAs, compositions) as the real API does: an unknown id
+        is a 404; then every id must have a type some model input allows, then the type its own input allows,
+        each refused with the recorded `Invalid model(s): <ids>.\nAllowed model types: <types>`."""
+        refs: list[tuple[dict[str, Any], list[str]]] = []
+        for spec in declared:
+            if spec.get("type") not in ("model", "model_array"):
+                continue
+            value = given.get(spec["name"])
+            ids = [value] if isinstance(value, str) else list(value) if isinstance(value, list) else []
+            refs.append((spec, [i for i in ids if isinstance(i, str) and i]))
+        found: dict[str, Model] = {}
+        for _, ids in refs:
+            for model_id in ids:
+                model = self._model(tenant, model_id)
+                if model is None:
+                    return errors.not_found("Model", model_id)
+                found[model_id] = model
+        union = list(dict.fromkeys(t for spec, _ in refs for t in spec.get("modelTypes") or []))
+        checks = [(union, [i for _, ids in refs for i in ids])] if union else []
+        checks += [(spec["modelTypes"], ids) for spec, ids in refs if spec.get("modelTypes")]
+        for allowed, ids in checks:
+            bad = list(dict.fromkeys(i for i in ids if found[i].extra["wire"].get("type") not in allowed))
+            if bad:
+                return errors.invalid_models(bad, allowed)
+        return list(found.values())
 
     def _inputs_validator(self, model_id: str, declared: list[dict[str, Any]]) -> Draft202012Validator:
         key = (model_id, orjson.dumps(declared, option=orjson.OPT_SORT_KEYS))
@@ -399,7 +458,7 @@ class Scenario:
             inputs=resolved,
             outputs=outputs,
             outcome=outcome,
-            extra={"modelId": model.id, "cost": cost["creativeUnitsCost"]},
+            extra={"modelId": model.id, "cost": cost["creativeUnitsCost"], "costDetails": cost["costDetails"]},
         )
         return world.jobs.add(job)
 
@@ -427,7 +486,7 @@ class Scenario:
             "updatedAt": steps[-1]["date"],
             "authorId": user,
             "ownerId": owner,
-            "billing": {"cuCost": job.extra.get("cost", 0), "cuDiscount": 0},
+            "billing": _billing(job, state.phase),
         }
 
     def _job(self, tenant: str, request: Request) -> Job | Response:
@@ -717,7 +776,8 @@ def _input_schema(spec: dict[str, Any]) -> dict[str, Any]:
     if kind in ("file_array", "model_array"):
         return {"type": "array", "items": {"type": "string", "minLength": 1}, **_ints(count)}
     if kind == "number_array":
-        item = _number_schema({k: v for k, v in spec.items() if k != "allowedValues"})
+        # Recorded reality checks `max` on each item but not `min` (lorasScale [-0.5] is accepted, [3.0] is not).
+        item = _number_schema({k: v for k, v in spec.items() if k not in ("allowedValues", "min")})
         return {"type": "array", "items": item, **_ints(count)}
     if kind == "string_array":
         item = {"type": "string", **({"enum": list(allowed)} if allowed else {})}
@@ -800,13 +860,44 @@ def _seeds(seed: Any, count: int, ids: Any) -> list[int]:
     return [start + i for i in range(count)]
 
 
-def _cost(model: Model, count: int) -> dict[str, Any]:
-    generation = model.extra.get("creativeUnits", DEFAULT_UNITS) * count
+def _cost(model: Model, count: int, with_loras: bool = False) -> dict[str, Any]:
+    """The quote: creative units per output (another price when LoRAs or a composition are applied, as the
+    recorded dry runs of model_flux-kontext-editing show: 11 alone, 16 with a LoRA) plus the quality gate."""
+    units = model.extra.get("creativeUnits", DEFAULT_UNITS)
+    if with_loras:
+        units = model.extra.get("loraCreativeUnits", units)
+    generation = units * count
     return {
         "creativeUnitsCost": _number(generation + QUALITY_GATE),
         "creativeUnitsDiscount": 0,
         "costDetails": {"custom-generation": _number(generation), "quality-gate": QUALITY_GATE},
     }
+
+
+def _billing(job: Job, phase: Phase) -> dict[str, Any]:
+    """`cuCost` is the main action alone; the add-ons (the quality gate) are in `cuCostDetails`, refunded to 0
+    when the job failed or was cancelled (scenario-sdk's JobBilling documents both)."""
+    details = dict(job.extra.get("costDetails") or {})
+    main = details.pop("custom-generation", job.extra.get("cost", 0))
+    billing: dict[str, Any] = {"cuCost": main, "cuDiscount": 0}
+    if details:
+        refunded = phase in (Phase.FAILED, Phase.TIMEOUT, Phase.CANCELED)
+        billing["cuCostDetails"] = {k: 0 if refunded else v for k, v in details.items()}
+    return billing
+
+
+def _costs(entries: list[Any]) -> dict[str, dict[str, Any]]:
+    """`scenario.costs` fixture entries, `{model, creativeUnits?, loraCreativeUnits?}`, by model id: prices for
+    model records loaded unchanged (a recorded `GET /v1/models/{id}` reply carries no price)."""
+    found: dict[str, dict[str, Any]] = {}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
+            raise FixtureError(f"scenario/costs/{index}: must be a mapping with a model id")
+        unknown = set(entry) - {"model", *_FIXTURE_ONLY[1:]}
+        if unknown:
+            raise FixtureError(f"scenario/costs/{index}: unknown field {sorted(unknown)[0]}")
+        found[entry["model"]] = {k: v for k, v in entry.items() if k != "model"}
+    return found
 
 
 def _number(value: float) -> float | int:
@@ -838,6 +929,8 @@ def _complete(raw: dict[str, Any], tenant: str) -> dict[str, Any]:
         "exampleAssetIds": [],
         "custom": True,
         "accessRestrictions": 0,
+        "trainingProgress": {},
+        "complianceMetadata": dict(_COMPLIANCE),
     }
     merged = {**defaults, **given}
     ordered = {k: merged[k] for k in _WIRE_ORDER if k in merged}
@@ -857,17 +950,6 @@ def _b62(text: str, length: int = 24) -> str:
         number, digit = divmod(number, len(_B62))
         out.append(_B62[digit])
     return "".join(out)
-
-
-def _jwt_claims(token: str) -> dict[str, Any] | None:
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    return claims if isinstance(claims, dict) else None
 
 
 def _page(rows: list[Any], q: dict[str, Any], default_size: int) -> tuple[list[Any], str | None] | Response:

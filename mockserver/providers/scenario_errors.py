@@ -84,6 +84,11 @@ def model_not_ready(model_id: str, status: str) -> Response:
     return bad_request(f"Model {model_id} is not trained (status: {status})")
 
 
+def invalid_models(ids: list[str], allowed: list[str]) -> Response:
+    """A model input naming models of a type it does not take (recorded wording, newline included)."""
+    return bad_request(f"Invalid model(s): {', '.join(ids)}.\nAllowed model types: {', '.join(allowed)}")
+
+
 def cannot_cancel(job_id: str, status: str) -> Response:
     return bad_request(f"Job {job_id} cannot be canceled: it is already {status}")
 
@@ -107,8 +112,9 @@ _LIMIT_SENTENCES = {
     "value_error.number.not_gt": "must be greater than {}",
     "value_error.any_str.max_length": "must be at most {} characters long",
     "value_error.any_str.min_length": "must be at least {} characters long",
-    "value_error.list.max_items": "must contain at most {} items",
-    "value_error.list.min_items": "must contain at least {} items",
+    # as recorded: "Input loras must be at most 6 items long"
+    "value_error.list.max_items": "must be at most {} items long",
+    "value_error.list.min_items": "must be at least {} items long",
 }
 
 

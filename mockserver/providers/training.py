@@ -37,6 +37,9 @@ SURFACE = "training"
 TRAINING = "training"
 PREDICTION = "prediction"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+# customModelType is "reserved for future use" (seed 003): any string is kept and echoed; these two also set
+# the model's Firefly trainingMode, anything else trains as a style model.
+TRAINING_MODES = ("subject", "style")
 MAX_IMAGE_PIXELS = 25_000_000  # more than this is treated as a decompression bomb
 UPLOAD_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/webp": "WEBP"}
 _FORMAT_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -170,18 +173,20 @@ class Training:
             return body
         world, now = self.world, self._now()
         key = world.ids.uuid()
+        kind: str = body.get("customModelType", "style")
         model = Model(
             id=_short_id(world),
             asset_id=f"urn:aaid:sc:VA6C2:{key}",
             tenant=tenant,
             display_name=body["displayName"],
-            training_mode=body.get("customModelType", "style"),
+            training_mode=kind if kind in TRAINING_MODES else "style",
             published_state="never",
             ready=False,
             surfaces=["firefly", SURFACE],
             created_at=now,
             modified_at=now,
-            etag=world.ids.uuid(),
+            etag=f'"{world.ids.uuid().replace("-", "")}"',
+            extra={"customModelType": kind},
         )
         with world.store.transaction():
             world.registry.add_model(model)
@@ -222,7 +227,7 @@ class Training:
         return {
             "id": model.id,
             "displayName": model.display_name,
-            "customModelType": model.training_mode,
+            "customModelType": model.extra.get("customModelType", model.training_mode),
             "assetId": model.asset_id,
             "status": _MODEL_STATUS.get(self.world.training_state(model), "untrained"),
             "triggerWord": self.world.trigger_word(model),
@@ -686,7 +691,9 @@ def _training_json(job: Job, state: State) -> dict[str, Any]:
         "id": job.id,
         "modelId": job.extra["model_id"],
         "status": _STATUS[state.phase],
-        "triggerWord": job.extra["trigger_word"] if state.phase is Phase.SUCCEEDED else None,
+        # Seed 003's only status example is {"status": "processing", "triggerWord": "FJA90AB"}: the word exists
+        # while the training runs and once it succeeded; a queued, failed or cancelled one has none.
+        "triggerWord": job.extra["trigger_word"] if state.phase in (Phase.RUNNING, Phase.SUCCEEDED) else None,
         "trainingStrength": job.extra["strength"],
         "trainingSpeed": job.extra["speed"],
         "progress": round(state.progress * 100, 1),
