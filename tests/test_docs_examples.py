@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,11 +80,11 @@ def blocks(page: Path) -> list[Block]:
     lines = page.read_text(encoding="utf-8").splitlines()
     i = 0
     while i < len(lines):
-        opening = re.match(r"^```(\S*)\s*$", lines[i])
+        opening = re.match(r"^\s*```(\S*)\s*$", lines[i])  # fences inside list items are indented
         if not opening:
             i += 1
             continue
-        end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```"))
         marker = _MARKER.match(lines[i - 1].strip()) if i > 0 else None
         found.append(
             Block(
@@ -92,7 +93,7 @@ def blocks(page: Path) -> list[Block]:
                 lang=opening.group(1),
                 marker=marker.group(1) if marker else "",
                 argument=marker.group(2).strip() if marker else "",
-                code="\n".join(lines[i + 1 : end]) + "\n",
+                code=textwrap.dedent("\n".join(lines[i + 1 : end]) + "\n"),
             )
         )
         i = end + 1
