@@ -1,4 +1,5 @@
-"""A small Firefly client, as an application might write it: the code under test in the README's example."""
+"""A small Firefly client, as an application might write it: the code under test in the pytest example of README.md
+and docs/pytest-plugin.md (tests/test_readme_example.py)."""
 
 from __future__ import annotations
 

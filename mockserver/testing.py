@@ -91,7 +91,7 @@ class Faults:
         self._admin = admin
 
     def add(self, **rule: Any) -> dict[str, Any]:
-        """Add a rule, e.g. `add(path="/v3/images/generate-async", status=429, times=1)`; see the README."""
+        """Add a rule, e.g. `add(path="/v3/images/generate-async", status=429, times=1)`; see docs/control-api.md."""
         return self._admin.call("POST", "/faults", json=rule)
 
     def list(self) -> list[dict[str, Any]]:

@@ -1,12 +1,9 @@
-"""The README's example: testing real client code against the fake without ever sleeping."""
-
-import sys
-from pathlib import Path
+"""The example shown in README.md and docs/pytest-plugin.md (tests/test_docs_examples.py checks that they quote this
+file): testing real client code, examples/firefly_client.py (on the path through pytest's `pythonpath`), against
+the fake without ever sleeping."""
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from firefly_client import FireflyClient  # noqa: E402
+from firefly_client import FireflyClient
 
 
 @pytest.fixture
