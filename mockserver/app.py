@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         return surface_for(request.url.path).error(request.url.path, 500, None, None, {})
 
     handlers = {404: unrouted, 405: unrouted, Exception: crashed}
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.ctx = ctx
     app.state.surfaces = surfaces
     return Gateway(app, ctx, surfaces)
