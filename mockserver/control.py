@@ -129,18 +129,21 @@ class Control:
         return json(self._clock_json())
 
     async def freeze(self, request: Request) -> Response:
-        self.world.clock.freeze()
+        self.world.change_clock(lambda clock: clock.freeze())
         return json(self._clock_json())
 
     async def resume(self, request: Request) -> Response:
-        self.world.clock.resume()
+        self.world.change_clock(lambda clock: clock.resume())
         return json(self._clock_json())
 
     async def advance(self, request: Request) -> Response:
         body = await self._body(request, "ClockAdvance")
         if isinstance(body, Response):
             return body
-        self.world.clock.advance(float(body["seconds"]))
+        try:
+            self.world.advance_clock(float(body["seconds"]))
+        except ValueError as exc:
+            return _error(422, "clock_out_of_range", str(exc))
         return json(self._clock_json())
 
     async def profile(self, request: Request) -> Response:

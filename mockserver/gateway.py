@@ -24,7 +24,7 @@ from .context import Context
 from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
 from .core.jobs import Outcome
-from .http import MAX_JSON_DEPTH, is_count, too_deep
+from .http import MAX_JSON_DEPTH, is_count, over_limit, too_deep
 from .http import json as json_response
 
 JOURNAL_BODY_BYTES = 64 * 1024  # larger JSON bodies are journaled as {"_truncated": <size>}
@@ -140,7 +140,7 @@ class Gateway:
         path: str = scope["path"]
         method: str = scope["method"]
         declared = headers.get("content-length", "")
-        if is_count(declared) and int(declared) > self.ctx.settings.max_body_bytes:
+        if over_limit(declared, self.ctx.settings.max_body_bytes):
             await self._error(surface, path, 413, None, "Request body is too large.", {}, send_with_id)
             return
         if (

@@ -14,6 +14,7 @@ import base64
 import binascii
 import copy
 import hashlib
+import itertools
 import math
 import re
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from ..core.tenants import CredentialError
 from ..files import asset_bytes
 from ..fixtures import FixtureError
 from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
-from ..spec import describe
+from ..spec import MAX_ERRORS, describe
 from . import scenario_errors as errors
 
 SPEC = "scenario.yaml"
@@ -136,9 +137,9 @@ class Scenario:
 
     # --- fixtures ------------------------------------------------------------------------------------------
 
-    def seed(self, world: Any, fixtures: Any) -> None:
+    def seed(self, world: Any, fixtures: Any, only: str | None = None) -> None:
         """Load `scenario.models` from the fixtures into the shared registry, each checked against the spec's
-        Model schema once its defaults are filled in."""
+        Model schema once its defaults are filled in (all tenants', or only tenant `only`'s)."""
         seen: set[str] = set()
         for index, raw in enumerate(fixtures.scenario.get("models", [])):
             where = f"scenario/models/{index}"
@@ -158,6 +159,8 @@ class Scenario:
             if wire["id"] in seen:
                 raise FixtureError(f"{where}: duplicate model id {wire['id']}")
             seen.add(wire["id"])
+            if only is not None and tenant != only:
+                continue
             try:
                 created, modified = _timestamp(wire["createdAt"]), _timestamp(wire["updatedAt"])
             except ValueError:
@@ -307,7 +310,8 @@ class Scenario:
         declared = model.extra["wire"].get("inputs") or []
         validator = self._inputs_validator(model.id, declared)
         found = sorted(
-            validator.iter_errors(given), key=lambda e: (len(e.absolute_path) > 0, [str(p) for p in e.absolute_path])
+            itertools.islice(validator.iter_errors(given), MAX_ERRORS),
+            key=lambda e: (len(e.absolute_path) > 0, [str(p) for p in e.absolute_path]),
         )
         if found:
             return errors.sentence(_describe(found[0]))

@@ -340,23 +340,32 @@ class Training:
         if isinstance(checked, Response):
             return checked
         now = self._now()
+        registry = self.world.registry
         with self.world.store.transaction():
-            old = self.world.assets.get(image.asset_id)
+            # Re-read at commit time: the upload was awaited, and a delete or another replacement may have won.
+            current = registry.image(tenant, model.id, image.id)
+            if current is None:
+                return errors.image_not_found(model.id, image.id)
+            old = self.world.assets.get(current.asset_id)
             asset = self._store_image(tenant, model, *checked, now=now)
-            image.asset_id = asset.id
-            self.world.registry.add_image(image)
+            current.asset_id = asset.id
+            registry.add_image(current)
             if old is not None:
                 self.world.assets.remove(old)
-        return json(self._image_json(image, asset))
+        return json(self._image_json(current, asset))
 
     async def delete_image(self, request: Request) -> Response:
         found = self._image(request)
         if isinstance(found, Response):
             return found
-        image = found[2]
+        tenant, model, image = found
+        registry = self.world.registry
         with self.world.store.transaction():
-            asset = self.world.assets.get(image.asset_id)
-            self.world.registry.remove_image(image)
+            current = registry.image(tenant, model.id, image.id)
+            if current is None:
+                return errors.image_not_found(model.id, image.id)
+            asset = self.world.assets.get(current.asset_id)
+            registry.remove_image(current)
             if asset is not None:
                 self.world.assets.remove(asset)
         return Response(status_code=204)
@@ -396,34 +405,36 @@ class Training:
         if isinstance(body, Response):
             return body
         world = self.world
-        images = world.registry.images(tenant, model.id)
-        if not images:
-            return errors.no_training_data(model.id)
-        now = self._now()
-        for job in self._trainings(tenant, model):
-            phase = phase_of(job, now).phase
-            if not phase.terminal:
-                return errors.training_in_progress(model.id, job.id, _STATUS[phase])
         strength = int(body.get("trainingStrength", 5))
         speed = body.get("trainingSpeed", "fast")
         profile = request.headers.get("x-mock-profile")
-        job = Job(
-            id=_short_id(world),
-            tenant=tenant,
-            kind=TRAINING,
-            created_at=now,
-            plan=world.plan("training" if speed == "fast" else "training_hq", profile),
-            inputs={"data_ids": [i.id for i in images]},
-            outcome=request.scope.get("mock.job_outcome"),
-            extra={
-                "model_id": model.id,
-                "trigger_word": world.ids.trigger_word(),
-                "strength": strength,
-                "speed": speed,
-                "seq": self._started(tenant, model) + 1,
-            },
-        )
+        # Check and insert in one transaction (BEGIN IMMEDIATE on SQLite): two workers cannot both see "no
+        # training running" and both start one.
         with world.store.transaction():
+            images = world.registry.images(tenant, model.id)
+            if not images:
+                return errors.no_training_data(model.id)
+            now = self._now()
+            for job in self._trainings(tenant, model):
+                phase = phase_of(job, now).phase
+                if not phase.terminal:
+                    return errors.training_in_progress(model.id, job.id, _STATUS[phase])
+            job = Job(
+                id=_short_id(world),
+                tenant=tenant,
+                kind=TRAINING,
+                created_at=now,
+                plan=world.plan("training" if speed == "fast" else "training_hq", profile),
+                inputs={"data_ids": [i.id for i in images]},
+                outcome=request.scope.get("mock.job_outcome"),
+                extra={
+                    "model_id": model.id,
+                    "trigger_word": world.ids.trigger_word(),
+                    "strength": strength,
+                    "speed": speed,
+                    "seq": self._started(tenant, model) + 1,
+                },
+            )
             world.jobs.add(job)
         return json({"trainingId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
 
