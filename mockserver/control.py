@@ -22,6 +22,7 @@ from .core.clock import ClockState
 from .core.faults import rule_from
 from .core.profiles import PROFILES
 from .http import MAX_JSON_DEPTH, BodyTooLarge, is_count, json, read_body, too_deep
+from .state_check import check_clock, check_objects
 
 SPEC = "admin.yaml"
 STATE_VERSION = 1
@@ -228,8 +229,10 @@ class Control:
                 (o["kind"], o["key"], o.get("tenant", ""), codec.decode(o["kind"], o["data"])) for o in body["objects"]
             ]
             clock = ClockState(**body.get("clock", {}))
-        except (KeyError, TypeError, ValueError) as exc:
-            return _error(400, "invalid_state", f"The state cannot be imported: {exc}")
+            check_clock(clock.offset, clock.frozen_at)
+            check_objects(objects, self.ctx.specs)
+        except (KeyError, TypeError, ValueError) as exc:  # StateError is a ValueError
+            return _error(422, "invalid_state", f"The state cannot be imported: {exc}")
         store = self.world.store
         with store.transaction():
             store.clear()
