@@ -71,8 +71,11 @@ class Assets:
         return self.store.get("blob", asset.blob) if asset.blob else None
 
     def forget(self, asset_id: str) -> None:
+        """Remove an asset with its blob and the assets derived from it (format conversions)."""
         asset = self.get(asset_id)
         if asset is not None:
+            for derived in asset.meta.get("derived", []):
+                self.forget(derived)
             self.remove(asset)
 
     def remove(self, asset: Asset) -> None:

@@ -124,14 +124,23 @@ def history(job: Job, now: float) -> list[tuple[Phase, float]]:
 class Jobs:
     """Create, find, poll and cancel jobs. Every decision reads the clock once and is recorded as an event."""
 
-    # Kinds never evicted: a model's state and trigger word are derived from its trainings.
-    KEEP = frozenset({"training"})
+    # A model's state and trigger word derive from its trainings: eviction keeps the newest training and the
+    # newest succeeded one of every live model.
+    TRAINING = "training"
 
-    def __init__(self, store, clock, limit: int = 0, forget: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        clock: Any,
+        limit: int = 0,
+        forget: Callable[[str], None] | None = None,
+        live_model: Callable[[str], bool] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.limit = limit
         self.forget = forget
+        self.live_model = live_model
 
     @staticmethod
     def store_kind(kind: str) -> str:
@@ -144,19 +153,38 @@ class Jobs:
     def add(self, job: Job) -> Job:
         self._save(job)
         kind = self.store_kind(job.kind)
-        if self.limit and job.kind not in self.KEEP and self.store.count(kind) > self.limit:
+        if self.limit and self.store.count(kind) > self.limit:
             self._evict(kind)
         return job
+
+    def _protected(self, jobs: list[Job], now: float) -> set[str]:
+        """Trainings that decide a live model's state: its newest, and its newest succeeded."""
+        newest: dict[str, Job] = {}
+        succeeded: dict[str, Job] = {}
+        for job in jobs:
+            model_id = job.extra.get("model_id", "")
+            if job.deleted or (self.live_model is not None and not self.live_model(model_id)):
+                continue
+            order = (job.created_at, job.extra.get("seq", 0), job.id)
+            if model_id not in newest or order > _order(newest[model_id]):
+                newest[model_id] = job
+            if phase_of(job, now).phase is Phase.SUCCEEDED and (
+                model_id not in succeeded or order > _order(succeeded[model_id])
+            ):
+                succeeded[model_id] = job
+        return {j.id for j in (*newest.values(), *succeeded.values())}
 
     def _evict(self, kind: str) -> None:
         """Drop the oldest finished jobs (and their output assets) down to 90% of the limit, so memory stays flat
         under a long soak. Unfinished jobs are never dropped."""
         now = self.clock.now()
-        excess = self.store.count(kind) - int(self.limit * 0.9)
-        for job in self.store.items(kind):
+        jobs = self.store.items(kind)
+        keep = self._protected(jobs, now) if kind == self.store_kind(self.TRAINING) else set()
+        excess = len(jobs) - int(self.limit * 0.9)
+        for job in jobs:
             if excess <= 0:
                 break
-            if phase_of(job, now).phase.terminal:
+            if job.id not in keep and phase_of(job, now).phase.terminal:
                 for output in job.outputs:
                     if self.forget is not None and "asset" in output:
                         self.forget(output["asset"])
@@ -205,3 +233,7 @@ class Jobs:
     def delete(self, job: Job) -> None:
         job.deleted = True
         self._save(job)
+
+
+def _order(job: Job) -> tuple[float, int, str]:
+    return (job.created_at, job.extra.get("seq", 0), job.id)

@@ -50,6 +50,7 @@ class World:
         profile: str = "fast",
         auth_mode: str = "open",
         max_jobs: int = 0,
+        max_tokens: int = 0,
     ) -> None:
         self.store = store
         self.fixtures = fixtures
@@ -60,10 +61,10 @@ class World:
         self.profile = profile
         self._random_key = bytes.fromhex(store.meta_init(SIGNING_KEY, secrets.token_hex(32)))
         self.signer = Signer(self._signing_key(seed))
-        self.tenants = Tenants(store, self.clock, auth_mode)
+        self.tenants = Tenants(store, self.clock, auth_mode, max_tokens)
         self.registry = Registry(store)
         self.assets = Assets(store)
-        self.jobs = Jobs(store, self.clock, max_jobs, self.assets.forget)
+        self.jobs = Jobs(store, self.clock, max_jobs, self.assets.forget, self._live_model)
         self.faults = Faults(store, seed)
         self.seeders: list[Seeder] = [seed_custom_models]
         self.on_reset: list[Callable[[], None]] = []
@@ -160,6 +161,10 @@ class World:
             for hook in self.on_reset:
                 hook()
             self.start(force=True)
+
+    def _live_model(self, model_id: str) -> bool:
+        model = self.store.get("model", model_id)
+        return model is not None and not model.deleted
 
     def training_state(self, model: Model) -> str:
         """A model's training state, derived from its trainings: "ready" once any training succeeded (or for

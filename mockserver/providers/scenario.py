@@ -671,21 +671,27 @@ class Scenario:
     def _converted(self, asset: Asset, mime: str) -> Asset:
         """The same picture in another format: a derived asset the /files route serves like any other."""
         derived_id = f"{asset.id}_{mime.split('/')[1]}"
-        existing = self.world.assets.get(derived_id)
-        if existing is not None:
-            return existing
-        return self.world.assets.add(
-            Asset(
-                id=derived_id,
-                tenant=asset.tenant,
-                mime=mime,
-                width=asset.width,
-                height=asset.height,
-                created_at=self.world.clock.now(),
-                render=asset.render,
-                meta={"surface": "scenario.converted", "of": asset.id},
+        assets = self.world.assets
+        with self.world.store.transaction():
+            existing = assets.get(derived_id)
+            if existing is not None:
+                return existing
+            source = assets.get(asset.id) or asset
+            # Listed on its source, so evicting the job's outputs evicts the conversions too.
+            source.meta["derived"] = [*source.meta.get("derived", []), derived_id]
+            self.world.store.put("asset", source.id, source, source.tenant)
+            return assets.add(
+                Asset(
+                    id=derived_id,
+                    tenant=asset.tenant,
+                    mime=mime,
+                    width=asset.width,
+                    height=asset.height,
+                    created_at=self.world.clock.now(),
+                    render=asset.render,
+                    meta={"surface": "scenario.converted", "of": asset.id},
+                )
             )
-        )
 
 
 # --- helpers -------------------------------------------------------------------------------------------------

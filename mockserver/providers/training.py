@@ -184,8 +184,24 @@ class Training:
             etag=world.ids.uuid(),
         )
         with world.store.transaction():
+            if not self._room_for_model(tenant):
+                limit = self.ctx.settings.max_models
+                return errors.error(422, "limit_exceeded", f"A tenant can have at most {limit} models.")
             world.registry.add_model(model)
         return json(self._model_json(model), 201)
+
+    def _room_for_model(self, tenant: str) -> bool:
+        """Whether the tenant may create one more model. Deleted models stay hidden in the store until the tenant
+        reaches `max_models`; then the oldest deleted ones (with their images) make room."""
+        limit = self.ctx.settings.max_models
+        owned = self.world.store.items("model", tenant)
+        if not limit or len(owned) < limit:
+            return True
+        deleted = sorted((m for m in owned if m.deleted), key=lambda m: (m.modified_at, m.id))
+        for model in deleted[: len(owned) - limit + 1]:
+            for asset_id in self.world.registry.remove_model(model):
+                self.world.assets.forget(asset_id)
+        return len(deleted) > len(owned) - limit
 
     async def get_model(self, request: Request) -> Response:
         found = self._model(request)
@@ -283,7 +299,10 @@ class Training:
         if isinstance(checked, Response):
             return checked
         now = self._now()
+        limit = self.ctx.settings.max_training_images
         with self.world.store.transaction():
+            if limit and len(self.world.registry.images(tenant, model.id)) >= limit:
+                return errors.error(422, "limit_exceeded", f"A model can have at most {limit} training images.")
             asset = self._store_image(tenant, model, *checked, now=now)
             image = TrainingImage(
                 id=_short_id(self.world), model_id=model.id, tenant=tenant, asset_id=asset.id, created_at=now
@@ -389,11 +408,15 @@ class Training:
         return sorted(found, key=training_order)
 
     def _started(self, tenant: str, model: Model) -> int:
-        """How many trainings the model ever had, hidden ones included (numbers them in start order)."""
-        return sum(
-            1
-            for j in self.world.jobs.list(tenant, TRAINING, include_deleted=True)
-            if j.extra.get("model_id") == model.id
+        """The highest number given to one of the model's trainings, hidden ones included (numbers them in start
+        order; evicted old trainings never make a number come back)."""
+        return max(
+            (
+                int(j.extra.get("seq", 0))
+                for j in self.world.jobs.list(tenant, TRAINING, include_deleted=True)
+                if j.extra.get("model_id") == model.id
+            ),
+            default=0,
         )
 
     async def start_training(self, request: Request) -> Response:
