@@ -167,10 +167,10 @@ class Control:
         if isinstance(body, Response):
             return body
         try:
-            rule = rule_from(body)
+            rule = self.world.faults.add(rule_from(body))
         except (ValueError, TypeError) as exc:
             return _error(400, "invalid_request", str(exc))
-        return json(dataclasses.asdict(self.world.faults.add(rule)), 201)
+        return json(dataclasses.asdict(rule), 201)
 
     async def fault(self, request: Request) -> Response:
         rule_id = request.path_params["rule_id"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 EFFECTS = ("http", "latency", "job", "drop")
+MAX_RULES = 1000  # every request is matched against every rule
 
 
 @dataclass(slots=True)
@@ -64,8 +65,11 @@ class Faults:
         """Nothing to forget in this process: counters and ids live in the store, which a reset clears."""
 
     def add(self, rule: FaultRule) -> FaultRule:
-        """Store a rule. Without an id it gets the next free `fault-N`; an explicit id replaces that rule."""
+        """Store a rule. Without an id it gets the next free `fault-N`; an explicit id replaces that rule.
+        ValueError when MAX_RULES rules exist already."""
         with self.store.transaction():
+            if self.store.count("fault") >= MAX_RULES and (not rule.id or self.store.get("fault", rule.id) is None):
+                raise ValueError(f"at most {MAX_RULES} fault rules can be active; delete some first")
             while not rule.id:
                 candidate = f"fault-{self.store.next_counter('fault_ids')}"
                 if self.store.get("fault", candidate) is None:
