@@ -47,11 +47,15 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._depth = 0
         self._undo: list[Callable[[], None]] | None = None
+        self._order: dict[str, list[str]] = {}  # key order of kinds a transaction deleted from, to restore it
 
-    def _remember(self, kind: str, key: str) -> None:
-        """Inside a transaction, note how to put (kind, key) back as it is now."""
+    def _remember(self, kind: str, key: str, deleting: bool = False) -> None:
+        """Inside a transaction, note how to put (kind, key) back as it is now (and, before the first delete from
+        a kind, the kind's key order: listings and eviction go oldest first)."""
         if self._undo is None:
             return
+        if deleting and kind not in self._order:
+            self._order[kind] = list(self._objects.get(kind, {}))
         old = self.get(kind, key)
         if old is None:
             self._undo.append(lambda: self._delete(kind, key))
@@ -64,7 +68,7 @@ class MemoryStore:
         return table.get(key) if table is not None else None
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
-        self._remember(kind, key)
+        self._remember(kind, key, deleting=self._owner.get(kind, {}).get(key, tenant) != tenant)  # a move re-indexes
         self._put(kind, key, obj, tenant)
 
     def _put(self, kind: str, key: str, obj: Any, tenant: str) -> None:
@@ -78,7 +82,7 @@ class MemoryStore:
             self._by_tenant.setdefault(kind, {}).setdefault(tenant, {})[key] = None
 
     def delete(self, kind: str, key: str) -> None:
-        self._remember(kind, key)
+        self._remember(kind, key, deleting=True)
         self._delete(kind, key)
 
     def _delete(self, kind: str, key: str) -> None:
@@ -104,7 +108,7 @@ class MemoryStore:
         if self._undo is not None:
             for kind, key, _, _ in self.dump():
                 if tenant is None or self._owner[kind][key] == tenant:
-                    self._remember(kind, key)
+                    self._remember(kind, key, deleting=True)
         if tenant is None:
             for name in [n for n in self._meta if not n.startswith(KEEP_PREFIX)]:
                 self.meta_delete(name)
@@ -179,8 +183,22 @@ class MemoryStore:
                     undo, self._undo = self._undo or [], None
                     for step in reversed(undo):
                         step()
+                    for kind, order in self._order.items():
+                        self._reorder(kind, order)
                 raise
             finally:
                 self._depth -= 1
                 if outer:
                     self._undo = None
+                    self._order = {}
+
+    def _reorder(self, kind: str, order: list[str]) -> None:
+        """Put a kind's keys (and its per-tenant index) back in `order` after a rollback re-added some."""
+        table = self._objects.get(kind, {})
+        rank = {key: index for index, key in enumerate(order)}
+        ordered = sorted(table, key=lambda key: rank.get(key, len(rank)))
+        self._objects[kind] = {key: table[key] for key in ordered}
+        by_tenant: dict[str, dict[str, None]] = {}
+        for key in ordered:
+            by_tenant.setdefault(self._owner[kind][key], {})[key] = None
+        self._by_tenant[kind] = by_tenant
