@@ -129,16 +129,30 @@ class SlowBody:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.go = threading.Event()
-        self.sent_first = threading.Event()
 
     def __iter__(self) -> Iterator[bytes]:
         yield self.data[:10]
-        self.sent_first.set()
         assert self.go.wait(timeout=30)
         yield self.data[10:]
 
 
-def start_replacement(base: str, model_id: str, data_id: str, body: SlowBody) -> dict[str, Any]:
+def watch_uploads(mock: MockServer) -> threading.Semaphore:
+    """Released each time the training surface starts reading an upload: the image was looked up by then."""
+    training = next(s for s in mock.app.state.surfaces if s.surface == "training")  # type: ignore[attr-defined]
+    original = training._image_upload
+    entered = threading.Semaphore(0)
+
+    async def upload(request: Any) -> Any:
+        entered.release()
+        return await original(request)
+
+    training._image_upload = upload
+    return entered
+
+
+def start_replacement(
+    base: str, model_id: str, data_id: str, body: SlowBody, entered: threading.Semaphore
+) -> dict[str, Any]:
     result: dict[str, Any] = {}
 
     def send() -> None:
@@ -151,7 +165,7 @@ def start_replacement(base: str, model_id: str, data_id: str, body: SlowBody) ->
 
     result["thread"] = threading.Thread(target=send)
     result["thread"].start()
-    assert body.sent_first.wait(timeout=30)
+    assert entered.acquire(timeout=30)
     return result
 
 
@@ -175,7 +189,7 @@ def test_delete_wins_over_a_replacement_in_flight(tmp_path, durable):
         model = api.create_model()
         data_id = api.upload(model["id"]).json()["dataId"]
         body = SlowBody(image_bytes("PNG", (40, 40)))
-        pending = start_replacement(mock.base_url, model["id"], data_id, body)
+        pending = start_replacement(mock.base_url, model["id"], data_id, body, watch_uploads(mock))
         assert api.call("DELETE", f"/models/{model['id']}/training-data/{data_id}").status_code == 204
         assert finish(pending, body).status_code == 404
         assert api.call("GET", f"/models/{model['id']}/training-data/{data_id}").status_code == 404
@@ -189,7 +203,8 @@ def test_overlapping_replacements_leave_one_asset(tmp_path, durable):
         model = api.create_model()
         data_id = api.upload(model["id"]).json()["dataId"]
         bodies = [SlowBody(image_bytes("PNG", (30 + i, 30))) for i in range(2)]
-        pending = [start_replacement(mock.base_url, model["id"], data_id, b) for b in bodies]
+        entered = watch_uploads(mock)
+        pending = [start_replacement(mock.base_url, model["id"], data_id, b, entered) for b in bodies]
         answers = [finish(p, b) for p, b in zip(pending, bodies, strict=True)]
         assert [a.status_code for a in answers] == [200, 200]
         image = world(mock).registry.image(KEY, model["id"], data_id)
