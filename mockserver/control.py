@@ -26,6 +26,7 @@ from .state_check import check_clock, check_objects
 
 SPEC = "admin.yaml"
 STATE_VERSION = 1
+_KEPT_ON_IMPORT = ("seeded", "seed", "ids", "fault_ids")
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -235,7 +236,13 @@ class Control:
             return _error(422, "invalid_state", f"The state cannot be imported: {exc}")
         store = self.world.store
         with store.transaction():
+            # The world's own bookkeeping outlives an import: a restart must not load fixtures over the imported
+            # objects, and id counters must not start again under the imported ids.
+            kept = {name: store.meta_get(name) for name in _KEPT_ON_IMPORT}
             store.clear()
+            for name, value in kept.items():
+                if value is not None:
+                    store.meta_put(name, value)
             for kind, key, tenant, obj in objects:
                 store.put(kind, key, obj, tenant)
         self.world.restore(clock, body.get("profile", self.world.profile))

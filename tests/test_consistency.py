@@ -453,3 +453,15 @@ def test_per_tenant_reset_leaves_other_tenants_fixture_models_alone(instant_mock
     assert owner.call("GET", f"/models/{private.id}").status_code == 404
     mock.reset(tenant=KEY)  # its own reset brings the fixture back, as loaded
     assert owner.call("GET", f"/models/{private.id}").json()["displayName"] == "Private Logo Style"
+
+
+def test_an_imported_world_survives_a_restart(tmp_path):
+    with worker(tmp_path) as mock:
+        owner = Api(mock.http, KEY)
+        private = world(mock).registry.model(KEY, PRIVATE_MODEL)
+        assert owner.call("PATCH", f"/models/{private.id}", json={"updatedDisplayName": "Imported"}).status_code == 200
+        state = mock.export_state()
+        mock.reset()
+        mock.import_state(state)
+    with worker(tmp_path) as restarted:  # a restart must not load the fixtures over what was imported
+        assert Api(restarted.http, KEY).call("GET", f"/models/{private.id}").json()["displayName"] == "Imported"
