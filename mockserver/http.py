@@ -47,7 +47,7 @@ MAX_DIGITS = 18  # every count the fake accepts fits in 18 digits; longer ones a
 def is_count(text: str | None) -> bool:
     """A non-negative decimal integer in ASCII digits (str.isdigit() also accepts '²', which int() refuses), of
     at most MAX_DIGITS digits: int() of a 4,301-digit string raises, and long ones cost quadratic time."""
-    return bool(text) and len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()  # type: ignore[arg-type]
+    return text is not None and 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
 
 
 def over_limit(declared: str | None, limit: int) -> bool:

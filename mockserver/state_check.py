@@ -220,7 +220,7 @@ def _conforms(value: Any, hint: Any, where: str) -> None:
             for name, item in value.items():
                 _conforms(name, args[0], where)
                 _conforms(item, args[1], f"{where}.{name}" if where else str(name))
-    elif dataclasses.is_dataclass(hint):
+    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
         ok = isinstance(value, hint)
         if ok:
             for field in dataclasses.fields(hint):
