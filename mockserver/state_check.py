@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import types
 from collections.abc import Callable
 from functools import cache
@@ -24,6 +25,7 @@ from .spec import Spec
 
 MAX_INT = 2**53  # larger integers do not survive a JSON round trip through most clients
 MAX_SIDE = 8192  # generated images are rendered on download: their size is bounded like any request's
+MAX_DURATION = 365 * 86400.0  # a job's pending or running time (the slowest profile needs minutes)
 _MIMES = frozenset(EXTENSIONS)
 _JOB_KINDS = ("firefly.generate", "training", "prediction", "scenario.generate")
 _ENUMS: dict[str, tuple[str, ...]] = {
@@ -64,13 +66,13 @@ def check_objects(objects: list[tuple[str, str, str, Any]], specs: dict[str, Spe
 
 
 def check_clock(offset: Any, frozen_at: Any) -> None:
+    """The imported clock must read between the epoch and MAX_CLOCK."""
     for name, value in (("offset", offset), ("frozen_at", frozen_at)):
         if value is not None and not _number(value, MAX_CLOCK):
             raise StateError(f"clock.{name} must be a finite number of at most {MAX_CLOCK:.0f}")
-    if frozen_at is not None and not 0 <= frozen_at <= MAX_CLOCK:
-        raise StateError("clock.frozen_at is outside the clock's range")
-    if frozen_at is None and offset is not None and offset > MAX_CLOCK / 2:
-        raise StateError("clock.offset is outside the clock's range")
+    now = frozen_at if frozen_at is not None else time.time() + (offset or 0.0)
+    if not 0 <= now <= MAX_CLOCK:
+        raise StateError(f"the clock would read {now:.0f}, outside 0..{MAX_CLOCK:.0f}")
 
 
 def _check(kind: str, key: str, tenant: str, obj: Any, keys: set[tuple[str, str]], specs: dict[str, Spec]) -> None:
@@ -108,8 +110,9 @@ def _check_asset(kind: str, asset: Asset, keys: set[tuple[str, str]], specs: dic
 def _check_job(kind: str, job: Job, keys: set[tuple[str, str]], specs: dict[str, Spec]) -> None:
     if kind != f"job:{job.kind}" or job.kind not in _JOB_KINDS:
         raise StateError(f"job kinds are {', '.join(_JOB_KINDS)}, stored as job:<kind>")
-    if job.plan.unit not in ("seconds", "polls") or job.plan.pending < 0 or job.plan.running < 0:
-        raise StateError("plan needs a unit (seconds or polls) and non-negative durations")
+    durations = (job.plan.pending, job.plan.running)
+    if job.plan.unit not in ("seconds", "polls") or not all(0 <= d <= MAX_DURATION for d in durations):
+        raise StateError(f"plan needs a unit (seconds or polls) and durations between 0 and {MAX_DURATION:.0f}")
     if job.outcome is not None and job.outcome.kind not in ("fail", "timeout"):
         raise StateError("outcome.kind must be fail or timeout")
     if job.polls < 0:
@@ -205,8 +208,8 @@ def _conforms(value: Any, hint: Any, where: str) -> None:
         ok = isinstance(value, bool)
     elif hint is int:
         ok = isinstance(value, int) and _number(value, MAX_INT)
-    elif hint is float:
-        ok = _number(value, MAX_CLOCK * 2)
+    elif hint is float:  # instants, durations, fractions: none is negative, none passes the clock's maximum
+        ok = _number(value, MAX_CLOCK) and value >= 0
     elif hint is str:
         ok = isinstance(value, str)
     elif origin is list:

@@ -407,6 +407,23 @@ BAD_OBJECTS = [
         "key": "j",
         "data": {"id": "j", "tenant": "", "kind": "firefly.generate", "created_at": 0, "plan": {"pending": 0}},
     },
+    {
+        "kind": "job:firefly.generate",
+        "key": "j",
+        "data": {
+            "id": "j",
+            "tenant": "",
+            "kind": "firefly.generate",
+            "created_at": 0,
+            "plan": {"pending": 0, "running": 1e11},
+            "inputs": {"size": {"width": 1024, "height": 1024}, "version": "image3", "mime": "image/jpeg"},
+        },
+    },
+    {
+        "kind": "token",
+        "key": "t",
+        "data": {"value": "t", "client_id": "c", "tenant": "", "expires_at": -1e11},
+    },
     {"kind": "model_alias", "key": "x", "data": "no-such-model"},
     {"kind": "fault", "key": "f", "data": {"id": "f", "effect": "http", "status": 200}},
 ]
@@ -434,8 +451,9 @@ def test_an_exported_world_of_every_surface_imports_again(instant_mock):
     state = mock.export_state()
     mock.import_state(state)
     assert mock.export_state() == state
-    big_clock = {**state, "clock": {"offset": 1e300, "frozen_at": None}}
-    assert mock.http.put("/__admin/state", json=big_clock).status_code == 422
+    for clock in ({"offset": 1e300, "frozen_at": None}, {"offset": 2.21e11}, {"offset": -1e10}, {"frozen_at": -1}):
+        assert mock.http.put("/__admin/state", json={**state, "clock": clock}).status_code == 422, clock
+    assert mock.export_state() == state
 
 
 # --- 10. a per-tenant reset resets that tenant only ---------------------------------------------------------------
