@@ -35,7 +35,9 @@ class Store(Protocol):
 class MemoryStore:
     """Dicts keyed by kind; a per-tenant key index makes tenant listings and resets proportional to the tenant.
 
-    A transaction keeps an undo log, so an exception inside it rolls every change back, as SQLite does."""
+    A transaction keeps an undo log, so an exception inside it rolls every `put`, `delete`, `clear` and meta change
+    back, as SQLite does. Objects are shared, not copied: a change made in place to a stored object is only undone
+    if it was `put` inside the transaction from a fresh copy."""
 
     shared = False
 

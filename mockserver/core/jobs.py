@@ -161,9 +161,12 @@ class Jobs:
         """Trainings that decide a live model's state: its newest, and its newest succeeded."""
         newest: dict[str, Job] = {}
         succeeded: dict[str, Job] = {}
+        live: dict[str, bool] = {}
         for job in jobs:
             model_id = job.extra.get("model_id", "")
-            if job.deleted or (self.live_model is not None and not self.live_model(model_id)):
+            if model_id not in live:
+                live[model_id] = self.live_model is None or self.live_model(model_id)
+            if job.deleted or not live[model_id]:
                 continue
             order = (job.created_at, job.extra.get("seq", 0), job.id)
             if model_id not in newest or order > _order(newest[model_id]):
