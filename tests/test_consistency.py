@@ -324,6 +324,17 @@ def test_models_images_and_trainings_are_bounded():
         assert state["status"] == "ready" and state["triggerWord"] == words[-1]
 
 
+def test_jobs_nobody_polls_are_bounded_too():
+    with in_process(max_jobs=3, profile="polls") as mock:
+        headers = mock.headers()
+        for i in range(20):
+            job = mock.http.post("/v3/images/generate-async", json={"prompt": f"never polled {i}"}, headers=headers)
+            assert job.status_code == 202
+        assert world(mock).store.count("job:firefly.generate") <= 6
+        newest = job.json()["statusUrl"].replace("http://testserver", "")
+        assert mock.http.get(newest, headers=headers).status_code == 200
+
+
 def test_fault_rules_are_bounded():
     with in_process() as mock:
         for i in range(1000):

@@ -179,20 +179,33 @@ class Jobs:
 
     def _evict(self, kind: str) -> None:
         """Drop the oldest finished jobs (and their output assets) down to 90% of the limit, so memory stays flat
-        under a long soak. Unfinished jobs are never dropped."""
+        under a long soak. Unfinished jobs are dropped only when more than twice the limit are left (a polls-plan
+        job nobody polls never finishes): then the oldest go, down to the limit."""
         now = self.clock.now()
         jobs = self.store.items(kind)
         keep = self._protected(jobs, now) if kind == self.store_kind(self.TRAINING) else set()
         excess = len(jobs) - int(self.limit * 0.9)
+        left = []
         for job in jobs:
-            if excess <= 0:
-                break
-            if job.id not in keep and phase_of(job, now).phase.terminal:
-                for output in job.outputs:
-                    if self.forget is not None and "asset" in output:
-                        self.forget(output["asset"])
-                self.store.delete(kind, job.id)
+            if excess > 0 and job.id not in keep and phase_of(job, now).phase.terminal:
+                self._drop(kind, job)
                 excess -= 1
+            else:
+                left.append(job)
+        if len(left) > 2 * self.limit:
+            excess = len(left) - self.limit
+            for job in left:
+                if excess <= 0:
+                    break
+                if job.id not in keep:
+                    self._drop(kind, job)
+                    excess -= 1
+
+    def _drop(self, kind: str, job: Job) -> None:
+        for output in job.outputs:
+            if self.forget is not None and "asset" in output:
+                self.forget(output["asset"])
+        self.store.delete(kind, job.id)
 
     def get(self, tenant: str, job_id: str, kind: str) -> Job | None:
         job = self.store.get(self.store_kind(kind), job_id)
