@@ -245,7 +245,7 @@ class Control:
                     store.meta_put(name, value)
             for kind, key, tenant, obj in objects:
                 store.put(kind, key, obj, tenant)
-        self.world.restore(clock, body.get("profile", self.world.profile))
+            self.world.restore(clock, body.get("profile", self.world.profile))
         return json({"imported": len(objects)})
 
     def export(self) -> dict[str, Any]:
