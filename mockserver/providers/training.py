@@ -301,6 +301,8 @@ class Training:
         now = self._now()
         limit = self.ctx.settings.max_training_images
         with self.world.store.transaction():
+            if self._find_model(tenant, model.id) is None:  # deleted while the upload was read
+                return errors.model_not_found(model.id)
             if limit and len(self.world.registry.images(tenant, model.id)) >= limit:
                 return errors.error(422, "limit_exceeded", f"A model can have at most {limit} training images.")
             asset = self._store_image(tenant, model, *checked, now=now)
@@ -434,6 +436,8 @@ class Training:
         # Check and insert in one transaction (BEGIN IMMEDIATE on SQLite): two workers cannot both see "no
         # training running" and both start one.
         with world.store.transaction():
+            if self._find_model(tenant, model.id) is None:  # deleted by another worker meanwhile
+                return errors.model_not_found(model.id)
             images = world.registry.images(tenant, model.id)
             if not images:
                 return errors.no_training_data(model.id)
