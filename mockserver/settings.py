@@ -35,7 +35,7 @@ class Settings:
     image_cache_mb: int = 32
     max_jobs: int = 10_000
     max_tokens: int = 10_000
-    max_models: int = 1_000
+    max_models: int = 10_000
     max_training_images: int = 500
     journal_size: int = 1000
     public_url: str | None = None
