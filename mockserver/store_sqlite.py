@@ -75,8 +75,11 @@ class SqliteStore:
                 ).fetchall()
         return [_decode(kind, r[0]) for r in rows]
 
-    def count(self, kind: str) -> int:
+    def count(self, kind: str, tenant: str | None = None) -> int:
         with self._lock:
+            if tenant is not None:
+                query = "SELECT COUNT(*) FROM objects WHERE kind=? AND tenant=?"
+                return self.db.execute(query, (kind, tenant)).fetchone()[0]
             return self.db.execute("SELECT COUNT(*) FROM objects WHERE kind=?", (kind,)).fetchone()[0]
 
     def clear(self, tenant: str | None = None) -> None:

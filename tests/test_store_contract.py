@@ -58,6 +58,7 @@ def test_put_get_items_count_delete(store):
     assert store.get("token", "A1") == token("A1", "A")
     assert [t.value for t in store.items("token", "B")] == ["B0", "B1", "B2"]
     assert store.count("token") == 6 and store.count("nothing") == 0
+    assert store.count("token", "A") == 3 and store.count("token", "C") == 0
     store.put("token", "A1", token("A1", "B"), "B")  # moving an object to another tenant re-indexes it
     assert [t.value for t in store.items("token", "A")] == ["A0", "A2"]
     assert "A1" in [t.value for t in store.items("token", "B")]

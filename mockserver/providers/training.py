@@ -194,9 +194,9 @@ class Training:
         """Whether the tenant may create one more model. Deleted models stay hidden in the store until the tenant
         reaches `max_models`; then the oldest deleted ones (with their images) make room."""
         limit = self.ctx.settings.max_models
-        owned = self.world.store.items("model", tenant)
-        if not limit or len(owned) < limit:
+        if not limit or self.world.store.count("model", tenant) < limit:
             return True
+        owned = self.world.store.items("model", tenant)
         deleted = sorted((m for m in owned if m.deleted), key=lambda m: (m.modified_at, m.id))
         for model in deleted[: len(owned) - limit + 1]:
             for asset_id in self.world.registry.remove_model(model):
