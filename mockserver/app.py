@@ -45,6 +45,7 @@ def build_context(settings: Settings) -> Context:
         profile=settings.profile,
         auth_mode=settings.auth_mode,
         max_jobs=settings.max_jobs,
+        max_tokens=settings.max_tokens,
     )
     journal = SharedJournal(store, settings.journal_size) if store.shared else Journal(settings.journal_size)
     spec_dir = Path(settings.specs)

@@ -22,9 +22,11 @@ from .core.clock import ClockState
 from .core.faults import rule_from
 from .core.profiles import PROFILES
 from .http import MAX_JSON_DEPTH, BodyTooLarge, is_count, json, read_body, too_deep
+from .state_check import check_clock, check_objects
 
 SPEC = "admin.yaml"
 STATE_VERSION = 1
+_KEPT_ON_IMPORT = ("seeded", "seed", "ids", "fault_ids")
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -129,18 +131,21 @@ class Control:
         return json(self._clock_json())
 
     async def freeze(self, request: Request) -> Response:
-        self.world.clock.freeze()
+        self.world.change_clock(lambda clock: clock.freeze())
         return json(self._clock_json())
 
     async def resume(self, request: Request) -> Response:
-        self.world.clock.resume()
+        self.world.change_clock(lambda clock: clock.resume())
         return json(self._clock_json())
 
     async def advance(self, request: Request) -> Response:
         body = await self._body(request, "ClockAdvance")
         if isinstance(body, Response):
             return body
-        self.world.clock.advance(float(body["seconds"]))
+        try:
+            self.world.advance_clock(float(body["seconds"]))
+        except ValueError as exc:
+            return _error(422, "clock_out_of_range", str(exc))
         return json(self._clock_json())
 
     async def profile(self, request: Request) -> Response:
@@ -163,10 +168,10 @@ class Control:
         if isinstance(body, Response):
             return body
         try:
-            rule = rule_from(body)
+            rule = self.world.faults.add(rule_from(body))
         except (ValueError, TypeError) as exc:
             return _error(400, "invalid_request", str(exc))
-        return json(dataclasses.asdict(self.world.faults.add(rule)), 201)
+        return json(dataclasses.asdict(rule), 201)
 
     async def fault(self, request: Request) -> Response:
         rule_id = request.path_params["rule_id"]
@@ -225,14 +230,22 @@ class Control:
                 (o["kind"], o["key"], o.get("tenant", ""), codec.decode(o["kind"], o["data"])) for o in body["objects"]
             ]
             clock = ClockState(**body.get("clock", {}))
-        except (KeyError, TypeError, ValueError) as exc:
-            return _error(400, "invalid_state", f"The state cannot be imported: {exc}")
+            check_clock(clock.offset, clock.frozen_at)
+            check_objects(objects, self.ctx.specs)
+        except (KeyError, TypeError, ValueError) as exc:  # StateError is a ValueError
+            return _error(422, "invalid_state", f"The state cannot be imported: {exc}")
         store = self.world.store
         with store.transaction():
+            # The world's own bookkeeping outlives an import: a restart must not load fixtures over the imported
+            # objects, and id counters must not start again under the imported ids.
+            kept = {name: store.meta_get(name) for name in _KEPT_ON_IMPORT}
             store.clear()
+            for name, value in kept.items():
+                if value is not None:
+                    store.meta_put(name, value)
             for kind, key, tenant, obj in objects:
                 store.put(kind, key, obj, tenant)
-        self.world.restore(clock, body.get("profile", self.world.profile))
+            self.world.restore(clock, body.get("profile", self.world.profile))
         return json({"imported": len(objects)})
 
     def export(self) -> dict[str, Any]:

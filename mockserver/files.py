@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .context import Context
+from .core.assets import Asset
 from .images import render
 
 # One render thread: renders never block the event loop, and big temporary buffers are freed into one malloc arena
@@ -70,16 +73,25 @@ class Files:
         return Response(data, 200, headers=headers, media_type=asset.mime)
 
 
-async def asset_bytes(ctx: Context, asset) -> bytes | None:
+async def asset_bytes(ctx: Context, asset: Asset) -> bytes | None:
     """An asset's file: uploaded bytes from the store, or a generated image rendered once (off the event loop)
     and then served from the bounded cache. Every surface that hands out or converts files uses this."""
     if asset.render is None:
         return ctx.world.assets.data(asset)
-    data = ctx.images.get(asset.id)
+    key = render_key(asset)
+    data = ctx.images.get(key)
     if data is None:
         spec = asset.render
         data = await asyncio.get_running_loop().run_in_executor(
             _RENDERER, render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"]
         )
-        ctx.images.put(asset.id, data)
+        ctx.images.put(key, data)
     return data
+
+
+def render_key(asset: Asset) -> str:
+    """The cache key of a generated image: a digest of everything the picture is drawn from, so an asset id
+    reused after a state import or a seeded reset can never be answered with another job's picture."""
+    spec = asset.render or {}
+    described = orjson.dumps([asset.width, asset.height, asset.mime, spec.get("key"), spec.get("lines")])
+    return hashlib.blake2b(described, digest_size=16).hexdigest()

@@ -24,7 +24,7 @@ from .context import Context
 from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
 from .core.jobs import Outcome
-from .http import MAX_JSON_DEPTH, is_count, too_deep
+from .http import MAX_JSON_DEPTH, is_count, over_limit, too_deep
 from .http import json as json_response
 
 JOURNAL_BODY_BYTES = 64 * 1024  # larger JSON bodies are journaled as {"_truncated": <size>}
@@ -145,7 +145,7 @@ class Gateway:
         path: str = scope["path"]
         method: str = scope["method"]
         declared = headers.get("content-length", "")
-        if is_count(declared) and int(declared) > self.ctx.settings.max_body_bytes:
+        if over_limit(declared, self.ctx.settings.max_body_bytes):
             await self._error(surface, path, 413, None, "Request body is too large.", {}, send_with_id)
             return
         if (
@@ -260,7 +260,12 @@ class Gateway:
 
 
 class RateLimiter:
-    """Sliding windows per tenant on the fake's clock, for the routes a surface declares in `rate_limits`."""
+    """Sliding windows per tenant on the fake's clock, for the routes a surface declares in `rate_limits`.
+
+    At most MAX_KEYS (route, tenant) windows are kept: in open auth mode every new key is a new tenant, so idle
+    windows are dropped, then the oldest."""
+
+    MAX_KEYS = 10_000
 
     def __init__(self, surfaces: list[Any]) -> None:
         self.limits: dict[tuple[str, str], list[tuple[float, int]]] = {}
@@ -272,7 +277,12 @@ class RateLimiter:
         windows = self.limits.get((method, path))
         if not windows:
             return None
-        hits = self.hits.setdefault((method, path, tenant), deque())
+        key = (method, path, tenant)
+        hits = self.hits.get(key)
+        if hits is None:
+            if len(self.hits) >= self.MAX_KEYS:
+                self._sweep(now)
+            hits = self.hits[key] = deque()
         longest = max(w for w, _ in windows)
         while hits and hits[0] <= now - longest:
             hits.popleft()
@@ -285,6 +295,13 @@ class RateLimiter:
             return wait
         hits.append(now)
         return None
+
+    def _sweep(self, now: float) -> None:
+        longest = max((w for windows in self.limits.values() for w, _ in windows), default=0.0)
+        for key in [k for k, hits in self.hits.items() if not hits or hits[-1] <= now - longest]:
+            del self.hits[key]
+        while len(self.hits) >= self.MAX_KEYS * 0.9:
+            del self.hits[next(iter(self.hits))]
 
 
 _WANTED = frozenset({b"x-request-id", b"content-length", b"content-type", b"x-api-key", b"authorization"})

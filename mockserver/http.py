@@ -30,8 +30,7 @@ class BodyTooLarge(Exception):
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused as soon as it passes `limit` bytes (a declared Content-Length over the limit
     is refused before reading anything)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and is_count(declared) and int(declared) > limit:
+    if over_limit(request.headers.get("content-length"), limit):
         raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
@@ -43,9 +42,20 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+MAX_DIGITS = 18  # every count the fake accepts fits in 18 digits; longer ones are refused before int() sees them
+
+
 def is_count(text: str | None) -> bool:
-    """A non-negative decimal integer in ASCII digits (str.isdigit() also accepts '²', which int() refuses)."""
-    return bool(text) and text.isascii() and text.isdigit()  # type: ignore[union-attr]
+    """A non-negative decimal integer in ASCII digits (str.isdigit() also accepts '²', which int() refuses), of
+    at most MAX_DIGITS digits: int() of a 4,301-digit string raises, and long ones cost quadratic time."""
+    return text is not None and 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
+
+
+def over_limit(declared: str | None, limit: int) -> bool:
+    """Whether a declared Content-Length is a count above `limit` (a count too long to convert is above it)."""
+    if not declared or not (declared.isascii() and declared.isdigit()):
+        return False
+    return len(declared) > MAX_DIGITS or int(declared) > limit
 
 
 MAX_JSON_DEPTH = 64

@@ -72,6 +72,11 @@ class Settings:
     max_jobs: int = _setting(
         10_000, "finished jobs kept before the oldest are evicted (0: no limit)", low=0, high=10**9
     )
+    max_tokens: int = _setting(
+        10_000, "access tokens kept, expired ones dropped first (0: no limit)", low=0, high=10**7
+    )
+    max_models: int = _setting(10_000, "training-API models per tenant (0: no limit)", low=0, high=10**7)
+    max_training_images: int = _setting(500, "training images per model (0: no limit)", low=0, high=10**6)
     journal_size: int = _setting(1000, "requests kept in the journal", low=0, high=10**7)
     public_url: str | None = _setting(None, "base URL for returned links (default: from the Host header)")
 

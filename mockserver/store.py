@@ -6,9 +6,13 @@ A durable implementation (SQLite) can sit behind the same methods; callers re-`p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
+
+# Meta entries whose name starts with this survive a full reset (the world's identity, e.g. its URL signing key).
+KEEP_PREFIX = "config:"
 
 
 class Store(Protocol):
@@ -17,17 +21,23 @@ class Store(Protocol):
     def delete(self, kind: str, key: str) -> None: ...
     def items(self, kind: str, tenant: str | None = None) -> list[Any]: ...
     def clear(self, tenant: str | None = None) -> None: ...
-    def count(self, kind: str) -> int: ...
+    def count(self, kind: str, tenant: str | None = None) -> int: ...
     def transaction(self) -> Any: ...
     def dump(self) -> list[tuple[str, str, str, Any]]: ...
     def meta_get(self, name: str) -> Any | None: ...
     def meta_put(self, name: str, value: Any) -> None: ...
+    def meta_delete(self, name: str) -> None: ...
+    def meta_init(self, name: str, value: Any) -> Any: ...
     def next_counter(self, name: str) -> int: ...
     def data_version(self) -> int: ...
 
 
 class MemoryStore:
-    """Dicts keyed by kind; a per-tenant key index makes tenant listings and resets proportional to the tenant."""
+    """Dicts keyed by kind; a per-tenant key index makes tenant listings and resets proportional to the tenant.
+
+    A transaction keeps an undo log, so an exception inside it rolls every `put`, `delete`, `clear` and meta change
+    back, as SQLite does. Objects are shared, not copied: a change made in place to a stored object is only undone
+    if it was `put` inside the transaction from a fresh copy."""
 
     shared = False
 
@@ -36,12 +46,34 @@ class MemoryStore:
         self._owner: dict[str, dict[str, str]] = {}
         self._by_tenant: dict[str, dict[str, dict[str, None]]] = {}
         self._meta: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._undo: list[Callable[[], None]] | None = None
+        self._order: dict[str, list[str]] = {}  # key order of kinds a transaction deleted from, to restore it
+
+    def _remember(self, kind: str, key: str, deleting: bool = False) -> None:
+        """Inside a transaction, note how to put (kind, key) back as it is now (and, before the first delete from
+        a kind, the kind's key order: listings and eviction go oldest first)."""
+        if self._undo is None:
+            return
+        if deleting and kind not in self._order:
+            self._order[kind] = list(self._objects.get(kind, {}))
+        old = self.get(kind, key)
+        if old is None:
+            self._undo.append(lambda: self._delete(kind, key))
+        else:
+            owner = self._owner[kind][key]
+            self._undo.append(lambda: self._put(kind, key, old, owner))
 
     def get(self, kind: str, key: str) -> Any | None:
         table = self._objects.get(kind)
         return table.get(key) if table is not None else None
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
+        self._remember(kind, key, deleting=self._owner.get(kind, {}).get(key, tenant) != tenant)  # a move re-indexes
+        self._put(kind, key, obj, tenant)
+
+    def _put(self, kind: str, key: str, obj: Any, tenant: str) -> None:
         self._objects.setdefault(kind, {})[key] = obj
         owners = self._owner.setdefault(kind, {})
         if owners.get(key) != tenant:
@@ -52,6 +84,10 @@ class MemoryStore:
             self._by_tenant.setdefault(kind, {}).setdefault(tenant, {})[key] = None
 
     def delete(self, kind: str, key: str) -> None:
+        self._remember(kind, key, deleting=True)
+        self._delete(kind, key)
+
+    def _delete(self, kind: str, key: str) -> None:
         table = self._objects.get(kind)
         if table is None or key not in table:
             return
@@ -66,15 +102,23 @@ class MemoryStore:
         keys = self._by_tenant.get(kind, {}).get(tenant, {})
         return [table[k] for k in keys]
 
-    def count(self, kind: str) -> int:
+    def count(self, kind: str, tenant: str | None = None) -> int:
+        if tenant is not None:
+            return len(self._by_tenant.get(kind, {}).get(tenant, {}))
         return len(self._objects.get(kind, {}))
 
     def clear(self, tenant: str | None = None) -> None:
+        """Forget every object (and every meta value but the kept ones), or one tenant's objects."""
+        if self._undo is not None:
+            for kind, key, _, _ in self.dump():
+                if tenant is None or self._owner[kind][key] == tenant:
+                    self._remember(kind, key, deleting=True)
         if tenant is None:
+            for name in [n for n in self._meta if not n.startswith(KEEP_PREFIX)]:
+                self.meta_delete(name)
             self._objects.clear()
             self._owner.clear()
             self._by_tenant.clear()
-            self._meta.clear()
             return
         for kind, by_tenant in self._by_tenant.items():
             for key in list(by_tenant.pop(tenant, {})):
@@ -92,12 +136,34 @@ class MemoryStore:
     def meta_get(self, name: str) -> Any | None:
         return self._meta.get(name)
 
+    def _remember_meta(self, name: str) -> None:
+        if self._undo is None:
+            return
+        if name in self._meta:
+            old = self._meta[name]
+            self._undo.append(lambda: self._meta.__setitem__(name, old))
+        else:
+            self._undo.append(lambda: self._meta.pop(name, None))
+
     def meta_put(self, name: str, value: Any) -> None:
+        self._remember_meta(name)
         self._meta[name] = value
 
+    def meta_delete(self, name: str) -> None:
+        self._remember_meta(name)
+        self._meta.pop(name, None)
+
+    def meta_init(self, name: str, value: Any) -> Any:
+        """Store `value` under `name` unless something is there already; return what is stored."""
+        with self.transaction():
+            if name not in self._meta:
+                self.meta_put(name, value)
+            return self._meta[name]
+
     def next_counter(self, name: str) -> int:
-        self._meta[name] = self._meta.get(name, 0) + 1
-        return self._meta[name]
+        with self.transaction():
+            self.meta_put(name, self._meta.get(name, 0) + 1)
+            return self._meta[name]
 
     def data_version(self) -> int:
         return 0
@@ -107,5 +173,36 @@ class MemoryStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Handlers run to completion on one event loop, so an in-memory transaction needs no lock."""
-        yield
+        """All or nothing: changes made inside are undone if it raises. Handlers run on one event loop, so the
+        lock only matters to threads (the test client, the pytest plugin's callers); uncontended it is cheap."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._undo = []
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                if outer:
+                    undo, self._undo = self._undo or [], None
+                    for step in reversed(undo):
+                        step()
+                    for kind, order in self._order.items():
+                        self._reorder(kind, order)
+                raise
+            finally:
+                self._depth -= 1
+                if outer:
+                    self._undo = None
+                    self._order = {}
+
+    def _reorder(self, kind: str, order: list[str]) -> None:
+        """Put a kind's keys (and its per-tenant index) back in `order` after a rollback re-added some."""
+        table = self._objects.get(kind, {})
+        rank = {key: index for index, key in enumerate(order)}
+        ordered = sorted(table, key=lambda key: rank.get(key, len(rank)))
+        self._objects[kind] = {key: table[key] for key in ordered}
+        by_tenant: dict[str, dict[str, None]] = {}
+        for key in ordered:
+            by_tenant.setdefault(self._owner[kind][key], {})[key] = None
+        self._by_tenant[kind] = by_tenant

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from . import codec
+from .store import KEEP_PREFIX
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, tenant TEXT NOT NULL, data BLOB,
@@ -74,15 +75,18 @@ class SqliteStore:
                 ).fetchall()
         return [_decode(kind, r[0]) for r in rows]
 
-    def count(self, kind: str) -> int:
+    def count(self, kind: str, tenant: str | None = None) -> int:
         with self._lock:
+            if tenant is not None:
+                query = "SELECT COUNT(*) FROM objects WHERE kind=? AND tenant=?"
+                return self.db.execute(query, (kind, tenant)).fetchone()[0]
             return self.db.execute("SELECT COUNT(*) FROM objects WHERE kind=?", (kind,)).fetchone()[0]
 
     def clear(self, tenant: str | None = None) -> None:
         with self.transaction():
             if tenant is None:
                 self.db.execute("DELETE FROM objects")
-                self.db.execute("DELETE FROM meta WHERE name NOT LIKE 'config:%'")
+                self.db.execute("DELETE FROM meta WHERE substr(name, 1, ?) != ?", (len(KEEP_PREFIX), KEEP_PREFIX))
             else:
                 self.db.execute("DELETE FROM objects WHERE tenant=?", (tenant,))
 
@@ -121,6 +125,18 @@ class SqliteStore:
             self.db.execute(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, orjson.dumps(value).decode())
             )
+
+    def meta_delete(self, name: str) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM meta WHERE name=?", (name,))
+
+    def meta_init(self, name: str, value: Any) -> Any:
+        """Store `value` under `name` unless another worker did first; return what is stored (atomic)."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, orjson.dumps(value).decode())
+            )
+            return self.meta_get(name)
 
     def next_counter(self, name: str) -> int:
         with self.transaction():

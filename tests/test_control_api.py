@@ -235,7 +235,7 @@ def test_state_snapshot_and_restore(firefly_mock, auth):
     assert [o["seed"] for o in after["result"]["outputs"]] == [o["seed"] for o in before["result"]["outputs"]]
     assert httpx.get(after["result"]["outputs"][0]["image"]["url"]).status_code == 200
     bad = firefly_mock.http.put("/__admin/state", json={"objects": [{"kind": "job", "key": "x", "data": {}}]})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert status_of(firefly_mock, job, auth)["status"] == "succeeded"  # a refused import changes nothing
 
 

@@ -43,7 +43,7 @@ class Signer:
 
     def check(self, asset_id: str, expires: str, signature: str, now: float) -> str | None:
         """None when the URL is good, else why not ("invalid" or "expired")."""
-        if not (expires.isascii() and expires.isdigit()):
+        if not (0 < len(expires) <= 18 and expires.isascii() and expires.isdigit()):  # int() only on short digits
             return "invalid"
         if not hmac.compare_digest(self._digest(asset_id, int(expires)), signature):
             return "invalid"
@@ -53,7 +53,7 @@ class Signer:
 
 
 class Assets:
-    def __init__(self, store) -> None:
+    def __init__(self, store: Any) -> None:
         self.store = store
 
     def add(self, asset: Asset, data: bytes | None = None) -> Asset:
@@ -71,8 +71,11 @@ class Assets:
         return self.store.get("blob", asset.blob) if asset.blob else None
 
     def forget(self, asset_id: str) -> None:
+        """Remove an asset with its blob and the assets derived from it (format conversions)."""
         asset = self.get(asset_id)
         if asset is not None:
+            for derived in asset.meta.get("derived", []):
+                self.forget(derived)
             self.remove(asset)
 
     def remove(self, asset: Asset) -> None:

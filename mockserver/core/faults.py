@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 EFFECTS = ("http", "latency", "job", "drop")
+MAX_RULES = 1000  # every request is matched against every rule
 
 
 @dataclass(slots=True)
@@ -50,22 +51,30 @@ class Request:
 
 
 class Faults:
-    """Rules kept in the store (so state export and several workers see them), in the order they were added."""
+    """Rules kept in the store (so state export and several workers see them), in the order they were added.
 
-    def __init__(self, store, seed: int | None) -> None:
+    Everything about a rule lives in the store: its id comes from a store counter (so ids are never reused, across
+    workers and restarts alike) and its counters change inside `fire`'s transaction. A probability draw depends
+    only on (seed, rule id, match number), so it repeats whichever worker serves the request."""
+
+    def __init__(self, store: Any, seed: int | None) -> None:
         self.store = store
         self.seed = seed
-        self._rng = random.Random(seed or 0)
-        self._next = 0
 
     def reset(self) -> None:
-        self._rng = random.Random(self.seed or 0)
-        self._next = 0
+        """Nothing to forget in this process: counters and ids live in the store, which a reset clears."""
 
     def add(self, rule: FaultRule) -> FaultRule:
-        self._next = max(self._next, self.store.count("fault")) + 1
-        rule.id = rule.id or f"fault-{self._next}"
-        self.store.put("fault", rule.id, rule)
+        """Store a rule. Without an id it gets the next free `fault-N`; an explicit id replaces that rule.
+        ValueError when MAX_RULES rules exist already."""
+        with self.store.transaction():
+            if self.store.count("fault") >= MAX_RULES and (not rule.id or self.store.get("fault", rule.id) is None):
+                raise ValueError(f"at most {MAX_RULES} fault rules can be active; delete some first")
+            while not rule.id:
+                candidate = f"fault-{self.store.next_counter('fault_ids')}"
+                if self.store.get("fault", candidate) is None:
+                    rule.id = candidate
+            self.store.put("fault", rule.id, rule)
         return rule
 
     def list(self) -> list[FaultRule]:
@@ -97,13 +106,16 @@ class Faults:
             if rule.times is not None and rule.fired >= rule.times:
                 self.store.put("fault", rule.id, rule)
                 continue
-            if rule.probability is not None and self._rng.random() >= rule.probability:
+            if rule.probability is not None and self._draw(rule) >= rule.probability:
                 self.store.put("fault", rule.id, rule)
                 continue
             rule.fired += 1
             self.store.put("fault", rule.id, rule)
             fired.append(rule)
         return fired
+
+    def _draw(self, rule: FaultRule) -> float:
+        return random.Random(f"{self.seed or 0}:{rule.id}:{rule.matched}").random()
 
     def any(self) -> bool:
         return self.store.count("fault") > 0

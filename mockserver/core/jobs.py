@@ -124,14 +124,23 @@ def history(job: Job, now: float) -> list[tuple[Phase, float]]:
 class Jobs:
     """Create, find, poll and cancel jobs. Every decision reads the clock once and is recorded as an event."""
 
-    # Kinds never evicted: a model's state and trigger word are derived from its trainings.
-    KEEP = frozenset({"training"})
+    # A model's state and trigger word derive from its trainings: eviction keeps the newest training and the
+    # newest succeeded one of every live model.
+    TRAINING = "training"
 
-    def __init__(self, store, clock, limit: int = 0, forget: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        clock: Any,
+        limit: int = 0,
+        forget: Callable[[str], None] | None = None,
+        live_model: Callable[[str], bool] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.limit = limit
         self.forget = forget
+        self.live_model = live_model
 
     @staticmethod
     def store_kind(kind: str) -> str:
@@ -144,24 +153,59 @@ class Jobs:
     def add(self, job: Job) -> Job:
         self._save(job)
         kind = self.store_kind(job.kind)
-        if self.limit and job.kind not in self.KEEP and self.store.count(kind) > self.limit:
+        if self.limit and self.store.count(kind) > self.limit:
             self._evict(kind)
         return job
 
+    def _protected(self, jobs: list[Job], now: float) -> set[str]:
+        """Trainings that decide a live model's state: its newest, and its newest succeeded."""
+        newest: dict[str, Job] = {}
+        succeeded: dict[str, Job] = {}
+        live: dict[str, bool] = {}
+        for job in jobs:
+            model_id = job.extra.get("model_id", "")
+            if model_id not in live:
+                live[model_id] = self.live_model is None or self.live_model(model_id)
+            if job.deleted or not live[model_id]:
+                continue
+            order = (job.created_at, job.extra.get("seq", 0), job.id)
+            if model_id not in newest or order > _order(newest[model_id]):
+                newest[model_id] = job
+            if phase_of(job, now).phase is Phase.SUCCEEDED and (
+                model_id not in succeeded or order > _order(succeeded[model_id])
+            ):
+                succeeded[model_id] = job
+        return {j.id for j in (*newest.values(), *succeeded.values())}
+
     def _evict(self, kind: str) -> None:
         """Drop the oldest finished jobs (and their output assets) down to 90% of the limit, so memory stays flat
-        under a long soak. Unfinished jobs are never dropped."""
+        under a long soak. Unfinished jobs are dropped only when more than twice the limit are left (a polls-plan
+        job nobody polls never finishes): then the oldest go, down to the limit."""
         now = self.clock.now()
-        excess = self.store.count(kind) - int(self.limit * 0.9)
-        for job in self.store.items(kind):
-            if excess <= 0:
-                break
-            if phase_of(job, now).phase.terminal:
-                for output in job.outputs:
-                    if self.forget is not None and "asset" in output:
-                        self.forget(output["asset"])
-                self.store.delete(kind, job.id)
+        jobs = self.store.items(kind)
+        keep = self._protected(jobs, now) if kind == self.store_kind(self.TRAINING) else set()
+        excess = len(jobs) - int(self.limit * 0.9)
+        left = []
+        for job in jobs:
+            if excess > 0 and job.id not in keep and phase_of(job, now).phase.terminal:
+                self._drop(kind, job)
                 excess -= 1
+            else:
+                left.append(job)
+        if len(left) > 2 * self.limit:
+            excess = len(left) - self.limit
+            for job in left:
+                if excess <= 0:
+                    break
+                if job.id not in keep:
+                    self._drop(kind, job)
+                    excess -= 1
+
+    def _drop(self, kind: str, job: Job) -> None:
+        for output in job.outputs:
+            if self.forget is not None and "asset" in output:
+                self.forget(output["asset"])
+        self.store.delete(kind, job.id)
 
     def get(self, tenant: str, job_id: str, kind: str) -> Job | None:
         job = self.store.get(self.store_kind(kind), job_id)
@@ -205,3 +249,7 @@ class Jobs:
     def delete(self, job: Job) -> None:
         job.deleted = True
         self._save(job)
+
+
+def _order(job: Job) -> tuple[float, int, str]:
+    return (job.created_at, job.extra.get("seq", 0), job.id)

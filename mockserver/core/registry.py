@@ -47,7 +47,7 @@ class TrainingImage:
 class Registry:
     """Model and training-image records. Visibility: a tenant sees its own models and public ones."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: Any) -> None:
         self.store = store
 
     def add_model(self, model: Model) -> Model:
@@ -75,6 +75,17 @@ class Registry:
         own = self.store.items("model", tenant)
         public = self.store.items("model", PUBLIC) if tenant != PUBLIC else []
         return [m for m in (*own, *public) if not m.deleted and surface in m.surfaces]
+
+    def remove_model(self, model: Model) -> list[str]:
+        """Forget a model, its alias and its training images; return the images' asset ids (for the caller to
+        remove). Its trainings stay until job eviction takes them."""
+        self.store.delete("model", model.id)
+        if self.store.get("model_alias", model.asset_id) == model.id:
+            self.store.delete("model_alias", model.asset_id)
+        images = [i for i in self.store.items("training_image", model.tenant) if i.model_id == model.id]
+        for image in images:
+            self.store.delete("training_image", image.id)
+        return [i.asset_id for i in images]
 
     def add_image(self, image: TrainingImage) -> None:
         self.store.put("training_image", image.id, image, image.tenant)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .clock import Clock
 from .jwt import access_token
@@ -41,10 +42,11 @@ class CredentialError(Exception):
 
 
 class Tenants:
-    def __init__(self, store, clock: Clock, mode: str = "open") -> None:
+    def __init__(self, store: Any, clock: Clock, mode: str = "open", max_tokens: int = 0) -> None:
         self.store = store
         self.clock = clock
         self.mode = mode
+        self.max_tokens = max_tokens
         self.clients: dict[str, Client] = {}
 
     def declare(self, clients: list[Client]) -> None:
@@ -79,8 +81,22 @@ class Tenants:
         now = self.clock.now()
         value = access_token(client.client_id, now, TOKEN_LIFETIME, scope)
         token = Token(value, client.client_id, client.tenant, now + TOKEN_LIFETIME)
-        self.store.put("token", token.value, token, client.tenant)
+        with self.store.transaction():
+            self.store.put("token", token.value, token, client.tenant)
+            if self.max_tokens and self.store.count("token") > self.max_tokens:
+                self._evict()
         return token
+
+    def _evict(self) -> None:
+        """Drop expired tokens, then the oldest ones, down to 90% of the limit: a client that asks for a token
+        per request cannot grow the store, and one that reuses its token keeps it for as long as it is young."""
+        now = self.clock.now()
+        tokens = self.store.items("token")
+        excess = len(tokens) - int(self.max_tokens * 0.9)
+        expired = [t for t in tokens if t.expires_at <= now]
+        alive = [t for t in tokens if t.expires_at > now]
+        for token in [*expired, *alive][: max(excess, len(expired))]:
+            self.store.delete("token", token.value)
 
     def check_token(self, bearer: str, api_key: str) -> str:
         """The tenant for a request carrying `Authorization: Bearer` and `x-api-key`. Token problems are checked

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from ..fixtures import Fixtures
@@ -27,7 +28,13 @@ _TRAINING_STATES = {
     Phase.CANCELED: "cancelled",
 }
 
-Seeder = Callable[["World", Fixtures], None]
+# A seeder loads fixture objects: every tenant's (tenant None) or only one tenant's (a per-tenant reset).
+Seeder = Callable[["World", Fixtures, "str | None"], None]
+
+# The clock never goes past this instant: dates up to year 9999 stay printable with room for every lifetime
+# (tokens, signed URLs, the slowest training) that is added to "now".
+MAX_CLOCK = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+SIGNING_KEY = "config:signing_key"  # kept by a full reset and by state import: issued URLs stay checkable
 
 _FIXTURE_EPOCH_MS = 1_717_200_000_000  # fixture dates default to fixed instants, so listings sort the same
 _FIXTURE_NS = uuid.UUID("6f1b2a5e-3c0d-4b8e-9a77-5d2e0c1f9b42")
@@ -43,6 +50,7 @@ class World:
         profile: str = "fast",
         auth_mode: str = "open",
         max_jobs: int = 0,
+        max_tokens: int = 0,
     ) -> None:
         self.store = store
         self.fixtures = fixtures
@@ -51,68 +59,112 @@ class World:
         self._seen_version = -1
         self.default_profile = profile
         self.profile = profile
-        self.signer = Signer(
-            hashlib.sha256(f"mockserver:{seed}".encode()).digest() if seed is not None else secrets.token_bytes(32)
-        )
-        self.tenants = Tenants(store, self.clock, auth_mode)
+        self._random_key = bytes.fromhex(store.meta_init(SIGNING_KEY, secrets.token_hex(32)))
+        self.signer = Signer(self._signing_key(seed))
+        self.tenants = Tenants(store, self.clock, auth_mode, max_tokens)
         self.registry = Registry(store)
         self.assets = Assets(store)
-        self.jobs = Jobs(store, self.clock, max_jobs, self.assets.forget)
+        self.jobs = Jobs(store, self.clock, max_jobs, self.assets.forget, self._live_model)
         self.faults = Faults(store, seed)
         self.seeders: list[Seeder] = [seed_custom_models]
         self.on_reset: list[Callable[[], None]] = []
 
+    def _signing_key(self, seed: int | None) -> bytes:
+        """Under a seed the key derives from it (signed URLs repeat exactly); otherwise it is the world's own
+        random key, made once in the store so every worker and every restart signs alike."""
+        return hashlib.sha256(f"mockserver:{seed}".encode()).digest() if seed is not None else self._random_key
+
     def start(self, force: bool = False) -> None:
         """Load fixtures (called once the providers have added their seeders). A durable store that already
-        holds a world keeps it: a restart resumes where it stopped, clock included."""
+        holds a world keeps it: a restart resumes where it stopped, clock and seed included."""
         self.tenants.declare([Client(**c) for c in self.fixtures.clients])
         with self.store.transaction():
             if force or not self.store.meta_get("seeded"):
                 for seeder in self.seeders:
-                    seeder(self, self.fixtures)
+                    seeder(self, self.fixtures, None)
                 self.store.meta_put("seeded", True)
                 self._save_clock(self.clock.state)
                 self.store.meta_put("profile", self.profile)
+                self.store.meta_put("seed", {"value": self.ids.seed})
         self.sync(force=True)
 
     def sync(self, force: bool = False) -> None:
-        """Pick up clock and profile changes other workers made to a shared store (cheap when nothing changed)."""
+        """Pick up clock, profile and seed changes other workers made to a shared store. Cheap when nothing
+        changed: one `PRAGMA data_version` per request, the meta reads only after another worker's commit."""
         if not self.store.shared:
             return
         version = self.store.data_version()
         if version == self._seen_version and not force:
             return
         self._seen_version = version
+        self._load_clock()
+        self.profile = self.store.meta_get("profile") or self.profile
+        seed = self.store.meta_get("seed")
+        if seed is not None and seed.get("value") != self.ids.seed:
+            self._use_seed(seed.get("value"))
+
+    def _load_clock(self) -> None:
         clock = self.store.meta_get("clock")
         if clock is not None:
             self.clock.state = ClockState(**clock)
-        self.profile = self.store.meta_get("profile") or self.profile
 
     def _save_clock(self, state: ClockState) -> None:
         self.store.meta_put("clock", {"offset": state.offset, "frozen_at": state.frozen_at})
+
+    def change_clock(self, change: Callable[[Clock], None]) -> None:
+        """Freeze, resume or advance atomically: the shared clock is re-read inside the store's write lock, so
+        concurrent changes from several workers all count."""
+        with self.store.transaction():
+            if self.store.shared:
+                self._load_clock()
+            change(self.clock)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the clock forward; ValueError when that would pass MAX_CLOCK (nothing changes then)."""
+
+        def advance(clock: Clock) -> None:
+            if not clock.now() + seconds <= MAX_CLOCK:
+                raise ValueError(f"the clock cannot pass {datetime.fromtimestamp(MAX_CLOCK, UTC).isoformat()}")
+            clock.advance(seconds)
+
+        self.change_clock(advance)
 
     def set_profile(self, name: str) -> None:
         self.profile = name
         self.store.meta_put("profile", name)
 
-    def reseed(self, seed: int | None) -> None:
-        """Switch to another seed (the control API's reset can do this per test)."""
+    def _use_seed(self, seed: int | None) -> None:
         self.ids.seed = seed
+        self.ids.reseed()
         self.faults.seed = seed
+        self.signer.key = self._signing_key(seed)
+
+    def reseed(self, seed: int | None) -> None:
+        """Switch to another seed (the control API's reset does this per test); the next `start` stores it, so
+        every worker follows."""
+        self._use_seed(seed)
 
     def reset(self, tenant: str | None = None) -> None:
         """Forget state (all, or one tenant's) and reload fixtures. A full reset also restores clock, randomness
-        and profile, so a test starts from exactly the state a fresh server has."""
+        and profile, so a test starts from exactly the state a fresh server has. A per-tenant reset touches that
+        tenant's objects only: other tenants' fixture models keep their renames and deletions."""
         with self.store.transaction():
             self.store.clear(tenant)
-            if tenant is None:
-                self.clock.reset()
-                self.ids.reseed()
-                self.faults.reset()
-                self.set_profile(self.default_profile)
-                for hook in self.on_reset:
-                    hook()
+            if tenant is not None:
+                for seeder in self.seeders:
+                    seeder(self, self.fixtures, tenant)
+                return
+            self.clock.reset()
+            self.ids.reseed()
+            self.faults.reset()
+            self.set_profile(self.default_profile)
+            for hook in self.on_reset:
+                hook()
             self.start(force=True)
+
+    def _live_model(self, model_id: str) -> bool:
+        model = self.store.get("model", model_id)
+        return model is not None and not model.deleted
 
     def training_state(self, model: Model) -> str:
         """A model's training state, derived from its trainings: "ready" once any training succeeded (or for
@@ -159,10 +211,11 @@ def fixture_uuid(*parts: str) -> str:
     return str(uuid.uuid5(_FIXTURE_NS, "/".join(parts)))
 
 
-def seed_custom_models(world: World, fixtures: Fixtures) -> None:
-
+def seed_custom_models(world: World, fixtures: Fixtures, only: str | None = None) -> None:
     for index, raw in enumerate(fixtures.custom_models):
         tenant = raw.get("tenant", PUBLIC)
+        if only is not None and tenant != only:
+            continue
         key = fixture_uuid("custom_model", tenant, raw["displayName"])
         created = raw.get("createdDate", _FIXTURE_EPOCH_MS + index * 86_400_000) / 1000
         world.registry.add_model(

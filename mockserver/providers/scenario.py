@@ -14,6 +14,7 @@ import base64
 import binascii
 import copy
 import hashlib
+import itertools
 import math
 import re
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ from ..core.tenants import CredentialError
 from ..files import asset_bytes
 from ..fixtures import FixtureError
 from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
-from ..spec import describe
+from ..spec import MAX_ERRORS, describe
 from . import scenario_errors as errors
 
 SPEC = "scenario.yaml"
@@ -150,9 +151,9 @@ class Scenario:
 
     # --- fixtures ------------------------------------------------------------------------------------------
 
-    def seed(self, world: Any, fixtures: Any) -> None:
+    def seed(self, world: Any, fixtures: Any, only: str | None = None) -> None:
         """Load `scenario.models` from the fixtures into the shared registry, each checked against the spec's
-        Model schema once its defaults are filled in."""
+        Model schema once its defaults are filled in (all tenants', or only tenant `only`'s)."""
         seen: set[str] = set()
         costs = _costs(fixtures.scenario.get("costs", []))
         for index, raw in enumerate(fixtures.scenario.get("models", [])):
@@ -179,6 +180,8 @@ class Scenario:
             if wire["id"] in seen:
                 raise FixtureError(f"{where}: duplicate model id {wire['id']}")
             seen.add(wire["id"])
+            if only is not None and tenant != only:
+                continue
             try:
                 created = _timestamp(wire.get("createdAt", _FIXTURE_DATE))
                 modified = _timestamp(wire.get("updatedAt", wire.get("createdAt", _FIXTURE_DATE)))
@@ -337,7 +340,8 @@ class Scenario:
         declared = model.extra["wire"].get("inputs") or []
         validator = self._inputs_validator(model.id, declared)
         found = sorted(
-            validator.iter_errors(given), key=lambda e: (len(e.absolute_path) > 0, [str(p) for p in e.absolute_path])
+            itertools.islice(validator.iter_errors(given), MAX_ERRORS),
+            key=lambda e: (len(e.absolute_path) > 0, [str(p) for p in e.absolute_path]),
         )
         if found:
             return errors.sentence(_describe(found[0]))
@@ -726,21 +730,27 @@ class Scenario:
     def _converted(self, asset: Asset, mime: str) -> Asset:
         """The same picture in another format: a derived asset the /files route serves like any other."""
         derived_id = f"{asset.id}_{mime.split('/')[1]}"
-        existing = self.world.assets.get(derived_id)
-        if existing is not None:
-            return existing
-        return self.world.assets.add(
-            Asset(
-                id=derived_id,
-                tenant=asset.tenant,
-                mime=mime,
-                width=asset.width,
-                height=asset.height,
-                created_at=self.world.clock.now(),
-                render=asset.render,
-                meta={"surface": "scenario.converted", "of": asset.id},
+        assets = self.world.assets
+        with self.world.store.transaction():
+            existing = assets.get(derived_id)
+            if existing is not None:
+                return existing
+            source = assets.get(asset.id) or asset
+            # Listed on its source, so evicting the job's outputs evicts the conversions too.
+            source.meta["derived"] = [*source.meta.get("derived", []), derived_id]
+            self.world.store.put("asset", source.id, source, source.tenant)
+            return assets.add(
+                Asset(
+                    id=derived_id,
+                    tenant=asset.tenant,
+                    mime=mime,
+                    width=asset.width,
+                    height=asset.height,
+                    created_at=self.world.clock.now(),
+                    render=asset.render,
+                    meta={"surface": "scenario.converted", "of": asset.id},
+                )
             )
-        )
 
 
 # --- helpers -------------------------------------------------------------------------------------------------

@@ -189,8 +189,24 @@ class Training:
             extra={"customModelType": kind},
         )
         with world.store.transaction():
+            if not self._room_for_model(tenant):
+                limit = self.ctx.settings.max_models
+                return errors.error(422, "limit_exceeded", f"A tenant can have at most {limit} models.")
             world.registry.add_model(model)
         return json(self._model_json(model), 201)
+
+    def _room_for_model(self, tenant: str) -> bool:
+        """Whether the tenant may create one more model. Deleted models stay hidden in the store until the tenant
+        reaches `max_models`; then the oldest deleted ones (with their images) make room."""
+        limit = self.ctx.settings.max_models
+        if not limit or self.world.store.count("model", tenant) < limit:
+            return True
+        owned = self.world.store.items("model", tenant)
+        deleted = sorted((m for m in owned if m.deleted), key=lambda m: (m.modified_at, m.id))
+        for model in deleted[: len(owned) - limit + 1]:
+            for asset_id in self.world.registry.remove_model(model):
+                self.world.assets.forget(asset_id)
+        return len(deleted) > len(owned) - limit
 
     async def get_model(self, request: Request) -> Response:
         found = self._model(request)
@@ -288,7 +304,12 @@ class Training:
         if isinstance(checked, Response):
             return checked
         now = self._now()
+        limit = self.ctx.settings.max_training_images
         with self.world.store.transaction():
+            if self._find_model(tenant, model.id) is None:  # deleted while the upload was read
+                return errors.model_not_found(model.id)
+            if limit and len(self.world.registry.images(tenant, model.id)) >= limit:
+                return errors.error(422, "limit_exceeded", f"A model can have at most {limit} training images.")
             asset = self._store_image(tenant, model, *checked, now=now)
             image = TrainingImage(
                 id=_short_id(self.world), model_id=model.id, tenant=tenant, asset_id=asset.id, created_at=now
@@ -345,23 +366,32 @@ class Training:
         if isinstance(checked, Response):
             return checked
         now = self._now()
+        registry = self.world.registry
         with self.world.store.transaction():
-            old = self.world.assets.get(image.asset_id)
+            # Re-read at commit time: the upload was awaited, and a delete or another replacement may have won.
+            current = registry.image(tenant, model.id, image.id)
+            if current is None:
+                return errors.image_not_found(model.id, image.id)
+            old = self.world.assets.get(current.asset_id)
             asset = self._store_image(tenant, model, *checked, now=now)
-            image.asset_id = asset.id
-            self.world.registry.add_image(image)
+            current.asset_id = asset.id
+            registry.add_image(current)
             if old is not None:
                 self.world.assets.remove(old)
-        return json(self._image_json(image, asset))
+        return json(self._image_json(current, asset))
 
     async def delete_image(self, request: Request) -> Response:
         found = self._image(request)
         if isinstance(found, Response):
             return found
-        image = found[2]
+        tenant, model, image = found
+        registry = self.world.registry
         with self.world.store.transaction():
-            asset = self.world.assets.get(image.asset_id)
-            self.world.registry.remove_image(image)
+            current = registry.image(tenant, model.id, image.id)
+            if current is None:
+                return errors.image_not_found(model.id, image.id)
+            asset = self.world.assets.get(current.asset_id)
+            registry.remove_image(current)
             if asset is not None:
                 self.world.assets.remove(asset)
         return Response(status_code=204)
@@ -385,11 +415,15 @@ class Training:
         return sorted(found, key=training_order)
 
     def _started(self, tenant: str, model: Model) -> int:
-        """How many trainings the model ever had, hidden ones included (numbers them in start order)."""
-        return sum(
-            1
-            for j in self.world.jobs.list(tenant, TRAINING, include_deleted=True)
-            if j.extra.get("model_id") == model.id
+        """The highest number given to one of the model's trainings, hidden ones included (numbers them in start
+        order; evicted old trainings never make a number come back)."""
+        return max(
+            (
+                int(j.extra.get("seq", 0))
+                for j in self.world.jobs.list(tenant, TRAINING, include_deleted=True)
+                if j.extra.get("model_id") == model.id
+            ),
+            default=0,
         )
 
     async def start_training(self, request: Request) -> Response:
@@ -401,34 +435,38 @@ class Training:
         if isinstance(body, Response):
             return body
         world = self.world
-        images = world.registry.images(tenant, model.id)
-        if not images:
-            return errors.no_training_data(model.id)
-        now = self._now()
-        for job in self._trainings(tenant, model):
-            phase = phase_of(job, now).phase
-            if not phase.terminal:
-                return errors.training_in_progress(model.id, job.id, _STATUS[phase])
         strength = int(body.get("trainingStrength", 5))
         speed = body.get("trainingSpeed", "fast")
         profile = request.headers.get("x-mock-profile")
-        job = Job(
-            id=_short_id(world),
-            tenant=tenant,
-            kind=TRAINING,
-            created_at=now,
-            plan=world.plan("training" if speed == "fast" else "training_hq", profile),
-            inputs={"data_ids": [i.id for i in images]},
-            outcome=request.scope.get("mock.job_outcome"),
-            extra={
-                "model_id": model.id,
-                "trigger_word": world.ids.trigger_word(),
-                "strength": strength,
-                "speed": speed,
-                "seq": self._started(tenant, model) + 1,
-            },
-        )
+        # Check and insert in one transaction (BEGIN IMMEDIATE on SQLite): two workers cannot both see "no
+        # training running" and both start one.
         with world.store.transaction():
+            if self._find_model(tenant, model.id) is None:  # deleted by another worker meanwhile
+                return errors.model_not_found(model.id)
+            images = world.registry.images(tenant, model.id)
+            if not images:
+                return errors.no_training_data(model.id)
+            now = self._now()
+            for job in self._trainings(tenant, model):
+                phase = phase_of(job, now).phase
+                if not phase.terminal:
+                    return errors.training_in_progress(model.id, job.id, _STATUS[phase])
+            job = Job(
+                id=_short_id(world),
+                tenant=tenant,
+                kind=TRAINING,
+                created_at=now,
+                plan=world.plan("training" if speed == "fast" else "training_hq", profile),
+                inputs={"data_ids": [i.id for i in images]},
+                outcome=request.scope.get("mock.job_outcome"),
+                extra={
+                    "model_id": model.id,
+                    "trigger_word": world.ids.trigger_word(),
+                    "strength": strength,
+                    "speed": speed,
+                    "seq": self._started(tenant, model) + 1,
+                },
+            )
             world.jobs.add(job)
         return json({"trainingId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
 

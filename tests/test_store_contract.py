@@ -1,0 +1,181 @@
+"""The store contract, run against both stores: whatever the world relies on holds in memory and on SQLite alike.
+
+A second handle stands for a second worker: on SQLite it is another connection to the same file, in memory the
+same object (one process has one memory store).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockserver.core.tenants import Token
+from mockserver.store import KEEP_PREFIX, MemoryStore
+from mockserver.store_sqlite import SqliteStore
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    """Opens handles on one store; every handle is closed at the end."""
+    opened: list[Any] = []
+    memory = MemoryStore()
+
+    def open_store() -> Any:
+        store = memory if request.param == "memory" else SqliteStore(str(tmp_path))
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(opener: Callable[[], Any]) -> Any:
+    return opener()
+
+
+def token(value: str, tenant: str) -> Token:
+    return Token(value, f"client-{tenant}", tenant, 1000.0)
+
+
+def fill(store: Any) -> None:
+    for tenant in ("A", "B"):
+        for i in range(3):
+            store.put("token", f"{tenant}{i}", token(f"{tenant}{i}", tenant), tenant)
+        store.put("model_alias", f"alias-{tenant}", f"model-{tenant}", tenant)
+        store.put("blob", f"blob-{tenant}", bytes([1, 2, 3]), tenant)
+    store.meta_put("clock", {"offset": 5})
+    store.meta_put(f"{KEEP_PREFIX}identity", "kept")
+
+
+def test_put_get_items_count_delete(store):
+    fill(store)
+    assert store.get("token", "A1") == token("A1", "A")
+    assert [t.value for t in store.items("token", "B")] == ["B0", "B1", "B2"]
+    assert store.count("token") == 6 and store.count("nothing") == 0
+    assert store.count("token", "A") == 3 and store.count("token", "C") == 0
+    store.put("token", "A1", token("A1", "B"), "B")  # moving an object to another tenant re-indexes it
+    assert [t.value for t in store.items("token", "A")] == ["A0", "A2"]
+    assert "A1" in [t.value for t in store.items("token", "B")]
+    store.delete("token", "A1")
+    store.delete("token", "never-there")
+    assert store.get("token", "A1") is None and store.count("token") == 5
+    assert store.get("blob", "blob-A") == bytes([1, 2, 3])
+
+
+def test_full_reset_forgets_everything_but_kept_meta(store):
+    fill(store)
+    store.next_counter("ids")
+    store.clear()
+    assert store.dump() == []
+    assert store.meta_get("clock") is None and store.meta_get("ids") is None
+    assert store.meta_get(f"{KEEP_PREFIX}identity") == "kept"
+    assert store.next_counter("ids") == 1
+
+
+def test_per_tenant_reset_touches_one_tenant(store):
+    fill(store)
+    store.clear("A")
+    assert {tenant for _, _, tenant, _ in store.dump()} == {"B"}
+    assert store.count("token") == 3 and store.get("model_alias", "alias-B") == "model-B"
+    assert store.meta_get("clock") == {"offset": 5}
+
+
+def test_export_and_import_round_trip(store, opener):
+    fill(store)
+    exported = store.dump()
+    store.clear()
+    with store.transaction():
+        for kind, key, tenant, obj in exported:
+            store.put(kind, key, obj, tenant)
+    assert sorted(store.dump(), key=repr) == sorted(exported, key=repr)
+    assert sorted(opener().dump(), key=repr) == sorted(exported, key=repr)  # another worker sees the same
+
+
+def test_rollback_undoes_every_change(store, opener):
+    fill(store)
+    before, clock = sorted(store.dump(), key=repr), store.meta_get("clock")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.put("token", "new", token("new", "C"), "C")
+        store.put("token", "A0", token("A0", "B"), "B")
+        store.delete("token", "B1")
+        with store.transaction():  # a nested block belongs to the outer transaction
+            store.meta_put("clock", {"offset": 99})
+            store.next_counter("ids")
+        store.clear("A")
+        store.clear()
+        raise RuntimeError("boom")
+    assert sorted(store.dump(), key=repr) == before
+    assert sorted(opener().dump(), key=repr) == before
+    assert store.meta_get("clock") == clock and store.meta_get("ids") is None
+    assert [t.value for t in store.items("token", "A")] == ["A0", "A1", "A2"]
+
+
+def test_counters_never_repeat_across_workers(opener):
+    handles = [opener() for _ in range(4)]
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def draw(handle: Any) -> None:
+        for _ in range(50):
+            value = handle.next_counter("ids")
+            with lock:
+                seen.append(value)
+
+    run_threads([lambda h=h: draw(h) for h in handles])
+    assert sorted(seen) == list(range(1, 201))
+
+
+def test_meta_init_keeps_the_first_value(opener):
+    first, second = opener(), opener()
+    assert first.meta_init("config:key", "one") == "one"
+    assert second.meta_init("config:key", "two") == "one"
+    assert first.meta_get("config:key") == "one"
+
+
+def test_check_and_insert_is_atomic(opener):
+    """Many workers try to take the same slot; exactly one succeeds (the one-training-per-model pattern)."""
+    handles = [opener() for _ in range(4)]
+    for slot in range(20):
+        winners: list[int] = []
+        barrier = threading.Barrier(len(handles))
+
+        def take(
+            index: int,
+            handle: Any,
+            slot: int = slot,
+            barrier: threading.Barrier = barrier,
+            winners: list[int] = winners,
+        ) -> None:
+            barrier.wait()
+            with handle.transaction():
+                if handle.get("model_alias", f"slot-{slot}") is None:
+                    handle.put("model_alias", f"slot-{slot}", f"worker-{index}", "")
+                    winners.append(index)
+
+        run_threads([lambda i=i, h=h: take(i, h) for i, h in enumerate(handles)])
+        assert len(winners) == 1
+        assert handles[0].get("model_alias", f"slot-{slot}") == f"worker-{winners[0]}"
+
+
+def run_threads(targets: list[Callable[[], None]]) -> None:
+    errors: list[BaseException] = []
+
+    def guarded(target: Callable[[], None]) -> None:
+        try:
+            target()
+        except BaseException as exc:  # surfaced in the test thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads)
