@@ -28,6 +28,12 @@ class FireflyClient:
         self.sleep, self.now, self.max_retries = sleep, now, max_retries
         self._token: str | None = None
 
+    def __enter__(self) -> FireflyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
     def _headers(self) -> dict[str, str]:
         if self._token is None:
             r = self.http.post(

@@ -29,7 +29,7 @@ def _base(kind: str) -> str:
 def encode(kind: str, obj: Any) -> Any:
     if kind == "blob":
         return base64.b64encode(obj).decode("ascii")
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
     return obj
 
@@ -49,7 +49,11 @@ def decode(kind: str, data: Any) -> Any:
     if not isinstance(data, (dict, str)):
         raise ValueError(f"{kind} data must be an object")
     if kind == "blob":
+        if not isinstance(data, str):
+            raise ValueError("a blob is base64 text")
         return base64.b64decode(data)
+    if not isinstance(data, dict):
+        raise ValueError(f"{kind} data must be an object")
     if kind == "job":
         data = dict(data)
         data["plan"] = Plan(**data["plan"])

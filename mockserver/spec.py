@@ -89,7 +89,8 @@ _TYPE_NAMES = {
 
 def describe(error: ValidationError) -> dict[str, Any]:
     loc: list[Any] = ["body", *error.absolute_path]
-    kind, value = error.validator, error.validator_value
+    kind: Any = error.validator
+    value: Any = error.validator_value
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
         return {"loc": [*loc, missing], "msg": "field required", "type": "value_error.missing"}

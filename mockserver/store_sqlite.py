@@ -153,7 +153,7 @@ class SqliteStore:
 
     def journal_append(self, entry: dict[str, Any], keep: int) -> int:
         with self._lock:
-            seq = self.db.execute("INSERT INTO journal (entry) VALUES (?)", (orjson.dumps(entry),)).lastrowid
+            seq = self.db.execute("INSERT INTO journal (entry) VALUES (?)", (orjson.dumps(entry),)).lastrowid or 0
             if seq % 64 == 0:  # trim now and then, not on every request
                 self.db.execute("DELETE FROM journal WHERE seq <= ?", (seq - keep,))
         return seq

@@ -289,3 +289,6 @@ def serve_process(
         yield process, base
     finally:
         stop_process(process)
+        reader.join(timeout=5)  # it ends at end of file, once the process is gone
+        if process.stderr is not None:
+            process.stderr.close()

@@ -9,14 +9,15 @@ from firefly_client import FireflyClient
 @pytest.fixture
 def client(firefly_mock):
     firefly_mock.clock.freeze()  # time moves only when the client "sleeps"
-    return FireflyClient(
+    with FireflyClient(
         firefly_mock.base_url,
         firefly_mock.token_url,
         firefly_mock.client_id,
         firefly_mock.client_secret,
         sleep=firefly_mock.clock.advance,
         now=firefly_mock.clock.now,
-    )
+    ) as client:
+        yield client
 
 
 def test_retries_429_honouring_retry_after(firefly_mock, client):

@@ -65,7 +65,8 @@ class Assets:
         return asset
 
     def get(self, asset_id: str) -> Asset | None:
-        return self.store.get("asset", asset_id)
+        found: Asset | None = self.store.get("asset", asset_id)
+        return found
 
     def data(self, asset: Asset) -> bytes | None:
         return self.store.get("blob", asset.blob) if asset.blob else None

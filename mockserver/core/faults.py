@@ -5,6 +5,7 @@ Matching and counting live here; turning an effect into an HTTP answer is the ga
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import random
 from dataclasses import dataclass, field
@@ -77,8 +78,9 @@ class Faults:
             self.store.put("fault", rule.id, rule)
         return rule
 
-    def list(self) -> list[FaultRule]:
-        return self.store.items("fault")
+    def list(self) -> builtins.list[FaultRule]:
+        rules: builtins.list[FaultRule] = self.store.items("fault")
+        return rules
 
     def remove(self, rule_id: str) -> bool:
         found = self.store.get("fault", rule_id) is not None
@@ -89,13 +91,13 @@ class Faults:
         for rule in self.list():
             self.store.delete("fault", rule.id)
 
-    def fire(self, request: Request) -> list[FaultRule]:
+    def fire(self, request: Request) -> builtins.list[FaultRule]:
         """The rules that fire for this request, with their counters updated."""
         with self.store.transaction():
             return self._fire(request)
 
-    def _fire(self, request: Request) -> list[FaultRule]:
-        fired = []
+    def _fire(self, request: Request) -> builtins.list[FaultRule]:
+        fired: builtins.list[FaultRule] = []
         for rule in self.list():
             if not _matches(rule, request):
                 continue
@@ -118,7 +120,7 @@ class Faults:
         return random.Random(f"{self.seed or 0}:{rule.id}:{rule.matched}").random()
 
     def any(self) -> bool:
-        return self.store.count("fault") > 0
+        return bool(self.store.count("fault") > 0)
 
 
 def _matches(rule: FaultRule, request: Request) -> bool:

@@ -208,7 +208,7 @@ class Jobs:
         self.store.delete(kind, job.id)
 
     def get(self, tenant: str, job_id: str, kind: str) -> Job | None:
-        job = self.store.get(self.store_kind(kind), job_id)
+        job: Job | None = self.store.get(self.store_kind(kind), job_id)
         if job is None or job.deleted or job.tenant != tenant:
             return None
         return job

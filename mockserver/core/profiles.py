@@ -17,7 +17,7 @@ _SECONDS = {
 # How far a realistic plan may stray from the figures above: a quarter for generation, less for a training so
 # that it stays within 20–30 minutes (60 s ± 25% queued, 1,440 s ± 16% training: 20.9–29.1 minutes).
 _JITTER = {"generate": (0.25, 0.25), "training": (0.25, 0.16), "training_hq": (0.25, 0.25)}
-_POLLS = {"generate": (1, 1), "training": (1, 2), "training_hq": (1, 4)}
+_POLLS: dict[str, tuple[float, float]] = {"generate": (1, 1), "training": (1, 2), "training_hq": (1, 4)}
 
 
 def plan_for(profile: str, work: str, ids: Ids) -> Plan:

@@ -61,7 +61,7 @@ class Registry:
 
     def model(self, tenant: str, model_id: str, include_public: bool = True) -> Model | None:
         """A live model the tenant may see, looked up by id or by its Adobe asset id."""
-        model = self.store.get("model", model_id)
+        model: Model | None = self.store.get("model", model_id)
         if model is None:
             alias = self.store.get("model_alias", model_id)
             model = self.store.get("model", alias) if alias else None
@@ -91,7 +91,7 @@ class Registry:
         self.store.put("training_image", image.id, image, image.tenant)
 
     def image(self, tenant: str, model_id: str, image_id: str) -> TrainingImage | None:
-        image = self.store.get("training_image", image_id)
+        image: TrainingImage | None = self.store.get("training_image", image_id)
         if image is None or image.deleted or image.tenant != tenant or image.model_id != model_id:
             return None
         return image

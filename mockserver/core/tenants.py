@@ -101,7 +101,7 @@ class Tenants:
     def check_token(self, bearer: str, api_key: str) -> str:
         """The tenant for a request carrying `Authorization: Bearer` and `x-api-key`. Token problems are checked
         first, as Adobe's gateway does: a client with a bad token learns nothing about keys."""
-        token = self.store.get("token", bearer) if bearer else None
+        token: Token | None = self.store.get("token", bearer) if bearer else None
         if token is None or token.expires_at <= self.clock.now():
             raise CredentialError("bad_token")
         if api_key != token.client_id:

@@ -43,7 +43,7 @@ _FIXTURE_NS = uuid.UUID("6f1b2a5e-3c0d-4b8e-9a77-5d2e0c1f9b42")
 class World:
     def __init__(
         self,
-        store,
+        store: Any,
         fixtures: Fixtures,
         *,
         seed: int | None = None,

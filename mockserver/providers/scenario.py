@@ -18,7 +18,7 @@ import itertools
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from jsonschema import Draft202012Validator
@@ -855,7 +855,7 @@ def _size(resolved: dict[str, Any]) -> tuple[int, int, str | None]:
     return 1024, 1024, ratio
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
