@@ -24,6 +24,8 @@ from .http import json
 from .images import ImageCache
 from .journal import Journal, SharedJournal
 from .providers.firefly import Firefly
+from .providers.firefly_async import FireflyAsync
+from .providers.firefly_uploads import FireflyStorage
 from .providers.scenario import Scenario
 from .providers.training import Training
 from .settings import Settings
@@ -56,7 +58,14 @@ def build_context(settings: Settings) -> Context:
 def create_app(settings: Settings | None = None) -> Gateway:
     settings = settings or Settings.from_env()
     ctx = build_context(settings)
-    surfaces: list[Any] = [Firefly(ctx), Training(ctx), Scenario(ctx), Files(ctx)]
+    surfaces: list[Any] = [
+        Firefly(ctx),
+        FireflyAsync(ctx),
+        FireflyStorage(ctx),
+        Training(ctx),
+        Scenario(ctx),
+        Files(ctx),
+    ]
     if not settings.no_admin:
         surfaces.append(Control(ctx))
     surfaces.append(Unrouted())  # last: its prefix "/" matches every path no other surface claims

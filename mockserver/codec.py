@@ -11,6 +11,7 @@ from .core.faults import FaultRule
 from .core.jobs import Job, Outcome, Plan
 from .core.registry import Model, TrainingImage
 from .core.tenants import Token
+from .core.uploads import Upload
 
 _TYPES: dict[str, type] = {
     "token": Token,
@@ -19,6 +20,7 @@ _TYPES: dict[str, type] = {
     "asset": Asset,
     "fault": FaultRule,
     "job": Job,
+    "upload": Upload,
 }
 
 

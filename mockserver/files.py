@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -13,7 +14,7 @@ from starlette.routing import Route
 
 from .context import Context
 from .core.assets import Asset
-from .images import render
+from .images import Layer, render
 
 # One render thread: renders never block the event loop, and big temporary buffers are freed into one malloc arena
 # instead of one per pool thread, which keeps resident memory flat.
@@ -82,16 +83,33 @@ async def asset_bytes(ctx: Context, asset: Asset) -> bytes | None:
     data = ctx.images.get(key)
     if data is None:
         spec = asset.render
+        layers = _layers(ctx, spec.get("layers") or [])
         data = await asyncio.get_running_loop().run_in_executor(
-            _RENDERER, render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"]
+            _RENDERER, render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"], layers
         )
         ctx.images.put(key, data)
     return data
+
+
+def _layers(ctx: Context, described: list[dict[str, Any]]) -> list[Layer]:
+    """The uploaded pixels a picture is drawn over (Firefly expand, fill, similar, composite), read from the store
+    here so the render thread never touches it."""
+
+    def data(asset_id: str | None) -> bytes | None:
+        found = ctx.world.assets.get(asset_id) if asset_id else None
+        return ctx.world.assets.data(found) if found is not None else None
+
+    return [
+        Layer(data(d["asset"]), tuple(d["box"]), data(d.get("mask")), d.get("keep", "dark"), d.get("outline", True))
+        for d in described
+    ]
 
 
 def render_key(asset: Asset) -> str:
     """The cache key of a generated image: a digest of everything the picture is drawn from, so an asset id
     reused after a state import or a seeded reset can never be answered with another job's picture."""
     spec = asset.render or {}
-    described = orjson.dumps([asset.width, asset.height, asset.mime, spec.get("key"), spec.get("lines")])
+    described = orjson.dumps(
+        [asset.width, asset.height, asset.mime, spec.get("key"), spec.get("lines"), spec.get("layers")]
+    )
     return hashlib.blake2b(described, digest_size=16).hexdigest()

@@ -13,6 +13,7 @@ import random
 import textwrap
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
@@ -28,8 +29,9 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
-def render(width: int, height: int, mime: str, key: str, lines: list[str]) -> bytes:
-    """Draw a seeded colour field with a few blocks and a caption panel holding `lines`."""
+def render(width: int, height: int, mime: str, key: str, lines: list[str], layers: list[Layer] | None = None) -> bytes:
+    """Draw a seeded colour field with a few blocks, the `layers` (uploaded pixels) over it, and a caption panel
+    holding `lines`."""
     rng = random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
     base = tuple(rng.randrange(40, 200) for _ in range(3))
     img = Image.new("RGB", (width, height), base)
@@ -39,6 +41,8 @@ def render(width: int, height: int, mime: str, key: str, lines: list[str]) -> by
         w, h = rng.randrange(1, width // 2 + 2), rng.randrange(1, height // 2 + 2)
         colour = tuple(rng.randrange(256) for _ in range(3))
         draw.rectangle((x0, y0, x0 + w, y0 + h), fill=colour)
+    for layer in layers or []:
+        _paste(img, layer)
     size = max(10, min(width, height) // 28)
     font = _font(size)
     margin = size
@@ -59,6 +63,42 @@ def render(width: int, height: int, mime: str, key: str, lines: list[str]) -> by
     else:
         img.save(out, fmt, quality=80, method=0)
     return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """Uploaded pixels drawn into a generated picture: `data` fitted into `box` (x0, y0, x1, y1), kept where `mask`
+    is dark ("dark"), light ("light") or everywhere (no mask), and outlined so the placement shows."""
+
+    data: bytes | None  # None: the upload is gone (expired, evicted); a grey box marks where it was
+    box: tuple[int, int, int, int]
+    mask: bytes | None = None
+    keep: str = "dark"
+    outline: bool = True
+
+
+def _open(data: bytes, size: tuple[int, int], mode: str) -> Image.Image | None:
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.draft(mode, size)  # JPEGs decode at a reduced scale when the box is small
+            return opened.convert(mode).resize(size)
+    except Exception:  # bytes were checked on upload; a damaged import still renders, without them
+        return None
+
+
+def _paste(img: Image.Image, layer: Layer) -> None:
+    x0, y0, x1, y1 = layer.box
+    size = (max(1, x1 - x0), max(1, y1 - y0))
+    picture = _open(layer.data, size, "RGB") if layer.data is not None else None
+    if picture is None:
+        picture = Image.new("RGB", size, (128, 128, 128))
+    mask = _open(layer.mask, size, "L") if layer.mask is not None else None
+    if mask is not None:
+        light = layer.keep == "light"
+        mask = mask.point(lambda v: 255 if (v >= 128) == light else 0)
+    img.paste(picture, (x0, y0), mask)
+    if layer.outline:
+        ImageDraw.Draw(img).rectangle((x0, y0, x0 + size[0] - 1, y0 + size[1] - 1), outline=(255, 0, 255), width=3)
 
 
 class ImageCache:

@@ -66,7 +66,7 @@ class Settings:
     workers: int = _setting(1, "worker processes (they share --state-dir)", low=1, high=64)
     log_format: str = _setting("plain", "one line per request, as text or JSON", choices=("plain", "json"))
     access_log: bool = _setting(True, "log each request (--no-access-log turns it off)", flag="--no-access-log")
-    max_body_bytes: int = _setting(10 * 1024 * 1024, "largest request body (413 above)", low=1, high=2**31)
+    max_body_bytes: int = _setting(16 * 1024 * 1024, "largest request body (413 above)", low=1, high=2**31)
     max_json_bytes: int = _setting(1024 * 1024, "largest JSON request body (413 above)", low=1, high=2**31)
     image_cache_mb: int = _setting(32, "memory for rendered images, in MB", low=0, high=1 << 20)
     max_jobs: int = _setting(

@@ -20,6 +20,7 @@ from .core.faults import FaultRule, rule_from
 from .core.jobs import Job
 from .core.registry import Model, TrainingImage
 from .core.tenants import Token
+from .core.uploads import Upload
 from .core.world import MAX_CLOCK
 from .spec import Spec
 
@@ -27,7 +28,8 @@ MAX_INT = 2**53  # larger integers do not survive a JSON round trip through most
 MAX_SIDE = 8192  # generated images are rendered on download: their size is bounded like any request's
 MAX_DURATION = 365 * 86400.0  # a job's pending or running time (the slowest profile needs minutes)
 _MIMES = frozenset(EXTENSIONS)
-_JOB_KINDS = ("firefly.generate", "training", "prediction", "scenario.generate")
+_IMAGE_KINDS = ("firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite")
+_JOB_KINDS = ("firefly.generate", *_IMAGE_KINDS, "training", "prediction", "scenario.generate")
 _ENUMS: dict[str, tuple[str, ...]] = {
     "training_mode": ("subject", "style"),
     "published_state": ("never", "published", "unpublished"),
@@ -48,6 +50,7 @@ _JOB_KEYS: dict[str, list[tuple[str, str, Any]]] = {
         ("extra", "models", list),
     ],
     "scenario.generate": [],
+    **{kind: [("inputs", "size", dict), ("inputs", "mime", str)] for kind in _IMAGE_KINDS},
 }
 
 
@@ -103,8 +106,40 @@ def _check_asset(kind: str, asset: Asset, keys: set[tuple[str, str]], specs: dic
         and all(isinstance(line, str) for line in render["lines"])
     ):
         raise StateError("render needs a string key and a list of string lines")
+    if render is not None and not _layers_ok(render.get("layers", [])):
+        raise StateError(
+            "render.layers must be a list of {asset, box: [x0, y0, x1, y1] inside the image, mask, keep: dark|light, "
+            "outline: bool}, asset and mask an asset id or null"
+        )
     if asset.blob is not None and ("blob", asset.blob) not in keys:
         raise StateError(f"its blob {asset.blob!r} is not in the state")
+
+
+def _layers_ok(layers: Any) -> bool:
+    """Uploaded pixels drawn into a picture (Firefly image-to-image outputs): a box the renderer can paste into."""
+    if not isinstance(layers, list):
+        return False
+    for layer in layers:
+        if not isinstance(layer, dict):
+            return False
+        box = layer.get("box")
+        if not (isinstance(box, list) and len(box) == 4 and all(_number(v, MAX_SIDE) and int(v) == v for v in box)):
+            return False
+        if not (0 <= box[0] < box[2] <= MAX_SIDE and 0 <= box[1] < box[3] <= MAX_SIDE):
+            return False
+        refs_ok = all(layer.get(name) is None or isinstance(layer.get(name), str) for name in ("asset", "mask"))
+        if not refs_ok or layer.get("keep", "dark") not in ("dark", "light"):
+            return False
+        if not isinstance(layer.get("outline", True), bool):
+            return False
+    return True
+
+
+def _check_upload(kind: str, upload: Upload, keys: set[tuple[str, str]], specs: dict[str, Spec]) -> None:
+    if ("asset", upload.asset_id) not in keys:
+        raise StateError(f"its asset {upload.asset_id!r} is not in the state")
+    if upload.expires_at < upload.created_at:
+        raise StateError("expires_at must not be before created_at")
 
 
 def _check_job(kind: str, job: Job, keys: set[tuple[str, str]], specs: dict[str, Spec]) -> None:
@@ -171,6 +206,7 @@ _CHECKS: dict[type, Callable[[str, Any, set[tuple[str, str]], dict[str, Spec]], 
     Model: _check_model,
     TrainingImage: _check_image,
     FaultRule: _check_fault,
+    Upload: _check_upload,
 }
 
 

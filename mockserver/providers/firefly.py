@@ -26,6 +26,8 @@ from . import firefly_errors as errors
 
 SPEC = "firefly-v3.yaml"
 JOB_KIND = "firefly.generate"
+# Every Firefly job kind: status and cancel find them all (firefly_async starts the image-to-image ones).
+JOB_KINDS = (JOB_KIND, "firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite")
 MODEL_VERSIONS = ("image3", "image3_custom", "image4_standard", "image4_ultra", "image4_custom")
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
 # From the `size` description of Adobe's GenerateImagesRequestV3 (the newer spec, with image4 and custom models).
@@ -316,7 +318,8 @@ class Firefly:
         tenant = self._tenant(request)
         if isinstance(tenant, Response):
             return tenant
-        job = self.world.jobs.get(tenant, request.path_params["job_id"], JOB_KIND)
+        job_id = request.path_params["job_id"]
+        job = next(filter(None, (self.world.jobs.get(tenant, job_id, kind) for kind in JOB_KINDS)), None)
         if job is None:
             return errors.api(404, "unknown_job_id")
         return tenant, job
@@ -353,13 +356,12 @@ class Firefly:
             asset = self.world.assets.get(out["asset"])
             url = f"{base}{self.world.signer.path(asset, now)}" if asset else ""
             outputs.append({"seed": out["seed"], "image": {"url": url}})
-        result: dict[str, Any] = {
-            "size": job.inputs["size"],
-            "outputs": outputs,
-            "promptHasDeniedWords": False,
-            "promptHasBlockedArtists": False,
-        }
-        result["contentClass"] = job.inputs.get("contentClass") or "photo"
+        result: dict[str, Any] = {"size": job.inputs["size"], "outputs": outputs}
+        if job.kind == JOB_KIND:
+            result.update(promptHasDeniedWords=False, promptHasBlockedArtists=False)
+            result["contentClass"] = job.inputs.get("contentClass") or "photo"
+        elif job.inputs.get("contentClass"):  # object composite's result has one; expand, fill and similar have none
+            result["contentClass"] = job.inputs["contentClass"]
         return result
 
     async def cancel(self, request: Request) -> Response:
