@@ -126,13 +126,12 @@ class FireflyAsync:
             problems = rules.errors(op.kind, body)
         if problems:
             return errors.validation(problems)
-        if files:
-            stored = await self._store_files(tenant, files)
-            if isinstance(stored, Response):
-                return stored
-            problems = rules.fill_sources(body, stored)
-            if problems:
-                return errors.validation(problems)
+        stored = await self._store_files(tenant, files) if files else []
+        if isinstance(stored, Response):
+            return stored
+        problems = rules.fill_sources(body, stored, multipart)
+        if problems:
+            return errors.validation(problems)
         sources = rules.sources(body)
         found: dict[str, Asset] = {}
         for loc, source in sources:

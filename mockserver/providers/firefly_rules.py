@@ -106,8 +106,9 @@ def _size(body: dict[str, Any]) -> tuple[int, int]:
     return size.get("width", 2048), size.get("height", 2048)
 
 
-def fill_sources(body: dict[str, Any], upload_ids: list[str]) -> list[dict[str, Any]]:
-    """Give the multipart `files`, in order, to the sources the request leaves empty (image, then mask)."""
+def fill_sources(body: dict[str, Any], upload_ids: list[str], multipart: bool) -> list[dict[str, Any]]:
+    """Give the multipart `files`, in order, to the sources the request leaves empty (image, then mask); in a JSON
+    body (no files) an empty source is an error."""
     left = list(upload_ids)
     found = []
     for path, files in SOURCE_PATHS:
@@ -115,7 +116,8 @@ def fill_sources(body: dict[str, Any], upload_ids: list[str]) -> list[dict[str, 
         if not files or not isinstance(source, dict) or "uploadId" in source or "url" in source:
             continue
         if not left:
-            found.append(_error(list(path), "either uploadId or url is required (or one more file)"))
+            more = " (or one more file)" if multipart else ""
+            found.append(_error(list(path), f"either uploadId or url is required{more}"))
             continue
         source["uploadId"] = left.pop(0)
     if left:
