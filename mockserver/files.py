@@ -100,9 +100,14 @@ def _layers(ctx: Context, described: list[dict[str, Any]]) -> list[Layer]:
         return ctx.world.assets.data(found) if found is not None else None
 
     return [
-        Layer(data(d["asset"]), tuple(d["box"]), data(d.get("mask")), d.get("keep", "dark"), d.get("outline", True))
+        Layer(data(d["asset"]), _box(d["box"]), data(d.get("mask")), d.get("keep", "dark"), d.get("outline", True))
         for d in described
     ]
+
+
+def _box(box: list[float]) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return x0, y0, x1, y1
 
 
 def render_key(asset: Asset) -> str:

@@ -489,3 +489,19 @@ def test_state_import_refuses_bad_uploads_and_layers(firefly_mock):
             objects.append(o)
         refused = firefly_mock.http.put("/__admin/state", json={**state, "objects": objects})
         assert refused.status_code == 422 and "layers" in refused.json()["message"], bad
+
+
+def test_whole_numbers_sent_as_floats_are_drawn(firefly_mock):
+    headers = firefly_mock.headers()
+    image_id = firefly_mock.upload(picture())
+    body = {
+        "image": {"source": {"uploadId": image_id}},
+        "size": {"width": 1024.0, "height": 1024.0},
+        "numVariations": 1.0,
+        "placement": {"inset": {"left": 10.0, "top": 20.0, "right": 30.0, "bottom": 40.0}},
+    }
+    job = firefly_mock.http.post(OPERATIONS["expand"], headers=headers, json=body)
+    assert job.status_code == 202, job.text
+    status = wait_done(firefly_mock, headers, job.json()["statusUrl"])
+    assert status["result"]["size"] == {"width": 1024, "height": 1024}
+    assert download(status["result"]["outputs"][0]["image"]["url"]).size == (1024, 1024)

@@ -172,12 +172,8 @@ def _placed(body: dict[str, Any], dims: tuple[int, int], width: int, height: int
     inset = placement.get("inset")
     box = (0, 0, width, height)
     if isinstance(inset, dict):
-        box = (
-            inset.get("left", 0),
-            inset.get("top", 0),
-            width - inset.get("right", 0),
-            height - inset.get("bottom", 0),
-        )
+        left, top, right, bottom = (int(inset.get(side, 0)) for side in ("left", "top", "right", "bottom"))
+        box = (left, top, width - right, height - bottom)
         grow = True
     return _fit(box, dims, placement.get("alignment") or {}, grow)
 
