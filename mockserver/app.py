@@ -26,6 +26,7 @@ from .journal import Journal, SharedJournal
 from .providers.firefly import Firefly
 from .providers.firefly_async import FireflyAsync
 from .providers.firefly_uploads import FireflyStorage
+from .providers.firefly_video import FireflyVideo
 from .providers.scenario import Scenario
 from .providers.training import Training
 from .settings import Settings
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
     surfaces: list[Any] = [
         Firefly(ctx),
         FireflyAsync(ctx),
+        FireflyVideo(ctx),
         FireflyStorage(ctx),
         Training(ctx),
         Scenario(ctx),

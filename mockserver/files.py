@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import video
 from .context import Context
 from .core.assets import Asset
 from .images import Layer, render
@@ -84,9 +85,18 @@ async def asset_bytes(ctx: Context, asset: Asset) -> bytes | None:
     if data is None:
         spec = asset.render
         layers = _layers(ctx, spec.get("layers") or [])
-        data = await asyncio.get_running_loop().run_in_executor(
-            _RENDERER, render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"], layers
-        )
+        loop = asyncio.get_running_loop()
+        if asset.mime == "video/mp4":
+            if not video.available():
+                return None
+            crf = int(spec.get("crf", 18))
+            data = await loop.run_in_executor(
+                _RENDERER, video.render_mp4, asset.width, asset.height, spec["key"], spec["lines"], crf, layers
+            )
+        else:
+            data = await loop.run_in_executor(
+                _RENDERER, render, asset.width, asset.height, asset.mime, spec["key"], spec["lines"], layers
+            )
         ctx.images.put(key, data)
     return data
 
@@ -115,6 +125,6 @@ def render_key(asset: Asset) -> str:
     reused after a state import or a seeded reset can never be answered with another job's picture."""
     spec = asset.render or {}
     described = orjson.dumps(
-        [asset.width, asset.height, asset.mime, spec.get("key"), spec.get("lines"), spec.get("layers")]
+        [asset.width, asset.height, asset.mime, spec.get("key"), spec.get("lines"), spec.get("layers"), spec.get("crf")]
     )
     return hashlib.blake2b(described, digest_size=16).hexdigest()

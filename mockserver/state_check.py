@@ -28,7 +28,7 @@ MAX_INT = 2**53  # larger integers do not survive a JSON round trip through most
 MAX_SIDE = 8192  # generated images are rendered on download: their size is bounded like any request's
 MAX_DURATION = 365 * 86400.0  # a job's pending or running time (the slowest profile needs minutes)
 _MIMES = frozenset(EXTENSIONS)
-_IMAGE_KINDS = ("firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite")
+_IMAGE_KINDS = ("firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite", "firefly.video")
 _JOB_KINDS = ("firefly.generate", *_IMAGE_KINDS, "training", "prediction", "scenario.generate")
 _ENUMS: dict[str, tuple[str, ...]] = {
     "training_mode": ("subject", "style"),
@@ -106,6 +106,8 @@ def _check_asset(kind: str, asset: Asset, keys: set[tuple[str, str]], specs: dic
         and all(isinstance(line, str) for line in render["lines"])
     ):
         raise StateError("render needs a string key and a list of string lines")
+    if render is not None and not (isinstance(render.get("crf", 0), int) and 0 <= render.get("crf", 0) <= 63):
+        raise StateError("render.crf must be an integer between 0 and 63")
     if render is not None and not _layers_ok(render.get("layers", [])):
         raise StateError(
             "render.layers must be a list of {asset, box: [x0, y0, x1, y1] inside the image, mask, keep: dark|light, "

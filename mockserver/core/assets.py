@@ -9,7 +9,7 @@ from typing import Any
 
 URL_LIFETIME = 3600
 
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "video/mp4": "mp4"}
 
 
 @dataclass(slots=True)

@@ -12,16 +12,22 @@ PROFILES = ("instant", "fast", "realistic", "polls")
 # all (jittered within that range), a high-quality one longer.
 _SECONDS = {
     "fast": {"generate": (0.2, 0.6), "training": (0.3, 1.2), "training_hq": (0.5, 2.5)},
-    "realistic": {"generate": (2.0, 8.0), "training": (60.0, 1440.0), "training_hq": (60.0, 2400.0)},
+    "realistic": {
+        "generate": (2.0, 8.0),
+        "video": (5.0, 90.0),
+        "training": (60.0, 1440.0),
+        "training_hq": (60.0, 2400.0),
+    },
 }
 # How far a realistic plan may stray from the figures above: a quarter for generation, less for a training so
 # that it stays within 20–30 minutes (60 s ± 25% queued, 1,440 s ± 16% training: 20.9–29.1 minutes).
-_JITTER = {"generate": (0.25, 0.25), "training": (0.25, 0.16), "training_hq": (0.25, 0.25)}
+_JITTER = {"generate": (0.25, 0.25), "video": (0.25, 0.25), "training": (0.25, 0.16), "training_hq": (0.25, 0.25)}
 _POLLS: dict[str, tuple[float, float]] = {"generate": (1, 1), "training": (1, 2), "training_hq": (1, 4)}
 
 
 def plan_for(profile: str, work: str, ids: Ids) -> Plan:
-    """A timing plan for one job. `work` is "generate", "training" or "training_hq". Realistic plans jitter (see
+    """A timing plan for one job. `work` is "generate", "video" (a realistic video takes minutes, like Firefly's),
+    "training" or "training_hq". Realistic plans jitter (see
     `_JITTER`), drawn from the seeded source so they repeat under --seed."""
     if profile == "instant":
         return Plan(0.0, 0.0)

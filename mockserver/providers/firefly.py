@@ -27,7 +27,8 @@ from . import firefly_errors as errors
 SPEC = "firefly-v3.yaml"
 JOB_KIND = "firefly.generate"
 # Every Firefly job kind: status and cancel find them all (firefly_async starts the image-to-image ones).
-JOB_KINDS = (JOB_KIND, "firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite")
+JOB_KINDS = (JOB_KIND, "firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite", "firefly.video")
+VIDEO_KIND = "firefly.video"  # its status has an integer progress and outputs[].video.url (generate_video_api.json)
 MODEL_VERSIONS = ("image3", "image3_custom", "image4_standard", "image4_ultra", "image4_custom")
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
 # From the `size` description of Adobe's GenerateImagesRequestV3 (the newer spec, with image4 and custom models).
@@ -333,7 +334,7 @@ class Firefly:
         body: dict[str, Any] = {
             "jobId": job.id,
             "status": _STATUS[state.phase],
-            "progress": round(state.progress * 100, 1),
+            "progress": round(state.progress * 100, 1) if job.kind != VIDEO_KIND else round(state.progress * 100),
         }
         if state.phase is Phase.SUCCEEDED:
             body["result"] = self._result(request, job)
@@ -355,7 +356,7 @@ class Firefly:
         for out in job.outputs:
             asset = self.world.assets.get(out["asset"])
             url = f"{base}{self.world.signer.path(asset, now)}" if asset else ""
-            outputs.append({"seed": out["seed"], "image": {"url": url}})
+            outputs.append({"seed": out["seed"], "video" if job.kind == VIDEO_KIND else "image": {"url": url}})
         result: dict[str, Any] = {"size": job.inputs["size"], "outputs": outputs}
         if job.kind == JOB_KIND:
             result.update(promptHasDeniedWords=False, promptHasBlockedArtists=False)

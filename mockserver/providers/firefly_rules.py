@@ -125,7 +125,7 @@ def fill_sources(body: dict[str, Any], upload_ids: list[str], multipart: bool) -
     return found
 
 
-def unknown_upload(loc: list[str]) -> dict[str, Any]:
+def unknown_upload(loc: list[Any]) -> dict[str, Any]:
     return {
         "loc": ["body", *loc, "uploadId"],
         "msg": "unknown uploadId: not uploaded by this caller, or expired (uploads last 7 days)",
