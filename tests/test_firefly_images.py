@@ -505,3 +505,23 @@ def test_whole_numbers_sent_as_floats_are_drawn(firefly_mock):
     status = wait_done(firefly_mock, headers, job.json()["statusUrl"])
     assert status["result"]["size"] == {"width": 1024, "height": 1024}
     assert download(status["result"]["outputs"][0]["image"]["url"]).size == (1024, 1024)
+
+
+def test_uploads_and_jobs_survive_a_restart_on_a_durable_store(tmp_path):
+    with run_server(state_dir=str(tmp_path), profile="instant") as mock:
+        upload_id = mock.upload(picture())
+        job = mock.http.post(
+            OPERATIONS["expand"], headers=mock.headers(), json={"image": {"source": {"uploadId": upload_id}}}
+        )
+        status_url = job.json()["statusUrl"].replace(mock.base_url, "")
+    with run_server(state_dir=str(tmp_path)) as mock:
+        headers = mock.headers()
+        status = mock.http.get(status_url, headers=headers).json()
+        assert status["status"] == "succeeded"
+        assert download(status["result"]["outputs"][0]["image"]["url"]).size == (2048, 2048)
+        again = mock.http.post(
+            OPERATIONS["fill"],
+            headers=headers,
+            json={"image": {"source": {"uploadId": upload_id}}, "mask": {"source": {"uploadId": upload_id}}},
+        )
+        assert again.status_code == 202
