@@ -60,9 +60,9 @@ def create_app(settings: Settings | None = None) -> Gateway:
     settings = settings or Settings.from_env()
     ctx = build_context(settings)
     surfaces: list[Any] = [
-        Firefly(ctx),
-        FireflyAsync(ctx),
+        FireflyAsync(ctx),  # its paths and the video's are under Firefly's /v3: more specific prefixes first
         FireflyVideo(ctx),
+        Firefly(ctx),
         FireflyStorage(ctx),
         Training(ctx),
         Scenario(ctx),

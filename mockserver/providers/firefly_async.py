@@ -53,10 +53,11 @@ KINDS = tuple(op.kind for op in OPERATIONS.values())
 
 
 class FireflyAsync:
-    """Routes only: errors on `/v3` paths are rendered by the Firefly surface, which comes first."""
+    """Part of the Firefly surface (same name, same error formats), owning exactly its four paths: it comes before
+    `Firefly` (prefix `/v3`) in the app's list, and `/v3/images/generate-async` stays Firefly's."""
 
     surface = "firefly"
-    prefixes = ("/v3/images/",)
+    prefixes = tuple(OPERATIONS)
     # The same per-organisation limits as generate-async (--rate-limits realistic)
     rate_limits = {("POST", path): [(60.0, 4), (86400.0, 9000)] for path in OPERATIONS}
 

@@ -51,7 +51,7 @@ def bad_request(problems: list[dict[str, Any]]) -> Response:
 
 class FireflyVideo:
     surface = "firefly"
-    prefixes = ("/v3/videos/",)
+    prefixes = ("/v3/videos/",)  # before `Firefly` (prefix `/v3`) in the app's list
     rate_limits = {("POST", "/v3/videos/generate"): [(60.0, 4), (86400.0, 9000)]}
 
     def __init__(self, ctx: Context) -> None:
