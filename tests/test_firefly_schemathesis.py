@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from PIL import Image
 from schemathesis.checks import positive_data_acceptance
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi" / "firefly-v3.yaml"
@@ -34,3 +37,52 @@ def test_firefly_conforms(case, live):
     # Schema-valid requests may still be refused for reasons a schema cannot state (credentials, the sizes a model
     # version supports, which models exist), so "valid data must be accepted" is not checked; everything else is.
     case.call_and_validate(base_url=base_url, excluded_checks=[positive_data_acceptance])
+
+
+IMAGE_OPERATIONS = schema.include(
+    path_regex="^/v3/images/(expand|fill|generate-similar|generate-object-composite)-async$"
+)
+
+
+LIVE = {
+    "size": {"width": 1024, "height": 1024},
+    "url": "https://bucket.s3.amazonaws.com/photo.png",
+}
+
+
+def with_live_uploads(value, upload_id):
+    """Generated uploadIds are random uuids, sizes rarely supported and URL hosts never allowed (always 422): put
+    a live upload of the caller, a supported size and an allowed URL in their place, so generated requests also
+    reach job creation, status and the rendered picture."""
+    if isinstance(value, dict):
+        live = {**LIVE, "uploadId": upload_id}
+        return {k: live[k] if k in live else with_live_uploads(v, upload_id) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_live_uploads(v, upload_id) for v in value]
+    return value
+
+
+@pytest.fixture
+def live_upload(firefly_mock):
+    """One upload per test (Hypothesis runs the examples of a test on the same fixtures)."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "teal").save(out, "PNG")
+    return firefly_mock.upload(out.getvalue())
+
+
+@IMAGE_OPERATIONS.parametrize()
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+def test_image_operations_with_live_uploads(case, live, firefly_mock, live_upload):
+    base_url, credentials = live
+    with_real_credentials(case, credentials)
+    if isinstance(case.body, dict):
+        case.body = with_live_uploads(case.body, live_upload)
+    response = case.call_and_validate(base_url=base_url, excluded_checks=[positive_data_acceptance])
+    if response.status_code == 202:
+        firefly_mock.clock.advance(600)  # past any profile's time (a generated x-mock-profile may be "realistic")
+        for _ in range(4):  # ... or "polls": each read is a step
+            status = httpx.get(response.json()["statusUrl"], headers=credentials)
+        assert status.status_code == 200 and status.json()["status"] == "succeeded"
+        size = status.json()["result"]["size"]
+        image = httpx.get(status.json()["result"]["outputs"][0]["image"]["url"])
+        assert Image.open(io.BytesIO(image.content)).size == (size["width"], size["height"])

@@ -85,18 +85,20 @@ def _fillable(loc: list[str]) -> bool:
 
 
 def _inset_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Insets (integers by the schema; other keys are ignored, as pydantic ignores them) must leave room."""
     inset = _at(body, ("placement", "inset"))
     if not isinstance(inset, dict):
         return []
+    left, top, right, bottom = (inset.get(side, 0) for side in ("left", "top", "right", "bottom"))
     found = [
-        _error(["placement", "inset", k], "ensure this value is greater than or equal to 0")
-        for k, v in inset.items()
-        if v < 0
+        _error(["placement", "inset", side], "ensure this value is greater than or equal to 0", limit_value=0)
+        for side, value in (("left", left), ("top", top), ("right", right), ("bottom", bottom))
+        if value < 0
     ]
     width, height = _size(body)
-    if inset.get("left", 0) + inset.get("right", 0) >= width:
+    if left + right >= width:
         found.append(_error(["placement", "inset"], f"left + right must be less than the width ({width})"))
-    if inset.get("top", 0) + inset.get("bottom", 0) >= height:
+    if top + bottom >= height:
         found.append(_error(["placement", "inset"], f"top + bottom must be less than the height ({height})"))
     return found
 
