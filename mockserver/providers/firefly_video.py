@@ -168,7 +168,8 @@ class FireflyVideo:
         prompt = body.get("prompt") or ""
         settings = body.get("videoSettings") or {}
         lines = ["Generate Video", f"Prompt: {prompt}"] if prompt else ["Generate Video"]
-        lines += [f"{k}: {v}" for k, v in sorted(settings.items())]
+        known = ("cameraMotion", "promptStyle", "shotAngle", "shotSize")  # other keys are ignored, not drawn
+        lines += [f"{key}: {settings[key]}" for key in known if key in settings]
         layers: list[dict[str, Any]] = []
         for condition in conditions:
             source = condition["source"]
