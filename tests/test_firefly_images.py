@@ -525,3 +525,40 @@ def test_uploads_and_jobs_survive_a_restart_on_a_durable_store(tmp_path):
             json={"image": {"source": {"uploadId": upload_id}}, "mask": {"source": {"uploadId": upload_id}}},
         )
         assert again.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(403, "access_error"), (408, "timeout_error"), (429, "rate_limited"), (500, "runtime_error")],
+)
+def test_injected_errors_have_the_specs_codes(firefly_mock, status, code):
+    """The operations' documented error codes per status (Adobe's examples), as faults inject them."""
+    firefly_mock.faults.add(surface="firefly", path="/v3/images/*", effect="http", status=status)
+    for path in OPERATIONS.values():
+        response = firefly_mock.http.post(path, headers=firefly_mock.headers(), json={})
+        assert response.status_code == status and response.json()["error_code"] == code
+    if status == 403:
+        assert response.headers["x-access-error"] == "quota_exhausted"
+    if status == 429:
+        assert response.headers["x-access-rate-limit-level"] == "org" and "retry-after" in response.headers
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"message": "Bad Request", "error_code": "10075"}),
+        (403, {"message": "Missing required IMS scope", "error_code": "10007"}),
+        (451, {"message": "Unavailable For Legal Reasons", "error_code": "10008"}),
+    ],
+)
+def test_injected_upload_errors_are_the_specs_examples(firefly_mock, status, body):
+    firefly_mock.faults.add(surface="firefly", path="/v2/storage/image", effect="http", status=status)
+    response = upload(firefly_mock, picture())
+    assert response.status_code == status and response.json() == body
+
+
+def test_unrouted_storage_paths_answer_in_the_storage_shape(firefly_mock):
+    wrong_method = firefly_mock.http.get("/v2/storage/image", headers=firefly_mock.headers())
+    assert wrong_method.status_code == 405 and set(wrong_method.json()) == {"message", "error_code"}
+    unknown = firefly_mock.http.post("/v2/storage/video", headers=firefly_mock.headers())
+    assert unknown.status_code == 404 and unknown.json()["error_code"] == "404"
