@@ -560,5 +560,5 @@ def test_injected_upload_errors_are_the_specs_examples(firefly_mock, status, bod
 def test_unrouted_storage_paths_answer_in_the_storage_shape(firefly_mock):
     wrong_method = firefly_mock.http.get("/v2/storage/image", headers=firefly_mock.headers())
     assert wrong_method.status_code == 405 and set(wrong_method.json()) == {"message", "error_code"}
-    unknown = firefly_mock.http.post("/v2/storage/video", headers=firefly_mock.headers())
+    unknown = firefly_mock.http.post("/v2/storage/video", headers=firefly_mock.headers())  # storage, not /v2 at large
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "404"

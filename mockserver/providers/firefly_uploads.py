@@ -52,7 +52,7 @@ def error(
 
 class FireflyStorage:
     surface = "firefly"
-    prefixes = ("/v2",)
+    prefixes = ("/v2/storage",)
     rate_limits: dict[tuple[str, str], list[tuple[float, int]]] = {}
 
     def __init__(self, ctx: Context) -> None:
