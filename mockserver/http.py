@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ class JSON(Response):
         return orjson.dumps(content)
 
 
-def json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSON:
+def json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSON:
     return JSON(content, status_code=status, headers=headers)
 
 

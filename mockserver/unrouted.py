@@ -3,10 +3,14 @@ recorded in the journal under the surface name "none", so the mistake can be see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .http import json
+from .surface import NO_RATE_LIMITS
 
 _CODES = {
     404: ("not_found", "The requested resource was not found."),
@@ -18,13 +22,19 @@ _CODES = {
 class Unrouted:
     surface = "none"
     prefixes = ("/",)
-    rate_limits: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    rate_limits = NO_RATE_LIMITS
 
     def routes(self) -> list[BaseRoute]:
         return []
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
         default_code, default_message = _CODES.get(status, ("error", "The request failed."))
         return json({"error": code or default_code, "message": message or default_message}, status, headers)

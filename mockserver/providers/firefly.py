@@ -7,6 +7,7 @@ Parses and validates requests as Firefly does, calls the core, and renders Adobe
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -93,9 +94,15 @@ class Firefly:
         ]
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
-        return errors.for_path(path, status, code, message, headers)
+        return errors.for_path(path, status, code, message, headers, **extra)
 
     # --- IMS -----------------------------------------------------------------------------------------------
 
@@ -105,32 +112,32 @@ class Firefly:
         try:
             raw = await read_body(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
-            return errors.ims(413, "invalid_request", "request body too large")
+            raise errors.ims(413, "invalid_request", "request body too large") from None
         if raw:
             if not content_type.startswith("application/x-www-form-urlencoded"):
-                return errors.ims(415, "invalid_request", "content type must be application/x-www-form-urlencoded")
+                raise errors.ims(415, "invalid_request", "content type must be application/x-www-form-urlencoded")
             try:
                 fields.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
             except UnicodeDecodeError:
-                return errors.ims(400, "invalid_request", "request body is not valid form data")
+                raise errors.ims(400, "invalid_request", "request body is not valid form data") from None
         if fields.get("grant_type") != "client_credentials":
-            return errors.ims(400, "unsupported_grant_type", "unsupported grant_type parameter")
+            raise errors.ims(400, "unsupported_grant_type", "unsupported grant_type parameter")
         try:
             client = self.world.tenants.authenticate(fields.get("client_id", ""), fields.get("client_secret", ""))
         except CredentialError as exc:
             which = "client_secret" if exc.reason == "bad_secret" else "client_id"
-            return errors.ims(400, "invalid_client", f"invalid {which} parameter")
+            raise errors.ims(400, "invalid_client", f"invalid {which} parameter") from None
         request.scope["mock.tenant"] = client.tenant
         token = self.world.tenants.issue_token(client, fields.get("scope", ""))
         return json({"access_token": token.value, "token_type": "bearer", "expires_in": 86399})
 
-    def _tenant(self, request: Request) -> str | Response:
+    def _tenant(self, request: Request) -> str:
         auth = header(request, b"authorization")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         try:
             tenant = self.world.tenants.check_token(bearer, header(request, b"x-api-key"))
         except CredentialError as exc:
-            return errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key()
+            raise errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key() from None
         request.scope["mock.tenant"] = tenant
         return tenant
 
@@ -138,21 +145,19 @@ class Firefly:
 
     async def list_models(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         if not accepts_json(request.headers.get("accept")):
-            return errors.reason(406)
+            raise errors.reason(406)
         q = request.query_params
         start, limit = q.get("start", "0"), q.get("limit", "20")
         sort_by, state = q.get("sortBy", "modifiedDate"), q.get("publishedState", "published")
         if not is_count(start):
-            return errors.reason(400, "The 'start' parameter must be a non-negative integer.")
+            raise errors.reason(400, "The 'start' parameter must be a non-negative integer.")
         if not is_count(limit) or not 1 <= int(limit) <= 50:
-            return errors.reason(400, "The 'limit' parameter must be an integer between 1 and 50.")
+            raise errors.reason(400, "The 'limit' parameter must be an integer between 1 and 50.")
         if sort_by.lstrip("-") not in SORT_KEYS:
-            return errors.reason(400, "The 'sortBy' parameter must be one of assetName, createdDate, modifiedDate.")
+            raise errors.reason(400, "The 'sortBy' parameter must be one of assetName, createdDate, modifiedDate.")
         if state not in PUBLISHED_STATES:
-            return errors.reason(400, f"The 'publishedState' parameter must be one of {', '.join(PUBLISHED_STATES)}.")
+            raise errors.reason(400, f"The 'publishedState' parameter must be one of {', '.join(PUBLISHED_STATES)}.")
         first, size = int(start), int(limit)
         models = [m for m in self.world.registry.models(tenant, "firefly") if self._matches(m, state)]
         key = SORT_KEYS[sort_by.lstrip("-")]
@@ -168,13 +173,11 @@ class Firefly:
 
     async def get_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         if not accepts_json(request.headers.get("accept")):
-            return errors.reason(406)
+            raise errors.reason(406)
         model = self.world.registry.model(tenant, request.path_params["asset_id"])
         if model is None or "firefly" not in model.surfaces or self.world.training_state(model) == "none":
-            return errors.reason(404)
+            raise errors.reason(404)
         return json(self._model_json(model))
 
     def _matches(self, model: Model, state: str) -> bool:
@@ -211,27 +214,25 @@ class Firefly:
 
     async def generate(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         if not is_json_type(request.headers.get("content-type")):
-            return errors.api(415, "invalid_content_type")
+            raise errors.api(415, "invalid_content_type")
         try:
             raw = await read_body(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
-            return errors.too_large()
+            raise errors.too_large() from None
         if not raw.strip():
-            return errors.api(400, "empty_input_body")
+            raise errors.api(400, "empty_input_body")
         try:
             body = parse_json(raw)
         except orjson.JSONDecodeError:
-            return errors.api(400, "bad_request")
+            raise errors.api(400, "bad_request") from None
         request.scope["mock.body"] = body
         version = request.headers.get("x-model-version", "image3")
         mime = request.headers.get("x-accept-mimetype", "image/jpeg")
         profile = request.headers.get("x-mock-profile")
         header_errors = _header_errors(version, mime, profile)
         if not isinstance(body, dict):
-            return errors.validation(
+            raise errors.validation(
                 [*header_errors, {"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"}]
             )
         problems = header_errors + self.spec.errors("GenerateImagesRequest", body)
@@ -239,12 +240,12 @@ class Firefly:
             body = _whole_numbers(body)
             problems = _semantic_errors(body, version)
         if problems:
-            return errors.validation(problems)
+            raise errors.validation(problems)
         model = None
         if version in CUSTOM_VERSIONS:
             model = self.world.registry.model(tenant, body["customModelId"])
             if model is None or "firefly" not in model.surfaces or self.world.training_state(model) != "ready":
-                return errors.api(404, "not_found", f"Custom model {body['customModelId']} was not found.")
+                raise errors.api(404, "not_found", f"Custom model {body['customModelId']} was not found.")
         with self.world.store.transaction():
             job = self._create_job(tenant, body, version, mime, model, profile, request.scope.get("mock.job_outcome"))
         base = base_url(request, self.ctx.settings.public_url)
@@ -312,19 +313,15 @@ class Firefly:
         )
         return world.jobs.add(job)
 
-    def _job(self, request: Request) -> tuple[str, Job] | Response:
+    def _job(self, request: Request) -> tuple[str, Job]:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         job = self.world.jobs.get(tenant, request.path_params["job_id"], JOB_KIND)
         if job is None:
-            return errors.api(404, "unknown_job_id")
+            raise errors.api(404, "unknown_job_id")
         return tenant, job
 
     async def status(self, request: Request) -> Response:
         found = self._job(request)
-        if isinstance(found, Response):
-            return found
         _, job = found
         state = self.world.jobs.observe(job)
         body: dict[str, Any] = {
@@ -364,19 +361,17 @@ class Firefly:
 
     async def cancel(self, request: Request) -> Response:
         found = self._job(request)
-        if isinstance(found, Response):
-            return found
         _, job = found
         with self.world.store.transaction():
             winner = self.world.jobs.cancel(job)
         if winner is None:
             return json({})
         if winner is Phase.TIMEOUT:
-            return errors.api(410, "job_timeout")
+            raise errors.api(410, "job_timeout")
         code = {Phase.CANCELED: "job_already_canceled", Phase.SUCCEEDED: "job_completed"}.get(
             winner, "job_cancel_failed"
         )
-        return errors.api(409, code)
+        raise errors.api(409, code)
 
 
 def quoted_etag(etag: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from ..core.registry import Model, TrainingImage
 from ..core.tenants import CredentialError
 from ..core.world import training_order
 from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from ..surface import NO_RATE_LIMITS
 from . import training_errors as errors
 
 SPEC = "training.yaml"
@@ -68,6 +69,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Training:
     surface = SURFACE
     prefixes = ("/models", "/predictions")
+    rate_limits = NO_RATE_LIMITS
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -96,20 +98,26 @@ class Training:
         return [Route(path, _dispatch(handlers), methods=list(handlers)) for path, handlers in table]
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
-        return errors.error(status, code, message, headers=headers)
+        return errors.render(status, code, message, headers, **extra)
 
     # --- shared request handling ---------------------------------------------------------------------------
 
-    def _tenant(self, request: Request) -> str | Response:
+    def _tenant(self, request: Request) -> str:
         key = request.headers.get("x-api-key", "").strip()
         if not key:
-            return errors.missing_key()
+            raise errors.missing_key()
         try:
             tenant = self.world.tenants.known_key(key)
         except CredentialError:
-            return errors.invalid_key()
+            raise errors.invalid_key() from None
         request.scope["mock.tenant"] = tenant
         return tenant
 
@@ -119,32 +127,30 @@ class Training:
             return None
         return model
 
-    def _model(self, request: Request) -> tuple[str, Model] | Response:
+    def _model(self, request: Request) -> tuple[str, Model]:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         model_id = request.path_params["model_id"]
         model = self._find_model(tenant, model_id)
         if model is None:
-            return errors.model_not_found(model_id)
+            raise errors.model_not_found(model_id)
         return tenant, model
 
-    async def _json(self, request: Request, schema: str) -> dict[str, Any] | Response:
+    async def _json(self, request: Request, schema: str) -> dict[str, Any]:
         """Read, parse and validate a JSON body. An empty body counts as `{}` (so a missing required field is
         reported by name); a non-empty one must be declared as JSON."""
         limit = self.ctx.settings.max_json_bytes
         try:
             raw = await read_body(request, limit)
         except BodyTooLarge:
-            return errors.body_too_large(limit)
+            raise errors.body_too_large(limit) from None
         if raw.strip():
             content_type = request.headers.get("content-type", "")
             if not is_json_type(content_type):
-                return errors.not_json_type(content_type)
+                raise errors.not_json_type(content_type)
             try:
                 body = parse_json(raw)
             except orjson.JSONDecodeError:
-                return errors.invalid_json()
+                raise errors.invalid_json() from None
         else:
             body = {}
         request.scope["mock.body"] = body
@@ -153,7 +159,7 @@ class Training:
         if schema in ("StartTrainingRequest", "PredictionRequest") and profile is not None and profile not in PROFILES:
             problems.append(errors.detail("x-mock-profile", "must be one of " + ", ".join(PROFILES)))
         if problems:
-            return errors.validation(problems)
+            raise errors.validation(problems)
         return body
 
     def _now(self) -> float:
@@ -166,11 +172,7 @@ class Training:
 
     async def create_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         body = await self._json(request, "CreateModelRequest")
-        if isinstance(body, Response):
-            return body
         world, now = self.world, self._now()
         key = world.ids.uuid()
         kind: str = body.get("customModelType", "style")
@@ -191,7 +193,7 @@ class Training:
         with world.store.transaction():
             if not self._room_for_model(tenant):
                 limit = self.ctx.settings.max_models
-                return errors.error(422, "limit_exceeded", f"A tenant can have at most {limit} models.")
+                raise errors.error(422, "limit_exceeded", f"A tenant can have at most {limit} models.")
             world.registry.add_model(model)
         return json(self._model_json(model), 201)
 
@@ -210,17 +212,11 @@ class Training:
 
     async def get_model(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         return json(self._model_json(found[1]))
 
     async def rename_model(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         body = await self._json(request, "RenameModelRequest")
-        if isinstance(body, Response):
-            return body
         model = found[1]
         with self.world.store.transaction():
             model.display_name = body["updatedDisplayName"]
@@ -230,8 +226,6 @@ class Training:
 
     async def delete_model(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         model = found[1]
         with self.world.store.transaction():
             model.deleted = True
@@ -253,32 +247,32 @@ class Training:
 
     # --- training images -----------------------------------------------------------------------------------
 
-    async def _image_upload(self, request: Request) -> tuple[bytes, str, int, int] | Response:
+    async def _image_upload(self, request: Request) -> tuple[bytes, str, int, int]:
         """Read and check an image body: (bytes, mime, width, height), or the refusal."""
         declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         expected = UPLOAD_TYPES.get(declared)
         if expected is None:
-            return errors.unsupported_image_type(declared, tuple(UPLOAD_TYPES))
+            raise errors.unsupported_image_type(declared, tuple(UPLOAD_TYPES))
         try:
             data = await read_body(request, MAX_IMAGE_BYTES)
         except BodyTooLarge:
-            return errors.image_too_large(MAX_IMAGE_BYTES)
+            raise errors.image_too_large(MAX_IMAGE_BYTES) from None
         if not data:
-            return errors.invalid_image("The request body is empty; send the raw image bytes.")
+            raise errors.invalid_image("The request body is empty; send the raw image bytes.")
         opened = _open_image(data)
         if isinstance(opened, str):
-            return errors.invalid_image(opened)
+            raise errors.invalid_image(opened)
         actual = "JPEG" if opened.format == "MPO" else opened.format  # camera JPEGs with extra frames
         if actual != expected:
             shown = actual or "unknown"
             opened.close()
             if shown not in _FORMAT_MIME:
-                return errors.unsupported_image_format(shown)
-            return errors.image_type_mismatch(declared, shown)
+                raise errors.unsupported_image_format(shown)
+            raise errors.image_type_mismatch(declared, shown)
         width, height = opened.size
         problem = await run_in_threadpool(_decode, opened)
         if problem:
-            return errors.invalid_image(problem)
+            raise errors.invalid_image(problem)
         return data, _FORMAT_MIME[expected], width, height
 
     def _store_image(
@@ -297,19 +291,15 @@ class Training:
 
     async def upload_image(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         checked = await self._image_upload(request)
-        if isinstance(checked, Response):
-            return checked
         now = self._now()
         limit = self.ctx.settings.max_training_images
         with self.world.store.transaction():
             if self._find_model(tenant, model.id) is None:  # deleted while the upload was read
-                return errors.model_not_found(model.id)
+                raise errors.model_not_found(model.id)
             if limit and len(self.world.registry.images(tenant, model.id)) >= limit:
-                return errors.error(422, "limit_exceeded", f"A model can have at most {limit} training images.")
+                raise errors.error(422, "limit_exceeded", f"A model can have at most {limit} training images.")
             asset = self._store_image(tenant, model, *checked, now=now)
             image = TrainingImage(
                 id=_short_id(self.world), model_id=model.id, tenant=tenant, asset_id=asset.id, created_at=now
@@ -317,21 +307,17 @@ class Training:
             self.world.registry.add_image(image)
         return json(self._image_json(image, asset), 201)
 
-    def _image(self, request: Request) -> tuple[str, Model, TrainingImage] | Response:
+    def _image(self, request: Request) -> tuple[str, Model, TrainingImage]:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         data_id = request.path_params["data_id"]
         image = self.world.registry.image(tenant, model.id, data_id)
         if image is None:
-            return errors.image_not_found(model.id, data_id)
+            raise errors.image_not_found(model.id, data_id)
         return tenant, model, image
 
     async def list_images(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         items = []
         for image in self.world.registry.images(tenant, model.id):
@@ -342,12 +328,10 @@ class Training:
 
     async def get_image(self, request: Request) -> Response:
         found = self._image(request)
-        if isinstance(found, Response):
-            return found
         image = found[2]
         asset = self.world.assets.get(image.asset_id)
         if asset is None:
-            return errors.image_not_found(image.model_id, image.id)
+            raise errors.image_not_found(image.model_id, image.id)
         now = self._now()
         return json(
             {
@@ -359,19 +343,15 @@ class Training:
 
     async def replace_image(self, request: Request) -> Response:
         found = self._image(request)
-        if isinstance(found, Response):
-            return found
         tenant, model, image = found
         checked = await self._image_upload(request)
-        if isinstance(checked, Response):
-            return checked
         now = self._now()
         registry = self.world.registry
         with self.world.store.transaction():
             # Re-read at commit time: the upload was awaited, and a delete or another replacement may have won.
             current = registry.image(tenant, model.id, image.id)
             if current is None:
-                return errors.image_not_found(model.id, image.id)
+                raise errors.image_not_found(model.id, image.id)
             old = self.world.assets.get(current.asset_id)
             asset = self._store_image(tenant, model, *checked, now=now)
             current.asset_id = asset.id
@@ -382,14 +362,12 @@ class Training:
 
     async def delete_image(self, request: Request) -> Response:
         found = self._image(request)
-        if isinstance(found, Response):
-            return found
         tenant, model, image = found
         registry = self.world.registry
         with self.world.store.transaction():
             current = registry.image(tenant, model.id, image.id)
             if current is None:
-                return errors.image_not_found(model.id, image.id)
+                raise errors.image_not_found(model.id, image.id)
             asset = self.world.assets.get(current.asset_id)
             registry.remove_image(current)
             if asset is not None:
@@ -428,12 +406,8 @@ class Training:
 
     async def start_training(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         body = await self._json(request, "StartTrainingRequest")
-        if isinstance(body, Response):
-            return body
         world = self.world
         strength = int(body.get("trainingStrength", 5))
         speed = body.get("trainingSpeed", "fast")
@@ -442,15 +416,15 @@ class Training:
         # training running" and both start one.
         with world.store.transaction():
             if self._find_model(tenant, model.id) is None:  # deleted by another worker meanwhile
-                return errors.model_not_found(model.id)
+                raise errors.model_not_found(model.id)
             images = world.registry.images(tenant, model.id)
             if not images:
-                return errors.no_training_data(model.id)
+                raise errors.no_training_data(model.id)
             now = self._now()
             for job in self._trainings(tenant, model):
                 phase = phase_of(job, now).phase
                 if not phase.terminal:
-                    return errors.training_in_progress(model.id, job.id, _STATUS[phase])
+                    raise errors.training_in_progress(model.id, job.id, _STATUS[phase])
             job = Job(
                 id=_short_id(world),
                 tenant=tenant,
@@ -470,21 +444,17 @@ class Training:
             world.jobs.add(job)
         return json({"trainingId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
 
-    def _training(self, request: Request) -> tuple[str, Model, Job] | Response:
+    def _training(self, request: Request) -> tuple[str, Model, Job]:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         training_id = request.path_params["training_id"]
         job = self.world.jobs.get(tenant, training_id, TRAINING)
         if job is None or job.extra.get("model_id") != model.id:
-            return errors.training_not_found(model.id, training_id)
+            raise errors.training_not_found(model.id, training_id)
         return tenant, model, job
 
     async def list_trainings(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         now = self._now()
         return json(
@@ -496,8 +466,6 @@ class Training:
 
     async def get_training(self, request: Request) -> Response:
         found = self._training(request)
-        if isinstance(found, Response):
-            return found
         job = found[2]
         with self.world.store.transaction():
             state = self.world.jobs.observe(job)
@@ -505,19 +473,15 @@ class Training:
 
     async def cancel_training(self, request: Request) -> Response:
         found = self._training(request)
-        if isinstance(found, Response):
-            return found
         job = found[2]
         with self.world.store.transaction():
             winner = self.world.jobs.cancel(job)
         if winner is not None:
-            return errors.training_finished(job.id, _STATUS[winner])
+            raise errors.training_finished(job.id, _STATUS[winner])
         return json(_training_json(job, phase_of(job, self._now())))
 
     async def delete_training(self, request: Request) -> Response:
         found = self._training(request)
-        if isinstance(found, Response):
-            return found
         with self.world.store.transaction():
             self.world.jobs.delete(found[2])
         return Response(status_code=204)
@@ -526,11 +490,7 @@ class Training:
 
     async def create_prediction(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         body = await self._json(request, "PredictionRequest")
-        if isinstance(body, Response):
-            return body
         world, now = self.world, self._now()
         prompt = body["prompt"]
         models: list[dict[str, Any]] = []
@@ -573,7 +533,7 @@ class Training:
                 }
             )
         if problems:
-            return errors.bad_references(problems, missing)
+            raise errors.bad_references(problems, missing)
         job = self._prediction_job(tenant, body, models, request, now)
         return json({"predictionId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
 
@@ -639,20 +599,16 @@ class Training:
             world.jobs.add(job)
         return job
 
-    def _prediction(self, request: Request) -> Job | Response:
+    def _prediction(self, request: Request) -> Job:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         prediction_id = request.path_params["prediction_id"]
         job = self.world.jobs.get(tenant, prediction_id, PREDICTION)
         if job is None:
-            return errors.prediction_not_found(prediction_id)
+            raise errors.prediction_not_found(prediction_id)
         return job
 
     async def get_prediction(self, request: Request) -> Response:
         job = self._prediction(request)
-        if isinstance(job, Response):
-            return job
         with self.world.store.transaction():
             state = self.world.jobs.observe(job)
         images = []
@@ -680,8 +636,6 @@ class Training:
 
     async def delete_prediction(self, request: Request) -> Response:
         job = self._prediction(request)
-        if isinstance(job, Response):
-            return job
         with self.world.store.transaction():
             self.world.jobs.delete(job)
         return Response(status_code=204)
