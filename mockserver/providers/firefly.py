@@ -22,11 +22,15 @@ from ..core.jobs import Job, Phase
 from ..core.profiles import PROFILES
 from ..core.registry import Model
 from ..core.tenants import CredentialError
+from ..core.trainings import TrainingState
 from ..http import BodyTooLarge, base_url, header, is_count, is_json_type, json, parse_json, read_body
 from . import firefly_errors as errors
+from .firefly_fixtures import seed_custom_models
 
 SPEC = "firefly-v3.yaml"
-JOB_KIND = "firefly.generate"
+GENERATE = "firefly.generate"
+# Every Firefly async operation's job kind: they share /v3/status and /v3/cancel.
+JOB_KINDS = (GENERATE,)
 MODEL_VERSIONS = ("image3", "image3_custom", "image4_standard", "image4_ultra", "image4_custom")
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
 # From the `size` description of Adobe's GenerateImagesRequestV3 (the newer spec, with image4 and custom models).
@@ -59,6 +63,14 @@ SORT_KEYS = {
     "modifiedDate": lambda m: m.modified_at,
 }
 PUBLISHED_STATES = ("all", "ready", "published", "unpublished", "queued", "training", "failed", "cancelled")
+# The publishedState filter values that select by training state rather than by publication.
+_TRAINING_FILTERS = {
+    "ready": TrainingState.READY,
+    "queued": TrainingState.QUEUED,
+    "training": TrainingState.TRAINING,
+    "failed": TrainingState.FAILED,
+    "cancelled": TrainingState.CANCELLED,
+}
 MEDIA_TYPE = "application/vnd.adobe.ffmodel+dcx"
 ASSET_SUFFIX = ".ffcustommodel"  # the tutorial's assetName: "Warm Custom Model.ffcustommodel"
 _STATUS = {
@@ -82,6 +94,7 @@ class Firefly:
         self.world = ctx.world
         self.spec = ctx.specs[SPEC]
         self.spec.validator("GenerateImagesRequest")  # compile at start-up, not on the first request
+        self.world.seeders.append(seed_custom_models)
 
     def routes(self) -> list[Route]:
         return [
@@ -176,16 +189,16 @@ class Firefly:
         if not accepts_json(request.headers.get("accept")):
             raise errors.reason(406)
         model = self.world.registry.model(tenant, request.path_params["asset_id"])
-        if model is None or "firefly" not in model.surfaces or self.world.training_state(model) == "none":
+        if model is None or "firefly" not in model.surfaces or self.world.training_state(model) is TrainingState.NONE:
             raise errors.reason(404)
         return json(self._model_json(model))
 
     def _matches(self, model: Model, state: str) -> bool:
         if state == "all":
-            return self.world.training_state(model) != "none"
+            return self.world.training_state(model) is not TrainingState.NONE
         if state in ("published", "unpublished"):
             return model.published_state == state
-        return self.world.training_state(model) == state
+        return self.world.training_state(model) is _TRAINING_FILTERS[state]
 
     def _model_json(self, model: Model) -> dict[str, Any]:
         trigger = self.world.trigger_word(model)
@@ -244,7 +257,11 @@ class Firefly:
         model = None
         if version in CUSTOM_VERSIONS:
             model = self.world.registry.model(tenant, body["customModelId"])
-            if model is None or "firefly" not in model.surfaces or self.world.training_state(model) != "ready":
+            if (
+                model is None
+                or "firefly" not in model.surfaces
+                or self.world.training_state(model) is not TrainingState.READY
+            ):
                 raise errors.api(404, "not_found", f"Custom model {body['customModelId']} was not found.")
         with self.world.store.transaction():
             job = self._create_job(tenant, body, version, mime, model, profile, request.scope.get("mock.job_outcome"))
@@ -298,7 +315,7 @@ class Firefly:
         job = Job(
             id=job_id,
             tenant=tenant,
-            kind=JOB_KIND,
+            kind=GENERATE,
             created_at=now,
             plan=world.plan("generate", profile),
             inputs={
@@ -315,7 +332,7 @@ class Firefly:
 
     def _job(self, request: Request) -> tuple[str, Job]:
         tenant = self._tenant(request)
-        job = self.world.jobs.get(tenant, request.path_params["job_id"], JOB_KIND)
+        job = self.world.jobs.get(tenant, request.path_params["job_id"], JOB_KINDS)
         if job is None:
             raise errors.api(404, "unknown_job_id")
         return tenant, job

@@ -8,42 +8,37 @@ status is derived from the clock. Error bodies come from `training_errors`; requ
 
 from __future__ import annotations
 
-import io
 import re
-import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from PIL import Image, UnidentifiedImageError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..context import Context
+from ..core import trainings
 from ..core.assets import URL_LIFETIME, Asset
 from ..core.jobs import Job, Phase, State, phase_of
 from ..core.profiles import PROFILES
 from ..core.registry import Model, TrainingImage
 from ..core.tenants import CredentialError
-from ..core.world import training_order
+from ..core.trainings import TrainingRecord, TrainingState
 from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
-from ..surface import NO_RATE_LIMITS
+from ..surface import NO_RATE_LIMITS, SurfaceError
+from ..uploads import UPLOAD_TYPES, Problem, UploadedImage, UploadRefused, receive_image
 from . import training_errors as errors
 
 SPEC = "training.yaml"
 SURFACE = "training"
-TRAINING = "training"
+TRAINING = trainings.KIND
 PREDICTION = "prediction"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # customModelType is "reserved for future use" (seed 003): any string is kept and echoed; these two also set
 # the model's Firefly trainingMode, anything else trains as a style model.
 TRAINING_MODES = ("subject", "style")
-MAX_IMAGE_PIXELS = 25_000_000  # more than this is treated as a decompression bomb
-UPLOAD_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/webp": "WEBP"}
-_FORMAT_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 _OUTPUT_MIME = {"jpeg": "image/jpeg", "png": "image/png"}
 _STATUS = {
     Phase.PENDING: "queued",
@@ -54,12 +49,12 @@ _STATUS = {
     Phase.CANCELED: "cancelled",
 }
 _MODEL_STATUS = {
-    "none": "untrained",
-    "queued": "queued",
-    "training": "training",
-    "ready": "ready",
-    "failed": "failed",
-    "cancelled": "cancelled",
+    TrainingState.NONE: "untrained",
+    TrainingState.QUEUED: "queued",
+    TrainingState.TRAINING: "training",
+    TrainingState.READY: "ready",
+    TrainingState.FAILED: "failed",
+    TrainingState.CANCELLED: "cancelled",
 }
 DEFAULT_SIZE = 1024
 
@@ -239,7 +234,7 @@ class Training:
             "displayName": model.display_name,
             "customModelType": model.extra.get("customModelType", model.training_mode),
             "assetId": model.asset_id,
-            "status": _MODEL_STATUS.get(self.world.training_state(model), "untrained"),
+            "status": _MODEL_STATUS[self.world.training_state(model)],
             "triggerWord": self.world.trigger_word(model),
             "createdAt": _iso(model.created_at),
             "updatedAt": _iso(model.modified_at),
@@ -247,47 +242,24 @@ class Training:
 
     # --- training images -----------------------------------------------------------------------------------
 
-    async def _image_upload(self, request: Request) -> tuple[bytes, str, int, int]:
-        """Read and check an image body: (bytes, mime, width, height), or the refusal."""
-        declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        expected = UPLOAD_TYPES.get(declared)
-        if expected is None:
-            raise errors.unsupported_image_type(declared, tuple(UPLOAD_TYPES))
+    async def _image_upload(self, request: Request) -> UploadedImage:
+        """Read and check an image body (the checks every upload shares), refused in this API's words."""
         try:
-            data = await read_body(request, MAX_IMAGE_BYTES)
-        except BodyTooLarge:
-            raise errors.image_too_large(MAX_IMAGE_BYTES) from None
-        if not data:
-            raise errors.invalid_image("The request body is empty; send the raw image bytes.")
-        opened = _open_image(data)
-        if isinstance(opened, str):
-            raise errors.invalid_image(opened)
-        actual = "JPEG" if opened.format == "MPO" else opened.format  # camera JPEGs with extra frames
-        if actual != expected:
-            shown = actual or "unknown"
-            opened.close()
-            if shown not in _FORMAT_MIME:
-                raise errors.unsupported_image_format(shown)
-            raise errors.image_type_mismatch(declared, shown)
-        width, height = opened.size
-        problem = await run_in_threadpool(_decode, opened)
-        if problem:
-            raise errors.invalid_image(problem)
-        return data, _FORMAT_MIME[expected], width, height
+            return await receive_image(request, MAX_IMAGE_BYTES)
+        except UploadRefused as refused:
+            raise _upload_error(refused) from None
 
-    def _store_image(
-        self, tenant: str, model: Model, data: bytes, mime: str, width: int, height: int, now: float
-    ) -> Asset:
+    def _store_image(self, tenant: str, model: Model, image: UploadedImage, now: float) -> Asset:
         asset = Asset(
             id=self.world.ids.uuid(),
             tenant=tenant,
-            mime=mime,
-            width=width,
-            height=height,
+            mime=image.mime,
+            width=image.width,
+            height=image.height,
             created_at=now,
             meta={"kind": "training_image", "model_id": model.id},
         )
-        return self.world.assets.add(asset, data)
+        return self.world.assets.add(asset, image.data)
 
     async def upload_image(self, request: Request) -> Response:
         found = self._model(request)
@@ -300,7 +272,7 @@ class Training:
                 raise errors.model_not_found(model.id)
             if limit and len(self.world.registry.images(tenant, model.id)) >= limit:
                 raise errors.error(422, "limit_exceeded", f"A model can have at most {limit} training images.")
-            asset = self._store_image(tenant, model, *checked, now=now)
+            asset = self._store_image(tenant, model, checked, now)
             image = TrainingImage(
                 id=_short_id(self.world), model_id=model.id, tenant=tenant, asset_id=asset.id, created_at=now
             )
@@ -353,7 +325,7 @@ class Training:
             if current is None:
                 raise errors.image_not_found(model.id, image.id)
             old = self.world.assets.get(current.asset_id)
-            asset = self._store_image(tenant, model, *checked, now=now)
+            asset = self._store_image(tenant, model, checked, now)
             current.asset_id = asset.id
             registry.add_image(current)
             if old is not None:
@@ -389,20 +361,13 @@ class Training:
     # --- trainings -----------------------------------------------------------------------------------------
 
     def _trainings(self, tenant: str, model: Model) -> list[Job]:
-        found = [j for j in self.world.jobs.list(tenant, TRAINING) if j.extra.get("model_id") == model.id]
-        return sorted(found, key=training_order)
+        return sorted(trainings.of_model(self.world.jobs.list(tenant, TRAINING), model.id), key=trainings.order)
 
     def _started(self, tenant: str, model: Model) -> int:
         """The highest number given to one of the model's trainings, hidden ones included (numbers them in start
         order; evicted old trainings never make a number come back)."""
-        return max(
-            (
-                int(j.extra.get("seq", 0))
-                for j in self.world.jobs.list(tenant, TRAINING, include_deleted=True)
-                if j.extra.get("model_id") == model.id
-            ),
-            default=0,
-        )
+        every = self.world.jobs.list(tenant, TRAINING, include_deleted=True)
+        return max((TrainingRecord.of(j).seq for j in trainings.of_model(every, model.id)), default=0)
 
     async def start_training(self, request: Request) -> Response:
         found = self._model(request)
@@ -434,11 +399,9 @@ class Training:
                 inputs={"data_ids": [i.id for i in images]},
                 outcome=request.scope.get("mock.job_outcome"),
                 extra={
-                    "model_id": model.id,
-                    "trigger_word": world.ids.trigger_word(),
+                    **TrainingRecord(model.id, world.ids.trigger_word(), self._started(tenant, model) + 1).fields(),
                     "strength": strength,
                     "speed": speed,
-                    "seq": self._started(tenant, model) + 1,
                 },
             )
             world.jobs.add(job)
@@ -449,7 +412,7 @@ class Training:
         tenant, model = found
         training_id = request.path_params["training_id"]
         job = self.world.jobs.get(tenant, training_id, TRAINING)
-        if job is None or job.extra.get("model_id") != model.id:
+        if job is None or TrainingRecord.of(job).model_id != model.id:
             raise errors.training_not_found(model.id, training_id)
         return tenant, model, job
 
@@ -504,7 +467,7 @@ class Training:
                 problems.append(errors.detail(f"{where}.modelId", f"Model {config['modelId']} was not found."))
                 continue
             job = world.jobs.get(tenant, config["trainingId"], TRAINING)
-            if job is None or job.extra.get("model_id") != model.id:
+            if job is None or TrainingRecord.of(job).model_id != model.id:
                 missing = True
                 problems.append(
                     errors.detail(
@@ -521,7 +484,7 @@ class Training:
                     )
                 )
                 continue
-            word = job.extra["trigger_word"]
+            word = TrainingRecord.of(job).trigger_word
             models.append(
                 {
                     "modelId": model.id,
@@ -679,13 +642,14 @@ def _failure(job: Job, state: State) -> dict[str, str] | None:
 
 
 def _training_json(job: Job, state: State) -> dict[str, Any]:
+    record = TrainingRecord.of(job)
     body: dict[str, Any] = {
         "id": job.id,
-        "modelId": job.extra["model_id"],
+        "modelId": record.model_id,
         "status": _STATUS[state.phase],
         # Seed 003's only status example is {"status": "processing", "triggerWord": "FJA90AB"}: the word exists
         # while the training runs and once it succeeded; a queued, failed or cancelled one has none.
-        "triggerWord": job.extra["trigger_word"] if state.phase in (Phase.RUNNING, Phase.SUCCEEDED) else None,
+        "triggerWord": record.trigger_word if state.phase in (Phase.RUNNING, Phase.SUCCEEDED) else None,
         "trainingStrength": job.extra["strength"],
         "trainingSpeed": job.extra["speed"],
         "progress": round(state.progress * 100, 1),
@@ -697,43 +661,13 @@ def _training_json(job: Job, state: State) -> dict[str, Any]:
     return body
 
 
-def _open_image(data: bytes) -> Image.Image | str:
-    """Identify an image from its header (cheap; no pixel decoding), or say why it cannot be one. Runs on the
-    event loop so the warnings filter that turns Pillow's bomb warning into an error is not raced by threads."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return _bomb_message()
-    except UnidentifiedImageError:
-        return "The body is not a readable image (corrupt, truncated, or not an image at all)."
-    except Exception:  # Pillow's plugins raise many kinds (SyntaxError, struct.error, ValueError...) on bad headers
-        return "The body is not a readable image (its header is corrupt)."
-    width, height = image.size
-    if width * height > MAX_IMAGE_PIXELS:
-        image.close()
-        return _bomb_message(width, height)
-    return image
-
-
-def _decode(image: Image.Image) -> str | None:
-    """Decode every byte (in a worker thread) so truncated or corrupt files are refused. JPEGs decode at 1/8
-    scale, which still reads the whole stream; PNGs are verified chunk by chunk (CRCs) instead of inflated."""
-    try:
-        if image.format == "PNG":
-            image.verify()
-        else:
-            if image.format == "JPEG":
-                image.draft(None, (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
-    except Exception:  # OSError (truncated), SyntaxError (bad chunk), zlib/struct errors from the decoders
-        return "The body is not a readable image (truncated or corrupt)."
-    finally:
-        image.close()
-    return None
-
-
-def _bomb_message(width: int | None = None, height: int | None = None) -> str:
-    dims = f" ({width}x{height})" if width else ""
-    return f"The image{dims} has more than {MAX_IMAGE_PIXELS:,} pixels and is refused as a possible decompression bomb."
+def _upload_error(refused: UploadRefused) -> SurfaceError:
+    if refused.problem is Problem.UNSUPPORTED_TYPE:
+        return errors.unsupported_image_type(refused.declared, tuple(UPLOAD_TYPES))
+    if refused.problem is Problem.TOO_LARGE:
+        return errors.image_too_large(MAX_IMAGE_BYTES)
+    if refused.problem is Problem.UNSUPPORTED_FORMAT:
+        return errors.unsupported_image_format(refused.actual)
+    if refused.problem is Problem.TYPE_MISMATCH:
+        return errors.image_type_mismatch(refused.declared, refused.actual)
+    return errors.invalid_image(refused.reason)
