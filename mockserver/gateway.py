@@ -16,10 +16,9 @@ import time
 from collections import deque
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import logs
+from . import bodies, logs
 from .context import Context
 from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
@@ -153,10 +152,8 @@ class Gateway:
         ):
             body_bytes, receive = await _buffer(receive, self.ctx.settings.max_json_bytes)
             if body_bytes is not None:
-                try:
-                    body = orjson.loads(body_bytes) if body_bytes else None
-                except orjson.JSONDecodeError:
-                    body = None
+                parsed = scope[bodies.SCOPE_KEY] = bodies.parse(body_bytes)  # the handler takes it from here
+                body = parsed.value
                 if too_deep(body):
                     deep = SurfaceError(400, "bad_request", f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
                     await self._error(surface, path, deep, send_with_id)

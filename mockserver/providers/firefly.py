@@ -11,19 +11,19 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..bodies import read_json
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase
-from ..core.profiles import PROFILES
 from ..core.registry import Model
 from ..core.tenants import CredentialError
 from ..core.trainings import TrainingState
-from ..http import BodyTooLarge, base_url, header, is_count, is_json_type, json, parse_json, read_body
+from ..http import BodyTooLarge, base_url, header, is_count, is_json_type, json, read_body
+from ..operations import operations
 from . import firefly_errors as errors
 from .firefly_fixtures import seed_custom_models
 
@@ -31,7 +31,6 @@ SPEC = "firefly-v3.yaml"
 GENERATE = "firefly.generate"
 # Every Firefly async operation's job kind: they share /v3/status and /v3/cancel.
 JOB_KINDS = (GENERATE,)
-MODEL_VERSIONS = ("image3", "image3_custom", "image4_standard", "image4_ultra", "image4_custom")
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
 # From the `size` description of Adobe's GenerateImagesRequestV3 (the newer spec, with image4 and custom models).
 _IMAGE3_SIZES = {
@@ -54,7 +53,6 @@ SIZES = {
     "image4_ultra": _IMAGE4_SIZES,
     "image4_custom": _IMAGE4_SIZES,
 }
-MIME_TYPES = ("image/jpeg", "image/png")
 # The storage domains PublicBinaryInputV3.url may point at, from the description of Adobe's newer spec.
 SOURCE_DOMAINS = ("amazonaws.com", "windows.net", "dropboxusercontent.com", "storage.googleapis.com")
 SORT_KEYS = {
@@ -93,7 +91,7 @@ class Firefly:
         self.ctx = ctx
         self.world = ctx.world
         self.spec = ctx.specs[SPEC]
-        self.spec.validator("GenerateImagesRequest")  # compile at start-up, not on the first request
+        self.operations = operations(self.spec)
         self.world.seeders.append(seed_custom_models)
 
     def routes(self) -> list[Route]:
@@ -225,46 +223,57 @@ class Firefly:
 
     # --- generate, status, cancel --------------------------------------------------------------------------
 
-    async def generate(self, request: Request) -> Response:
+    async def _accept(self, request: Request, operation: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """What every async operation checks first, as Firefly does: the caller, then a JSON body (415, the API
+        gateway's 413, 400 when empty or unreadable), then its header parameters and body against the operation
+        in the spec (one 422 listing every problem). Returns tenant, parameters (defaults filled in) and body."""
         tenant = self._tenant(request)
         if not is_json_type(request.headers.get("content-type")):
             raise errors.api(415, "invalid_content_type")
         try:
-            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+            body = await read_json(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
             raise errors.too_large() from None
-        if not raw.strip():
+        if body.empty:
             raise errors.api(400, "empty_input_body")
-        try:
-            body = parse_json(raw)
-        except orjson.JSONDecodeError:
-            raise errors.api(400, "bad_request") from None
-        request.scope["mock.body"] = body
-        version = request.headers.get("x-model-version", "image3")
-        mime = request.headers.get("x-accept-mimetype", "image/jpeg")
-        profile = request.headers.get("x-mock-profile")
-        header_errors = _header_errors(version, mime, profile)
-        if not isinstance(body, dict):
+        if body.error is not None:
+            raise errors.api(400, "bad_request")
+        op = self.operations[operation]
+        params, problems = op.parameters(request, defaults=True)
+        if not isinstance(body.value, dict):
             raise errors.validation(
-                [*header_errors, {"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"}]
+                [*problems, {"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"}]
             )
-        problems = header_errors + self.spec.errors("GenerateImagesRequest", body)
-        if not problems:
-            body = _whole_numbers(body)
-            problems = _semantic_errors(body, version)
+        problems += op.body_errors(body.value)
         if problems:
             raise errors.validation(problems)
-        model = None
-        if version in CUSTOM_VERSIONS:
-            model = self.world.registry.model(tenant, body["customModelId"])
-            if (
-                model is None
-                or "firefly" not in model.surfaces
-                or self.world.training_state(model) is not TrainingState.READY
-            ):
-                raise errors.api(404, "not_found", f"Custom model {body['customModelId']} was not found.")
+        return tenant, params, _whole_numbers(body.value)
+
+    async def generate(self, request: Request) -> Response:
+        tenant, params, body = await self._accept(request, "generateImagesV3Async")
+        version, mime = params["x-model-version"], params["x-accept-mimetype"]
+        problems = _semantic_errors(body, version)
+        if problems:
+            raise errors.validation(problems)
+        model = self._custom_model(tenant, body["customModelId"]) if version in CUSTOM_VERSIONS else None
+        profile, outcome = params.get("x-mock-profile"), request.scope.get("mock.job_outcome")
         with self.world.store.transaction():
-            job = self._create_job(tenant, body, version, mime, model, profile, request.scope.get("mock.job_outcome"))
+            job = self._create_job(tenant, body, version, mime, model, profile, outcome)
+        return self._accepted(request, job)
+
+    def _custom_model(self, tenant: str, asset_id: str) -> Model:
+        """A custom model the caller may generate with: known, a Firefly model, and trained."""
+        model = self.world.registry.model(tenant, asset_id)
+        if (
+            model is None
+            or "firefly" not in model.surfaces
+            or self.world.training_state(model) is not TrainingState.READY
+        ):
+            raise errors.api(404, "not_found", f"Custom model {asset_id} was not found.")
+        return model
+
+    def _accepted(self, request: Request, job: Job) -> Response:
+        """The 202 of every async operation: where to poll and where to cancel."""
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
         body = {"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}
@@ -420,26 +429,6 @@ def accepts_json(accept: str | None) -> bool:
         if not refused and (media in ("*/*", "application/*", "application/json") or media.endswith("+json")):
             return True
     return False
-
-
-def _header_errors(version: str, mime: str, profile: str | None) -> list[dict[str, Any]]:
-    found = []
-    for name, value, allowed in (("x-model-version", version, MODEL_VERSIONS), ("x-accept-mimetype", mime, MIME_TYPES)):
-        if value not in allowed:
-            found.append(_enum_error(["header", name], allowed))
-    if profile is not None and profile not in PROFILES:
-        found.append(_enum_error(["header", "x-mock-profile"], PROFILES))
-    return found
-
-
-def _enum_error(loc: list[Any], allowed: tuple[str, ...]) -> dict[str, Any]:
-    permitted = ", ".join(f"'{v}'" for v in allowed)
-    return {
-        "loc": loc,
-        "msg": f"value is not a valid enumeration member; permitted: {permitted}",
-        "type": "type_error.enum",
-        "ctx": {"enum_values": list(allowed)},
-    }
 
 
 def _whole_numbers(body: dict[str, Any]) -> dict[str, Any]:
