@@ -12,17 +12,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from . import codec
+from .bodies import read_json
 from .context import Context
 from .core.clock import ClockState
 from .core.faults import rule_from
 from .core.profiles import PROFILES
-from .http import MAX_JSON_DEPTH, BodyTooLarge, is_count, json, read_body, too_deep
+from .http import MAX_JSON_DEPTH, BodyTooLarge, is_count, json, too_deep
+from .operations import operations
 from .state_check import check_clock, check_objects
 from .surface import NO_RATE_LIMITS, SurfaceError
 
@@ -44,8 +45,7 @@ class Control:
         self.ctx = ctx
         self.world = ctx.world
         self.spec = ctx.specs[SPEC]
-        for name in ("Reset", "ClockAdvance", "Profile", "FaultRule", "State"):
-            self.spec.validator(name)
+        self.operations = operations(self.spec)
 
     def routes(self) -> list[Route]:
         guard = self._guard
@@ -88,33 +88,31 @@ class Control:
 
         return guarded
 
-    async def _body(self, request: Request, schema: str, optional: bool = False) -> Any:
-        """The JSON body checked against admin.yaml, or an error Response."""
+    async def _body(self, request: Request, operation: str, optional: bool = False) -> Any:
+        """The JSON body checked against the operation in admin.yaml (the first problem is refused)."""
         try:
-            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+            body = await read_json(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
             raise _error(413, "too_large", "Request body is too large.") from None
-        if not raw.strip():
+        if body.empty:
             if optional:
                 return {}
             raise _error(400, "empty_body", "A JSON body is required.")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise _error(400, "invalid_json", f"The body is not valid JSON: {exc}") from None
-        if too_deep(body):
+        if body.error is not None:
+            raise _error(400, "invalid_json", f"The body is not valid JSON: {body.error}")
+        if too_deep(body.value):  # the gateway leaves the control API's bodies alone, so the depth is checked here
             raise _error(400, "invalid_json", f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
-        problems = self.spec.errors(schema, body)
+        problems = self.operations[operation].body_errors(body.value)
         if problems:
             first = problems[0]
             where = ".".join(str(p) for p in first["loc"][1:]) or "body"
             raise _error(400, "invalid_request", f"{where}: {first['msg']}")
-        return body
+        return body.value
 
     # --- reset, clock, profile -----------------------------------------------------------------------------
 
     async def reset(self, request: Request) -> Response:
-        body = await self._body(request, "Reset", optional=True)
+        body = await self._body(request, "reset", optional=True)
         tenant = request.query_params.get("tenant") or body.get("tenant")
         if "seed" in body:
             self.world.reseed(body["seed"])
@@ -146,7 +144,7 @@ class Control:
         return json(self._clock_json())
 
     async def advance(self, request: Request) -> Response:
-        body = await self._body(request, "ClockAdvance")
+        body = await self._body(request, "advanceClock")
         try:
             self.world.advance_clock(float(body["seconds"]))
         except ValueError as exc:
@@ -155,7 +153,7 @@ class Control:
 
     async def profile(self, request: Request) -> Response:
         if request.method == "PUT":
-            body = await self._body(request, "Profile")
+            body = await self._body(request, "setProfile")
             self.world.set_profile(body["name"])
         return json({"name": self.world.profile, "available": list(PROFILES)})
 
@@ -167,7 +165,7 @@ class Control:
             return Response(status_code=204)
         if request.method == "GET":
             return json({"faults": [dataclasses.asdict(r) for r in self.world.faults.list()]})
-        body = await self._body(request, "FaultRule")
+        body = await self._body(request, "addFault")
         try:
             rule = self.world.faults.add(rule_from(body))
         except (ValueError, TypeError) as exc:
@@ -219,7 +217,7 @@ class Control:
     async def state(self, request: Request) -> Response:
         if request.method == "GET":
             return json(self.export())
-        body = await self._body(request, "State")
+        body = await self._body(request, "importState")
         try:
             objects = [
                 (o["kind"], o["key"], o.get("tenant", ""), codec.decode(o["kind"], o["data"])) for o in body["objects"]

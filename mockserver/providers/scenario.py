@@ -28,16 +28,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..bodies import read_json
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase, history, phase_of
 from ..core.jwt import claims as jwt_claims
-from ..core.profiles import PROFILES
 from ..core.registry import PUBLIC, Model
 from ..core.tenants import CredentialError
 from ..files import asset_bytes
 from ..fixtures import FixtureError
-from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from ..http import BodyTooLarge, base_url, is_json_type, json
+from ..operations import operations
 from ..spec import MAX_ERRORS, describe
 from ..surface import NO_RATE_LIMITS
 from . import scenario_errors as errors
@@ -128,9 +129,8 @@ class Scenario:
         self.ctx = ctx
         self.world = ctx.world
         self.spec = ctx.specs[SPEC]
-        for name in ("Model", "JobActionRequest", "DownloadRequest", "GenerateCustomRequest"):
-            self.spec.validator(name)  # compile at start-up, not on the first request
-        self._query = _query_rules(self.spec.doc)
+        self.spec.validator("Model")  # fixture models are checked against it; compiled once
+        self.operations = operations(self.spec, _describe)
         self._inputs: dict[tuple[str, bytes], Draft202012Validator] = {}
         self._routes = [
             Route("/v1/generate/custom/{model_id}", self.generate, methods=["POST"]),
@@ -249,51 +249,33 @@ class Scenario:
         request.scope["mock.tenant"] = tenant
         return tenant
 
-    def _query_values(self, request: Request, operation: str) -> dict[str, Any]:
-        """The operation's query parameters, typed and checked against the spec; unknown ones are ignored."""
-        values: dict[str, Any] = {}
-        params = request.query_params
-        for name, schema, validator in self._query[operation]:
-            raw = params.get(name)
-            if raw is None or (raw == "" and name == "paginationToken"):
-                continue
-            try:
-                value = _coerce(raw, schema)
-            except ValueError as exc:
-                raise errors.bad_request(f"Query parameter {name} must be {exc}") from None
-            problem = next(iter(validator.iter_errors(value)), None)
-            if problem is not None:
-                found = _describe(problem)
-                found["loc"] = ["query", name, *problem.absolute_path]
-                raise errors.input_problem(found, "Query parameter")
-            if schema.get("format") == "date-time":
-                value = _parse_time(raw)
-                if value is None:
-                    raise errors.bad_request(f"Query parameter {name} must be an ISO 8601 date-time")
-            values[name] = value
+    def _parameters(self, request: Request, operation: str) -> dict[str, Any]:
+        """The operation's query and header parameters, typed and checked against the spec (the first problem
+        is refused); parameters the spec does not declare are ignored."""
+        values, problems = self.operations[operation].parameters(request)
+        if problems:
+            raise errors.parameter_problem(problems[0])
         return values
 
-    async def _body(self, request: Request, schema: str) -> dict[str, Any]:
-        """A JSON object body (an empty body is `{}`), checked against a spec schema."""
+    async def _body(self, request: Request, operation: str) -> dict[str, Any]:
+        """A JSON object body (an empty body is `{}`), checked against the operation's schema."""
         try:
-            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+            body = await read_json(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
             raise errors.too_large() from None
-        body: Any = {}
-        if raw.strip():
+        value: Any = {}
+        if not body.empty:
             if not is_json_type(request.headers.get("content-type")):
                 raise errors.not_json()
-            try:
-                body = parse_json(raw)
-            except ValueError:
-                raise errors.invalid_json() from None
-        request.scope["mock.body"] = body
-        if not isinstance(body, dict):
+            if body.error is not None:
+                raise errors.invalid_json()
+            value = body.value
+        if not isinstance(value, dict):
             raise errors.not_an_object()
-        problems = self.spec.errors(schema, body)
+        problems = self.operations[operation].body_errors(value)
         if problems:
             raise errors.input_problem(problems[0])
-        return body
+        return value
 
     def _model(self, tenant: str, model_id: str) -> Model | None:
         model = self.world.registry.model(tenant, model_id)
@@ -305,11 +287,9 @@ class Scenario:
 
     async def generate(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        query = self._query_values(request, "generateRunModel")
-        profile = request.headers.get("x-mock-profile")
-        if profile is not None and profile not in PROFILES:
-            raise errors.bad_request(f"Header x-mock-profile must be one of: {', '.join(PROFILES)}")
-        body = await self._body(request, "GenerateCustomRequest")
+        query = self._parameters(request, "generateRunModel")
+        profile = query.get("x-mock-profile")
+        body = await self._body(request, "generateRunModel")
         model_id = request.path_params["model_id"]
         model = self._model(tenant, model_id)
         if model is None:
@@ -501,15 +481,15 @@ class Scenario:
 
     async def get_job(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        self._query_values(request, "getJob")
+        self._parameters(request, "getJob")
         job = self._job(tenant, request)
         self.world.jobs.observe(job)  # a status read: under the "polls" profile it moves the job one step
         return json({"job": self._job_json(self._reread(job), self.world.clock.now())})
 
     async def job_action(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        self._query_values(request, "triggerJobAction")
-        await self._body(request, "JobActionRequest")
+        self._parameters(request, "triggerJobAction")
+        await self._body(request, "triggerJobAction")
         job = self._job(tenant, request)
         winner = self.world.jobs.cancel(job)
         if winner is not None and winner is not Phase.CANCELED:
@@ -522,7 +502,7 @@ class Scenario:
 
     async def list_jobs(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        q = self._query_values(request, "listJobs")
+        q = self._parameters(request, "listJobs")
         now = self.world.clock.now()
         wanted_types = set(q.get("types") or []) | ({q["type"]} if "type" in q else set())
         if (wanted_types and JOB_TYPE not in wanted_types) or q.get("workflowId"):
@@ -548,7 +528,7 @@ class Scenario:
 
     async def list_models(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        q = self._query_values(request, "listModels")
+        q = self._parameters(request, "listModels")
         privacy = q.get("privacy", "private")
         types = set(q.get("types") or []) | ({q["type"]} if "type" in q else set())
         tags = {t.strip() for t in q.get("tags", "").split(",") if t.strip()}
@@ -589,7 +569,7 @@ class Scenario:
 
     async def get_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        self._query_values(request, "getModel")
+        self._parameters(request, "getModel")
         model_id = request.path_params["model_id"]
         model = self._model(tenant, model_id)
         if model is None:
@@ -618,7 +598,7 @@ class Scenario:
 
     async def get_asset(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        self._query_values(request, "getAsset")
+        self._parameters(request, "getAsset")
         asset_id = request.path_params["asset_id"]
         found = self._asset(tenant, asset_id)
         if found is None:
@@ -673,8 +653,8 @@ class Scenario:
 
     async def download(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        self._query_values(request, "requestAssetDownload")
-        body = await self._body(request, "DownloadRequest")
+        self._parameters(request, "requestAssetDownload")
+        body = await self._body(request, "requestAssetDownload")
         asset_id = request.path_params["asset_id"]
         found = self._asset(tenant, asset_id)
         if found is None:
@@ -944,71 +924,6 @@ def _page(rows: list[Any], q: dict[str, Any], default_size: int) -> tuple[list[A
     more = offset + limit < len(rows)
     next_token = base64.b64encode(orjson.dumps({"offset": offset + limit, "limit": limit})).decode() if more else None
     return items, next_token
-
-
-def _query_rules(doc: dict[str, Any]) -> dict[str, list[tuple[str, dict[str, Any], Draft202012Validator]]]:
-    """Per operationId, the query parameters the spec declares, with their schemas inlined and compiled."""
-    rules: dict[str, list[tuple[str, dict[str, Any], Draft202012Validator]]] = {}
-    for item in doc.get("paths", {}).values():
-        for operation in item.values():
-            if not isinstance(operation, dict) or "operationId" not in operation:
-                continue
-            found = []
-            for param in operation.get("parameters", []):
-                param = _inline(param, doc)
-                if param.get("in") == "query":
-                    schema = _inline(param.get("schema", {}), doc)
-                    found.append((param["name"], schema, Draft202012Validator(schema)))
-            rules[operation["operationId"]] = found
-    return rules
-
-
-def _inline(node: Any, doc: dict[str, Any]) -> Any:
-    """Replace local `$ref`s by what they point at (the query schemas here are small and not recursive)."""
-    if isinstance(node, dict):
-        if "$ref" in node and isinstance(node["$ref"], str) and node["$ref"].startswith("#/"):
-            target: Any = doc
-            for part in node["$ref"][2:].split("/"):
-                target = target[part]
-            return _inline(target, doc)
-        return {k: _inline(v, doc) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_inline(v, doc) for v in node]
-    return node
-
-
-def _coerce(raw: str, schema: dict[str, Any]) -> Any:
-    """A query string value as the type its schema declares; ValueError says what was expected."""
-    kind = schema.get("type")
-    if kind == "integer":
-        if not _INTEGER.fullmatch(raw):
-            raise ValueError("an integer")
-        return int(raw)
-    if kind == "number":
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError("a number") from None
-        if not math.isfinite(value):
-            raise ValueError("a finite number")
-        return value
-    if kind == "boolean":
-        if raw not in ("true", "false"):
-            raise ValueError("true or false")
-        return raw == "true"
-    if kind == "array":
-        return raw.split(",")
-    return raw
-
-
-def _parse_time(raw: str) -> float | None:
-    try:
-        parsed = datetime.fromisoformat(raw.strip().upper())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def _timestamp(text: str) -> float:

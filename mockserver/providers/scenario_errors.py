@@ -14,6 +14,7 @@ from typing import Any
 from starlette.responses import Response
 
 from ..http import json
+from ..operations import COERCE, DATETIME
 from ..surface import SurfaceError
 
 _DEFAULT_REASONS = {
@@ -105,6 +106,17 @@ def bad_token(param: str) -> SurfaceError:
 
 def input_problem(problem: dict[str, Any], prefix: str = "Input") -> SurfaceError:
     return bad_request(sentence(problem, prefix))
+
+
+def parameter_problem(problem: dict[str, Any]) -> SurfaceError:
+    """A query or header parameter refused: `Query parameter pageSize must be an integer`."""
+    where = "Query parameter" if problem["loc"][0] == "query" else "Header"
+    name = problem["loc"][1]
+    if problem["type"] == COERCE:
+        return bad_request(f"{where} {name} must be {problem['ctx']['expected']}")
+    if problem["type"] == DATETIME:
+        return bad_request(f"{where} {name} must be an ISO 8601 date-time")
+    return input_problem(problem, where)
 
 
 _LIMIT_SENTENCES = {

@@ -13,20 +13,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..bodies import read_json
 from ..context import Context
 from ..core import trainings
 from ..core.assets import URL_LIFETIME, Asset
 from ..core.jobs import Job, Phase, State, phase_of
-from ..core.profiles import PROFILES
 from ..core.registry import Model, TrainingImage
 from ..core.tenants import CredentialError
 from ..core.trainings import TrainingRecord, TrainingState
-from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from ..http import BodyTooLarge, base_url, is_json_type, json
+from ..operations import operations
 from ..surface import NO_RATE_LIMITS, SurfaceError
 from ..uploads import UPLOAD_TYPES, Problem, UploadedImage, UploadRefused, receive_image
 from . import training_errors as errors
@@ -70,8 +70,7 @@ class Training:
         self.ctx = ctx
         self.world = ctx.world
         self.spec = ctx.specs[SPEC]
-        for name in ("CreateModelRequest", "RenameModelRequest", "StartTrainingRequest", "PredictionRequest"):
-            self.spec.validator(name)  # compile at start-up, not on the first request
+        self.operations = operations(self.spec)
 
     def routes(self) -> list[Route]:
         """One route per path, so a wrong method answers 405 with the path's full Allow list (the app renders
@@ -130,32 +129,28 @@ class Training:
             raise errors.model_not_found(model_id)
         return tenant, model
 
-    async def _json(self, request: Request, schema: str) -> dict[str, Any]:
-        """Read, parse and validate a JSON body. An empty body counts as `{}` (so a missing required field is
-        reported by name); a non-empty one must be declared as JSON."""
+    async def _json(self, request: Request, operation: str) -> dict[str, Any]:
+        """The JSON body and parameters checked against the operation in the spec. An empty body counts as `{}`
+        (so a missing required field is reported by name); a non-empty one must be declared as JSON."""
         limit = self.ctx.settings.max_json_bytes
         try:
-            raw = await read_body(request, limit)
+            body = await read_json(request, limit)
         except BodyTooLarge:
             raise errors.body_too_large(limit) from None
-        if raw.strip():
+        value: Any = {}
+        if not body.empty:
             content_type = request.headers.get("content-type", "")
             if not is_json_type(content_type):
                 raise errors.not_json_type(content_type)
-            try:
-                body = parse_json(raw)
-            except orjson.JSONDecodeError:
-                raise errors.invalid_json() from None
-        else:
-            body = {}
-        request.scope["mock.body"] = body
-        problems = errors.from_schema(self.spec.errors(schema, body))
-        profile = request.headers.get("x-mock-profile")
-        if schema in ("StartTrainingRequest", "PredictionRequest") and profile is not None and profile not in PROFILES:
-            problems.append(errors.detail("x-mock-profile", "must be one of " + ", ".join(PROFILES)))
+            if body.error is not None:
+                raise errors.invalid_json()
+            value = body.value
+        op = self.operations[operation]
+        problems = errors.from_schema(op.body_errors(value))
+        problems += errors.from_parameters(op.parameters(request)[1])
         if problems:
             raise errors.validation(problems)
-        return body
+        return value
 
     def _now(self) -> float:
         return self.world.clock.now()
@@ -167,7 +162,7 @@ class Training:
 
     async def create_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        body = await self._json(request, "CreateModelRequest")
+        body = await self._json(request, "createModel")
         world, now = self.world, self._now()
         key = world.ids.uuid()
         kind: str = body.get("customModelType", "style")
@@ -211,7 +206,7 @@ class Training:
 
     async def rename_model(self, request: Request) -> Response:
         found = self._model(request)
-        body = await self._json(request, "RenameModelRequest")
+        body = await self._json(request, "renameModel")
         model = found[1]
         with self.world.store.transaction():
             model.display_name = body["updatedDisplayName"]
@@ -372,7 +367,7 @@ class Training:
     async def start_training(self, request: Request) -> Response:
         found = self._model(request)
         tenant, model = found
-        body = await self._json(request, "StartTrainingRequest")
+        body = await self._json(request, "startTraining")
         world = self.world
         strength = int(body.get("trainingStrength", 5))
         speed = body.get("trainingSpeed", "fast")
@@ -453,7 +448,7 @@ class Training:
 
     async def create_prediction(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        body = await self._json(request, "PredictionRequest")
+        body = await self._json(request, "createPrediction")
         world, now = self.world, self._now()
         prompt = body["prompt"]
         models: list[dict[str, Any]] = []

@@ -128,6 +128,16 @@ def from_schema(problems: list[dict[str, Any]]) -> list[Detail]:
     return out
 
 
+def from_parameters(problems: list[dict[str, Any]]) -> list[Detail]:
+    """Reshape parameter problems (`loc` ["header", name]): an enumerated header names its allowed values."""
+    out = []
+    for problem in problems:
+        name = str(problem["loc"][1])
+        allowed = problem.get("ctx", {}).get("enum_values")
+        out.append(detail(name, "must be one of " + ", ".join(allowed) if allowed else _reword(problem["msg"])))
+    return out
+
+
 _REWORDS = {
     "field required": "is required",
     "extra fields not permitted": "is not a known field",
