@@ -88,11 +88,6 @@ def header(request: Request, name: bytes) -> str:
     return ""
 
 
-def parse_json(raw: bytes) -> Any:
-    """orjson refuses nesting deeper than 1024 levels instead of overflowing the stack."""
-    return orjson.loads(raw)
-
-
 def base_url(request: Request, public_url: str | None = None) -> str:
     """The address the client used (scheme, host and port), so returned URLs work from where it stands.
     Read straight from the ASGI scope: this runs on every status poll."""
