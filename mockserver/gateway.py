@@ -57,9 +57,6 @@ class Gateway:
         """The wrapped Starlette app's state (tests and the CLI reach the context through it)."""
         return self.app.state  # type: ignore[attr-defined]
 
-    def surface_for(self, path: str) -> Surface:
-        return self.surfaces.for_path(path)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

@@ -24,6 +24,7 @@ from .spec import Spec, describe
 
 Problem = dict[str, Any]
 Describe = Callable[[ValidationError], Problem]
+_PLAIN_STRING = frozenset({"type", "enum", "default", "description", "example", "examples"})
 _INTEGER = re.compile(r"[+-]?\d{1,18}")
 COERCE = "type_error.coerce"  # a query value that is not text of the declared type; ctx.expected says what is
 DATETIME = "value_error.datetime"  # a `format: date-time` value that is not an ISO 8601 date-time
@@ -36,6 +37,10 @@ class Param:
     schema: dict[str, Any]
     validator: Draft202012Validator
     allow_empty: bool  # OpenAPI's allowEmptyValue: an empty value counts as absent
+    # For a plain string schema (with or without an enum) the values it takes, checked without jsonschema (the
+    # validator then only describes a refusal): None when any string goes, or when the schema says more.
+    strings: frozenset[str] | None
+    simple: bool
 
 
 class Operation:
@@ -49,7 +54,9 @@ class Operation:
                 schema = _inline(param.get("schema", {}), spec.doc)
                 validator = Draft202012Validator(schema)
                 empty = bool(param.get("allowEmptyValue"))
-                self.params.append(Param(param["name"], param["in"], schema, validator, empty))
+                simple = schema.get("type") == "string" and set(schema) <= _PLAIN_STRING
+                strings = frozenset(schema["enum"]) if simple and "enum" in schema else None
+                self.params.append(Param(param["name"], param["in"], schema, validator, empty, strings, simple))
         content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
         ref = content.get("schema", {}).get("$ref", "")
         self.body_schema: str | None = ref.rsplit("/", 1)[-1] if ref.startswith("#/components/schemas/") else None
@@ -68,6 +75,9 @@ class Operation:
             if raw is None or (raw == "" and param.allow_empty):
                 if defaults and "default" in param.schema:
                     values[param.name] = param.schema["default"]
+                continue
+            if param.simple and (param.strings is None or raw in param.strings):
+                values[param.name] = raw  # the common case, on every request: no jsonschema call
                 continue
             try:
                 value = _coerce(raw, param.schema)
