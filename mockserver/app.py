@@ -28,7 +28,7 @@ from .providers.training import Training
 from .settings import Settings
 from .store import MemoryStore
 from .store_sqlite import SqliteStore
-from .surface import Surface, SurfaceError, Surfaces, error_handler
+from .surface import Surface, SurfaceError, SurfaceRoutes, Surfaces, error_handler
 from .unrouted import Unrouted
 
 SPEC_FILES = ("firefly-v3.yaml", "admin.yaml", "training.yaml", "scenario.yaml")
@@ -59,8 +59,6 @@ def create_app(settings: Settings | None = None) -> Gateway:
     listed: list[Surface] = [Firefly(ctx), Training(ctx), Scenario(ctx), Files(ctx)]
     if not settings.no_admin:
         listed.append(Control(ctx))
-    listed.append(Unrouted())  # last: its prefix "/" matches every path no other surface claims
-    surfaces = Surfaces(listed)
     ctx.world.start()
     ready = {"ok": False}
 
@@ -76,16 +74,19 @@ def create_app(settings: Settings | None = None) -> Gateway:
             return PlainTextResponse("not found", 404)
         return PlainTextResponse(found.text, media_type="application/yaml")
 
-    routes: list[BaseRoute] = [
+    own: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         Route("/ready", readiness, methods=["GET"]),
         Route("/openapi/{name}", openapi, methods=["GET"]),
     ]
-    for each in surfaces:
-        routes += each.routes()
-    # Starlette tries routes in order: the ones clients hit in loops (status polls, downloads) go first.
+    listed.append(Unrouted(own))  # last: its prefix "/" matches every path no other surface claims
+    surfaces = Surfaces(listed)
+    # Each surface's routes are mounted as one route; the surfaces clients poll come first, and within each
+    # surface the routes they poll (status, downloads, job and prediction reads).
     hot = ("/v3/status/{job_id:path}", "/files/{name}", "/v1/jobs/{job_id}", "/predictions/{prediction_id}")
-    routes.sort(key=lambda route: hot.index(path) if (path := getattr(route, "path", None)) in hot else len(hot))
+    first = ("firefly", "files", "scenario", "training")
+    ordered = sorted(surfaces, key=lambda s: first.index(s.surface) if s.surface in first else len(first))
+    routes: list[BaseRoute] = [SurfaceRoutes(surfaces, each, hot) for each in ordered]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

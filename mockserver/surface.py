@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match, Router
+from starlette.types import Receive, Scope, Send
 
 RateLimits = Mapping[tuple[str, str], list[tuple[float, int]]]
 NO_RATE_LIMITS: RateLimits = MappingProxyType({})
@@ -89,6 +91,30 @@ SCOPE_KEY = "mock.surface"  # the gateway puts the request's surface here, so no
 def surface_of(surfaces: Surfaces, scope: Mapping[str, Any]) -> Surface:
     found: Surface | None = scope.get(SCOPE_KEY)
     return found if found is not None else surfaces.for_path(scope["path"])
+
+
+class SurfaceRoutes(BaseRoute):
+    """One surface's routes, mounted as one route of the app: it matches the requests that are the surface's (the
+    gateway decided which, once, by prefix) and hands them to the surface's own router."""
+
+    def __init__(self, surfaces: Surfaces, surface: Surface, hot: Sequence[str] = ()) -> None:
+        self.surfaces = surfaces
+        self.surface = surface
+        routes = list(surface.routes())
+        # A router tries its routes in order: the ones clients hit in loops (status polls, downloads) go first.
+        routes.sort(key=lambda r: hot.index(path) if (path := getattr(r, "path", None)) in hot else len(hot))
+        self.router = Router(routes)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and surface_of(self.surfaces, scope) is self.surface:
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        return self.router.url_path_for(name, **path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.router(scope, receive, send)  # an unknown path or method raises 404/405 for the app's handler
 
 
 def render(surface: Surface, path: str, exc: SurfaceError) -> Response:

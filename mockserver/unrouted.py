@@ -20,12 +20,18 @@ _CODES = {
 
 
 class Unrouted:
+    """Every path no other surface claims. The server's own few routes (/health, /ready, /openapi) live here, so
+    they are neither journaled nor faulted under a provider's name."""
+
     surface = "none"
     prefixes = ("/",)
     rate_limits = NO_RATE_LIMITS
 
+    def __init__(self, routes: list[BaseRoute] | None = None) -> None:
+        self._routes = routes or []
+
     def routes(self) -> list[BaseRoute]:
-        return []
+        return list(self._routes)
 
     def error(
         self,
