@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from . import fixtures as fixture_files
 from . import logs
@@ -32,6 +31,7 @@ from .providers.training import Training
 from .settings import Settings
 from .store import MemoryStore
 from .store_sqlite import SqliteStore
+from .surface import Surface, SurfaceError, SurfaceRoutes, Surfaces, error_handler
 from .unrouted import Unrouted
 
 SPEC_FILES = ("firefly-v3.yaml", "admin.yaml", "training.yaml", "scenario.yaml")
@@ -59,7 +59,7 @@ def build_context(settings: Settings) -> Context:
 def create_app(settings: Settings | None = None) -> Gateway:
     settings = settings or Settings.from_env()
     ctx = build_context(settings)
-    surfaces: list[Any] = [
+    listed: list[Surface] = [
         FireflyAsync(ctx),  # its paths and the video's are under Firefly's /v3: more specific prefixes first
         FireflyVideo(ctx),
         Firefly(ctx),
@@ -69,8 +69,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         Files(ctx),
     ]
     if not settings.no_admin:
-        surfaces.append(Control(ctx))
-    surfaces.append(Unrouted())  # last: its prefix "/" matches every path no other surface claims
+        listed.append(Control(ctx))
     ctx.world.start()
     ready = {"ok": False}
 
@@ -86,16 +85,19 @@ def create_app(settings: Settings | None = None) -> Gateway:
             return PlainTextResponse("not found", 404)
         return PlainTextResponse(found.text, media_type="application/yaml")
 
-    routes = [
+    own: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         Route("/ready", readiness, methods=["GET"]),
         Route("/openapi/{name}", openapi, methods=["GET"]),
     ]
-    for surface in surfaces:
-        routes += surface.routes()
-    # Starlette tries routes in order: the ones clients hit in loops (status polls, downloads) go first.
+    listed.append(Unrouted(own))  # last: its prefix "/" matches every path no other surface claims
+    surfaces = Surfaces(listed)
+    # Each surface's routes are mounted as one route; the surfaces clients poll come first, and within each
+    # surface the routes they poll (status, downloads, job and prediction reads).
     hot = ("/v3/status/{job_id:path}", "/files/{name}", "/v1/jobs/{job_id}", "/predictions/{prediction_id}")
-    routes.sort(key=lambda route: hot.index(route.path) if getattr(route, "path", None) in hot else len(hot))
+    first = ("firefly", "files", "scenario", "training")
+    ordered = sorted(surfaces, key=lambda s: first.index(s.surface) if s.surface in first else len(first))
+    routes: list[BaseRoute] = [SurfaceRoutes(surfaces, each, hot) for each in ordered]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -103,22 +105,20 @@ def create_app(settings: Settings | None = None) -> Gateway:
         yield
         ready["ok"] = False
 
-    def surface_for(path: str) -> Any:
-        return next(s for s in surfaces if path.startswith(s.prefixes))
+    refused = error_handler(surfaces)
 
     async def unrouted(request: Request, exc: Exception) -> Response:
         """Unknown paths and methods answer in the format of the surface the path belongs to."""
         status = getattr(exc, "status_code", 404)
         message = "The requested resource was not found." if status == 404 else "Method not allowed."
-        headers = dict(getattr(exc, "headers", None) or {})
-        return surface_for(request.url.path).error(request.url.path, status, None, message, headers)
+        return await refused(request, SurfaceError(status, None, message, getattr(exc, "headers", None)))
 
     async def crashed(request: Request, exc: Exception) -> Response:
         """A handler that crashed answers 500 in its provider's format (Starlette's error middleware sends this,
         then re-raises so the gateway logs the crash)."""
-        return surface_for(request.url.path).error(request.url.path, 500, None, None, {})
+        return await refused(request, SurfaceError(500))
 
-    handlers = {404: unrouted, 405: unrouted, Exception: crashed}
+    handlers = {SurfaceError: refused, 404: unrouted, 405: unrouted, Exception: crashed}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.ctx = ctx
     app.state.surfaces = surfaces

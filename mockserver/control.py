@@ -8,41 +8,44 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from . import codec
+from .bodies import read_json
 from .context import Context
 from .core.clock import ClockState
 from .core.faults import rule_from
 from .core.profiles import PROFILES
-from .http import MAX_JSON_DEPTH, BodyTooLarge, is_count, json, read_body, too_deep
+from .http import MAX_JSON_DEPTH, BodyTooLarge, is_count, json, too_deep
+from .operations import operations
 from .state_check import check_clock, check_objects
+from .surface import NO_RATE_LIMITS, SurfaceError
 
 SPEC = "admin.yaml"
 STATE_VERSION = 1
 _KEPT_ON_IMPORT = ("seeded", "seed", "ids", "fault_ids")
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return json({"error": code, "message": message}, status)
+def _error(status: int, code: str, message: str) -> SurfaceError:
+    return SurfaceError(status, code, message)
 
 
 class Control:
     surface = "admin"
     prefixes = ("/__admin",)
+    rate_limits = NO_RATE_LIMITS
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.world = ctx.world
         self.spec = ctx.specs[SPEC]
-        for name in ("Reset", "ClockAdvance", "Profile", "FaultRule", "State"):
-            self.spec.validator(name)
+        self.operations = operations(self.spec)
 
     def routes(self) -> list[Route]:
         guard = self._guard
@@ -61,10 +64,16 @@ class Control:
         ]
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
-        response = _error(status, code or "error", message or "error")
-        response.headers.update(headers or {})
+        response = json({"error": code or "error", "message": message or "error"}, status)
+        response.headers.update(headers or {})  # after the body's own headers, as the control API always sent them
         return response
 
     def _guard(self, handler: Any) -> Any:
@@ -74,40 +83,36 @@ class Control:
             if token:
                 given = request.headers.get("authorization", "")
                 if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                    return _error(401, "unauthorized", "The control API needs Authorization: Bearer <admin token>.")
+                    raise _error(401, "unauthorized", "The control API needs Authorization: Bearer <admin token>.")
             return await handler(request)
 
         return guarded
 
-    async def _body(self, request: Request, schema: str, optional: bool = False) -> Any:
-        """The JSON body checked against admin.yaml, or an error Response."""
+    async def _body(self, request: Request, operation: str, optional: bool = False) -> Any:
+        """The JSON body checked against the operation in admin.yaml (the first problem is refused)."""
         try:
-            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+            body = await read_json(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
-            return _error(413, "too_large", "Request body is too large.")
-        if not raw.strip():
+            raise _error(413, "too_large", "Request body is too large.") from None
+        if body.empty:
             if optional:
                 return {}
-            return _error(400, "empty_body", "A JSON body is required.")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return _error(400, "invalid_json", f"The body is not valid JSON: {exc}")
-        if too_deep(body):
-            return _error(400, "invalid_json", f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
-        problems = self.spec.errors(schema, body)
+            raise _error(400, "empty_body", "A JSON body is required.")
+        if body.error is not None:
+            raise _error(400, "invalid_json", f"The body is not valid JSON: {body.error}")
+        if too_deep(body.value):  # the gateway leaves the control API's bodies alone, so the depth is checked here
+            raise _error(400, "invalid_json", f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+        problems = self.operations[operation].body_errors(body.value)
         if problems:
             first = problems[0]
             where = ".".join(str(p) for p in first["loc"][1:]) or "body"
-            return _error(400, "invalid_request", f"{where}: {first['msg']}")
-        return body
+            raise _error(400, "invalid_request", f"{where}: {first['msg']}")
+        return body.value
 
     # --- reset, clock, profile -----------------------------------------------------------------------------
 
     async def reset(self, request: Request) -> Response:
-        body = await self._body(request, "Reset", optional=True)
-        if isinstance(body, Response):
-            return body
+        body = await self._body(request, "reset", optional=True)
         tenant = request.query_params.get("tenant") or body.get("tenant")
         if "seed" in body:
             self.world.reseed(body["seed"])
@@ -139,20 +144,16 @@ class Control:
         return json(self._clock_json())
 
     async def advance(self, request: Request) -> Response:
-        body = await self._body(request, "ClockAdvance")
-        if isinstance(body, Response):
-            return body
+        body = await self._body(request, "advanceClock")
         try:
             self.world.advance_clock(float(body["seconds"]))
         except ValueError as exc:
-            return _error(422, "clock_out_of_range", str(exc))
+            raise _error(422, "clock_out_of_range", str(exc)) from None
         return json(self._clock_json())
 
     async def profile(self, request: Request) -> Response:
         if request.method == "PUT":
-            body = await self._body(request, "Profile")
-            if isinstance(body, Response):
-                return body
+            body = await self._body(request, "setProfile")
             self.world.set_profile(body["name"])
         return json({"name": self.world.profile, "available": list(PROFILES)})
 
@@ -164,20 +165,18 @@ class Control:
             return Response(status_code=204)
         if request.method == "GET":
             return json({"faults": [dataclasses.asdict(r) for r in self.world.faults.list()]})
-        body = await self._body(request, "FaultRule")
-        if isinstance(body, Response):
-            return body
+        body = await self._body(request, "addFault")
         try:
             rule = self.world.faults.add(rule_from(body))
         except (ValueError, TypeError) as exc:
-            return _error(400, "invalid_request", str(exc))
+            raise _error(400, "invalid_request", str(exc)) from None
         return json(dataclasses.asdict(rule), 201)
 
     async def fault(self, request: Request) -> Response:
         rule_id = request.path_params["rule_id"]
         found = next((r for r in self.world.faults.list() if r.id == rule_id), None)
         if found is None:
-            return _error(404, "not_found", f"No fault rule {rule_id}.")
+            raise _error(404, "not_found", f"No fault rule {rule_id}.")
         if request.method == "DELETE":
             self.world.faults.remove(rule_id)
             return Response(status_code=204)
@@ -185,11 +184,11 @@ class Control:
 
     # --- journal -------------------------------------------------------------------------------------------
 
-    def _query(self, request: Request) -> dict[str, Any] | Response:
+    def _query(self, request: Request) -> dict[str, Any]:
         q = request.query_params
         status = q.get("status")
         if status is not None and not is_count(status):
-            return _error(400, "invalid_request", "status must be an integer")
+            raise _error(400, "invalid_request", "status must be an integer")
         return {
             "path": q.get("path"),
             "method": q.get("method"),
@@ -203,8 +202,6 @@ class Control:
             self.ctx.journal.clear()
             return Response(status_code=204)
         filters = self._query(request)
-        if isinstance(filters, Response):
-            return filters
         limit = request.query_params.get("limit", "")
         found = self.ctx.journal.query(**filters)
         if is_count(limit):
@@ -213,8 +210,6 @@ class Control:
 
     async def count(self, request: Request) -> Response:
         filters = self._query(request)
-        if isinstance(filters, Response):
-            return filters
         return json({"count": len(self.ctx.journal.query(**filters))})
 
     # --- state ---------------------------------------------------------------------------------------------
@@ -222,9 +217,7 @@ class Control:
     async def state(self, request: Request) -> Response:
         if request.method == "GET":
             return json(self.export())
-        body = await self._body(request, "State")
-        if isinstance(body, Response):
-            return body
+        body = await self._body(request, "importState")
         try:
             objects = [
                 (o["kind"], o["key"], o.get("tenant", ""), codec.decode(o["kind"], o["data"])) for o in body["objects"]
@@ -233,7 +226,7 @@ class Control:
             check_clock(clock.offset, clock.frozen_at)
             check_objects(objects, self.ctx.specs)
         except (KeyError, TypeError, ValueError) as exc:  # StateError is a ValueError
-            return _error(422, "invalid_state", f"The state cannot be imported: {exc}")
+            raise _error(422, "invalid_state", f"The state cannot be imported: {exc}") from None
         store = self.world.store
         with store.transaction():
             # The world's own bookkeeping outlives an import: a restart must not load fixtures over the imported

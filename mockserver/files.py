@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,6 +17,7 @@ from . import video
 from .context import Context
 from .core.assets import Asset
 from .images import Layer, render
+from .surface import NO_RATE_LIMITS, SurfaceError
 
 # One render thread: renders never block the event loop, and big temporary buffers are freed into one malloc arena
 # instead of one per pool thread, which keeps resident memory flat.
@@ -33,6 +35,7 @@ class Files:
 
     surface = "files"
     prefixes = ("/files",)
+    rate_limits = NO_RATE_LIMITS
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -41,7 +44,13 @@ class Files:
         return [Route("/files/{name}", self.download, methods=["GET", "HEAD"])]
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
         default = {
             404: ("NoSuchKey", "The specified key does not exist."),
@@ -58,19 +67,17 @@ class Files:
         q = request.query_params
         problem = world.signer.check(asset_id, q.get("expires", ""), q.get("signature", ""), world.clock.now())
         if problem == "expired":
-            return _xml(403, "AccessDenied", "Request has expired")
+            raise SurfaceError(403, "AccessDenied", "Request has expired")
         if problem:
-            return _xml(
+            raise SurfaceError(
                 403,
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
             )
         asset = world.assets.get(asset_id)
-        if asset is None:
-            return _xml(404, "NoSuchKey", "The specified key does not exist.")
-        data = await asset_bytes(self.ctx, asset)
-        if data is None:
-            return _xml(404, "NoSuchKey", "The specified key does not exist.")
+        data = await asset_bytes(self.ctx, asset) if asset is not None else None
+        if asset is None or data is None:
+            raise SurfaceError(404)
         headers = {"cache-control": "private, max-age=3600", "etag": f'"{asset.id}"'}
         return Response(data, 200, headers=headers, media_type=asset.mime)
 

@@ -16,16 +16,16 @@ import time
 from collections import deque
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import logs
+from . import bodies, logs
 from .context import Context
 from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
 from .core.jobs import Outcome
 from .http import MAX_JSON_DEPTH, is_count, over_limit, too_deep
 from .http import json as json_response
+from .surface import SCOPE_KEY, Surface, SurfaceError, Surfaces, render
 
 JOURNAL_BODY_BYTES = 64 * 1024  # larger JSON bodies are journaled as {"_truncated": <size>}
 log = logging.getLogger("mockserver")
@@ -34,7 +34,7 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class Gateway:
-    def __init__(self, app: ASGIApp, ctx: Context, surfaces: list[Any]) -> None:
+    def __init__(self, app: ASGIApp, ctx: Context, surfaces: Surfaces) -> None:
         self.app = app
         self.ctx = ctx
         self.surfaces = surfaces
@@ -57,12 +57,6 @@ class Gateway:
         """The wrapped Starlette app's state (tests and the CLI reach the context through it)."""
         return self.app.state  # type: ignore[attr-defined]
 
-    def surface_for(self, path: str) -> Any | None:
-        for surface in self.surfaces:
-            if path.startswith(surface.prefixes):
-                return surface
-        return None
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -74,7 +68,7 @@ class Gateway:
         headers = _headers(scope["headers"])
         request_id = headers.get("x-request-id") or f"{self.id_prefix}{next(self.id_counter):012x}"
         rid_header = (b"x-request-id", request_id.encode("latin-1", "replace"))
-        surface = self.surface_for(path)
+        surface = scope[SCOPE_KEY] = self.surfaces.for_path(path)  # the app's error handlers read it from here
         if path.startswith(_UNJOURNALED):
             started_box = [False]
 
@@ -127,7 +121,7 @@ class Gateway:
             if seen["recorded"]:  # the answer had started: all that is left is to drop the connection
                 raise
             log.exception("mockserver: unhandled error on %s %s", scope["method"], path)
-            await self._error(surface, path, 500, None, None, {}, send_with_id)  # in the provider's format
+            await self._error(surface, path, SurfaceError(500), send_with_id)  # in the provider's format
         finally:
             record(0)  # no response at all (a dropped connection)
 
@@ -137,7 +131,7 @@ class Gateway:
         receive: Receive,
         send: Send,
         send_with_id: Send,
-        surface: Any,
+        surface: Surface,
         headers: dict[str, str],
         seen: dict[str, Any],
     ) -> None:
@@ -146,7 +140,7 @@ class Gateway:
         method: str = scope["method"]
         declared = headers.get("content-length", "")
         if over_limit(declared, self.ctx.settings.max_body_bytes):
-            await self._error(surface, path, 413, None, "Request body is too large.", {}, send_with_id)
+            await self._error(surface, path, SurfaceError(413, None, "Request body is too large."), send_with_id)
             return
         if (
             method in _BODY_METHODS
@@ -155,20 +149,11 @@ class Gateway:
         ):
             body_bytes, receive = await _buffer(receive, self.ctx.settings.max_json_bytes)
             if body_bytes is not None:
-                try:
-                    body = orjson.loads(body_bytes) if body_bytes else None
-                except orjson.JSONDecodeError:
-                    body = None
+                parsed = scope[bodies.SCOPE_KEY] = bodies.parse(body_bytes)  # the handler takes it from here
+                body = parsed.value
                 if too_deep(body):
-                    await self._error(
-                        surface,
-                        path,
-                        400,
-                        "bad_request",
-                        f"JSON nested deeper than {MAX_JSON_DEPTH} levels.",
-                        {},
-                        send_with_id,
-                    )
+                    deep = SurfaceError(400, "bad_request", f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+                    await self._error(surface, path, deep, send_with_id)
                     return
                 seen["body"] = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
         body = seen["body"]
@@ -183,12 +168,12 @@ class Gateway:
             wait = self.limiter.check(surface, method, path, seen["tenant"] or "", world.clock.now())
             if wait is not None:
                 retry = {"retry-after": str(math.ceil(wait)), "x-access-rate-limit-level": "org"}
-                await self._error(surface, path, 429, "rate_limited", None, retry, send_with_id)
+                await self._error(surface, path, SurfaceError(429, "rate_limited", None, retry), send_with_id)
                 return
         await self.app(scope, receive, send_with_id)
 
     async def _apply(
-        self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Any, path: str
+        self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Surface, path: str
     ) -> bool:
         """Carry out fired rules in order: latencies add up, a job outcome waits for the handler, and the first
         HTTP error or dropped connection answers the request. True when the request was answered."""
@@ -209,30 +194,24 @@ class Gateway:
                 headers = dict(rule.headers)
                 if rule.retry_after is not None or rule.status in (429, 503):
                     headers.setdefault("retry-after", _seconds(rule.retry_after if rule.retry_after is not None else 1))
-                await self._error(surface, path, rule.status or 500, rule.error_code, rule.message, headers, send)
+                await self._error(
+                    surface, path, SurfaceError(rule.status or 500, rule.error_code, rule.message, headers), send
+                )
                 return True
             elif rule.effect == "drop":
                 await _drop(raw_send)
                 return True
         return False
 
-    async def _error(
-        self,
-        surface: Any,
-        path: str,
-        status: int,
-        code: str | None,
-        message: str | None,
-        headers: dict[str, str],
-        send: Send,
-    ) -> None:
-        response = surface.error(path, status, code, message, headers)
+    async def _error(self, surface: Surface, path: str, exc: SurfaceError, send: Send) -> None:
+        """A refusal the gateway makes before routing, rendered as the app renders a raised one."""
+        response = render(surface, path, exc)
         await response({"type": "http", "method": "GET", "path": path, "headers": []}, _no_body, send)
 
     def _record(
         self,
         scope: Scope,
-        surface: Any,
+        surface: Surface,
         headers: dict[str, str],
         body: Any,
         status: int,
@@ -267,13 +246,13 @@ class RateLimiter:
 
     MAX_KEYS = 10_000
 
-    def __init__(self, surfaces: list[Any]) -> None:
+    def __init__(self, surfaces: Surfaces) -> None:
         self.limits: dict[tuple[str, str], list[tuple[float, int]]] = {}
         for surface in surfaces:
-            self.limits.update(getattr(surface, "rate_limits", {}))
+            self.limits.update(surface.rate_limits)
         self.hits: dict[tuple[str, str, str], deque[float]] = {}
 
-    def check(self, surface: Any, method: str, path: str, tenant: str, now: float) -> float | None:
+    def check(self, surface: Surface, method: str, path: str, tenant: str, now: float) -> float | None:
         windows = self.limits.get((method, path))
         if not windows:
             return None

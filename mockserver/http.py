@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ class JSON(Response):
         return orjson.dumps(content)
 
 
-def json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSON:
+def json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSON:
     return JSON(content, status_code=status, headers=headers)
 
 
@@ -86,11 +86,6 @@ def header(request: Request, name: bytes) -> str:
         if key == name:
             return value.decode("latin-1")
     return ""
-
-
-def parse_json(raw: bytes) -> Any:
-    """orjson refuses nesting deeper than 1024 levels instead of overflowing the stack."""
-    return orjson.loads(raw)
 
 
 def base_url(request: Request, public_url: str | None = None) -> str:

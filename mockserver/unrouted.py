@@ -3,10 +3,14 @@ recorded in the journal under the surface name "none", so the mistake can be see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .http import json
+from .surface import NO_RATE_LIMITS
 
 _CODES = {
     404: ("not_found", "The requested resource was not found."),
@@ -16,15 +20,27 @@ _CODES = {
 
 
 class Unrouted:
+    """Every path no other surface claims. The server's own few routes (/health, /ready, /openapi) live here, so
+    they are neither journaled nor faulted under a provider's name."""
+
     surface = "none"
     prefixes = ("/",)
-    rate_limits: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    rate_limits = NO_RATE_LIMITS
+
+    def __init__(self, routes: list[BaseRoute] | None = None) -> None:
+        self._routes = routes or []
 
     def routes(self) -> list[BaseRoute]:
-        return []
+        return list(self._routes)
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
         default_code, default_message = _CODES.get(status, ("error", "The request failed."))
         return json({"error": code or default_code, "message": message or default_message}, status, headers)

@@ -121,12 +121,12 @@ def history(job: Job, now: float) -> list[tuple[Phase, float]]:
     return [(phase, job.created_at + since * scale) for phase, since in steps]
 
 
+# Which jobs of a kind eviction must keep, whatever their age (given all of that kind and the current instant).
+Keep = Callable[[list[Job], float], set[str]]
+
+
 class Jobs:
     """Create, find, poll and cancel jobs. Every decision reads the clock once and is recorded as an event."""
-
-    # A model's state and trigger word derive from its trainings: eviction keeps the newest training and the
-    # newest succeeded one of every live model.
-    TRAINING = "training"
 
     def __init__(
         self,
@@ -134,13 +134,13 @@ class Jobs:
         clock: Any,
         limit: int = 0,
         forget: Callable[[str], None] | None = None,
-        live_model: Callable[[str], bool] | None = None,
+        keep: dict[str, Keep] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.limit = limit
         self.forget = forget
-        self.live_model = live_model
+        self.keep = {self.store_kind(kind): rule for kind, rule in (keep or {}).items()}
 
     @staticmethod
     def store_kind(kind: str) -> str:
@@ -157,33 +157,14 @@ class Jobs:
             self._evict(kind)
         return job
 
-    def _protected(self, jobs: list[Job], now: float) -> set[str]:
-        """Trainings that decide a live model's state: its newest, and its newest succeeded."""
-        newest: dict[str, Job] = {}
-        succeeded: dict[str, Job] = {}
-        live: dict[str, bool] = {}
-        for job in jobs:
-            model_id = job.extra.get("model_id", "")
-            if model_id not in live:
-                live[model_id] = self.live_model is None or self.live_model(model_id)
-            if job.deleted or not live[model_id]:
-                continue
-            order = (job.created_at, job.extra.get("seq", 0), job.id)
-            if model_id not in newest or order > _order(newest[model_id]):
-                newest[model_id] = job
-            if phase_of(job, now).phase is Phase.SUCCEEDED and (
-                model_id not in succeeded or order > _order(succeeded[model_id])
-            ):
-                succeeded[model_id] = job
-        return {j.id for j in (*newest.values(), *succeeded.values())}
-
     def _evict(self, kind: str) -> None:
         """Drop the oldest finished jobs (and their output assets) down to 90% of the limit, so memory stays flat
         under a long soak. Unfinished jobs are dropped only when more than twice the limit are left (a polls-plan
         job nobody polls never finishes): then the oldest go, down to the limit."""
         now = self.clock.now()
         jobs = self.store.items(kind)
-        keep = self._protected(jobs, now) if kind == self.store_kind(self.TRAINING) else set()
+        rule = self.keep.get(kind)
+        keep = rule(jobs, now) if rule is not None else set()
         excess = len(jobs) - int(self.limit * 0.9)
         left = []
         for job in jobs:
@@ -207,11 +188,14 @@ class Jobs:
                 self.forget(output["asset"])
         self.store.delete(kind, job.id)
 
-    def get(self, tenant: str, job_id: str, kind: str) -> Job | None:
-        job: Job | None = self.store.get(self.store_kind(kind), job_id)
-        if job is None or job.deleted or job.tenant != tenant:
-            return None
-        return job
+    def get(self, tenant: str, job_id: str, kind: str | tuple[str, ...]) -> Job | None:
+        """The tenant's job with this id, of this kind or of any of these kinds (a surface whose operations share
+        one status route names them all)."""
+        for each in (kind,) if isinstance(kind, str) else kind:
+            job: Job | None = self.store.get(self.store_kind(each), job_id)
+            if job is not None:
+                return None if job.deleted or job.tenant != tenant else job
+        return None
 
     def list(self, tenant: str, kind: str, include_deleted: bool = False) -> list[Job]:
         found = self.store.items(self.store_kind(kind), tenant)
@@ -249,7 +233,3 @@ class Jobs:
     def delete(self, job: Job) -> None:
         job.deleted = True
         self._save(job)
-
-
-def _order(job: Job) -> tuple[float, int, str]:
-    return (job.created_at, job.extra.get("seq", 0), job.id)

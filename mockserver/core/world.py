@@ -4,29 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from ..fixtures import Fixtures
+from . import trainings
 from .assets import Assets, Signer
 from .clock import Clock, ClockState
 from .faults import Faults
 from .ids import Ids
-from .jobs import Jobs, Phase, phase_of
+from .jobs import Job, Jobs
 from .profiles import plan_for
-from .registry import PUBLIC, Model, Registry
+from .registry import Model, Registry
 from .tenants import Client, Tenants
-
-_TRAINING_STATES = {
-    Phase.PENDING: "queued",
-    Phase.RUNNING: "training",
-    Phase.SUCCEEDED: "ready",
-    Phase.FAILED: "failed",
-    Phase.TIMEOUT: "failed",
-    Phase.CANCELED: "cancelled",
-}
+from .trainings import TrainingState
 
 # A seeder loads fixture objects: every tenant's (tenant None) or only one tenant's (a per-tenant reset).
 Seeder = Callable[["World", Fixtures, "str | None"], None]
@@ -35,9 +28,6 @@ Seeder = Callable[["World", Fixtures, "str | None"], None]
 # (tokens, signed URLs, the slowest training) that is added to "now".
 MAX_CLOCK = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
 SIGNING_KEY = "config:signing_key"  # kept by a full reset and by state import: issued URLs stay checkable
-
-_FIXTURE_EPOCH_MS = 1_717_200_000_000  # fixture dates default to fixed instants, so listings sort the same
-_FIXTURE_NS = uuid.UUID("6f1b2a5e-3c0d-4b8e-9a77-5d2e0c1f9b42")
 
 
 class World:
@@ -64,9 +54,10 @@ class World:
         self.tenants = Tenants(store, self.clock, auth_mode, max_tokens)
         self.registry = Registry(store)
         self.assets = Assets(store)
-        self.jobs = Jobs(store, self.clock, max_jobs, self.assets.forget, self._live_model)
+        keep_trainings = partial(trainings.decisive, live_model=self._live_model)
+        self.jobs = Jobs(store, self.clock, max_jobs, self.assets.forget, {trainings.KIND: keep_trainings})
         self.faults = Faults(store, seed)
-        self.seeders: list[Seeder] = [seed_custom_models]
+        self.seeders: list[Seeder] = []  # each provider adds its own fixture loader
         self.on_reset: list[Callable[[], None]] = []
 
     def _signing_key(self, seed: int | None) -> bytes:
@@ -166,30 +157,18 @@ class World:
         model = self.store.get("model", model_id)
         return model is not None and not model.deleted
 
-    def training_state(self, model: Model) -> str:
-        """A model's training state, derived from its trainings: "ready" once any training succeeded (or for
-        fixture models), otherwise the state of the newest one ("queued", "training", "failed", "cancelled"),
-        or "none" when it was never trained."""
+    def model_trainings(self, model: Model) -> list[Job]:
+        return trainings.of_model(self.jobs.list(model.tenant, trainings.KIND), model.id)
+
+    def training_state(self, model: Model) -> TrainingState:
+        """A model's training state: READY for a model that came ready (fixtures), else derived from its
+        trainings."""
         if model.ready:
-            return "ready"
-        trainings = [j for j in self.jobs.list(model.tenant, "training") if j.extra.get("model_id") == model.id]
-        if not trainings:
-            return "none"
-        now = self.clock.now()
-        phases = [(training_order(job), phase_of(job, now).phase) for job in trainings]
-        if any(phase is Phase.SUCCEEDED for _, phase in phases):
-            return "ready"
-        return _TRAINING_STATES[max(phases)[1]]
+            return TrainingState.READY
+        return trainings.state(self.model_trainings(model), self.clock.now())
 
     def trigger_word(self, model: Model) -> str | None:
-        """The trigger word of the model's newest succeeded training, if any."""
-        now = self.clock.now()
-        done = [
-            j
-            for j in self.jobs.list(model.tenant, "training")
-            if j.extra.get("model_id") == model.id and phase_of(j, now).phase is Phase.SUCCEEDED
-        ]
-        return max(done, key=training_order).extra.get("trigger_word") if done else None
+        return trainings.trigger_word(self.model_trainings(model), self.clock.now())
 
     def restore(self, clock: ClockState, profile: str) -> None:
         self.clock.state = clock
@@ -198,43 +177,3 @@ class World:
 
     def plan(self, work: str, profile: str | None = None) -> Any:
         return plan_for(profile or self.profile, work, self.ids)
-
-
-def training_order(job: Any) -> tuple[float, int, str]:
-    """Oldest to newest. A surface may number a model's trainings in `extra["seq"]`, so trainings started at the
-    same instant (a frozen clock) still have a definite newest one."""
-    return (job.created_at, job.extra.get("seq", 0), job.id)
-
-
-def fixture_uuid(*parts: str) -> str:
-    """Stable ids for fixture objects: the same fixture file gives the same ids on every start, seed or not."""
-    return str(uuid.uuid5(_FIXTURE_NS, "/".join(parts)))
-
-
-def seed_custom_models(world: World, fixtures: Fixtures, only: str | None = None) -> None:
-    for index, raw in enumerate(fixtures.custom_models):
-        tenant = raw.get("tenant", PUBLIC)
-        if only is not None and tenant != only:
-            continue
-        key = fixture_uuid("custom_model", tenant, raw["displayName"])
-        created = raw.get("createdDate", _FIXTURE_EPOCH_MS + index * 86_400_000) / 1000
-        world.registry.add_model(
-            Model(
-                id=raw.get("id", key.replace("-", "")[:24]),
-                asset_id=raw.get("assetId", f"urn:aaid:sc:VA6C2:{key}"),
-                tenant=tenant,
-                display_name=raw["displayName"],
-                training_mode=raw.get("trainingMode", "style"),
-                base_model=raw.get("baseModel", {"name": "clio_v2", "version": "2.0.0"}),
-                sample_prompt=raw.get("samplePrompt", ""),
-                concept_id=raw.get("conceptId", ""),
-                published_state=raw.get("publishedState", "published"),
-                created_at=created,
-                modified_at=raw.get("modifiedDate", int(created * 1000)) / 1000,
-                size=raw.get("size", 18_874_368),
-                etag=raw.get("etag", fixture_uuid("etag", key)),
-                version=raw.get("version", "1"),
-                ready=True,
-                extra={"assetName": raw["assetName"]} if "assetName" in raw else {},
-            )
-        )

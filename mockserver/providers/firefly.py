@@ -7,29 +7,32 @@ Parses and validates requests as Firefly does, calls the core, and renders Adobe
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..bodies import read_json
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase
-from ..core.profiles import PROFILES
 from ..core.registry import Model
 from ..core.tenants import CredentialError
-from ..http import BodyTooLarge, base_url, header, is_count, is_json_type, json, parse_json, read_body
+from ..core.trainings import TrainingState
+from ..http import BodyTooLarge, base_url, header, is_count, is_json_type, json, read_body
+from ..operations import operations
 from . import firefly_errors as errors
+from .firefly_fixtures import seed_custom_models
 
 SPEC = "firefly-v3.yaml"
-JOB_KIND = "firefly.generate"
-# Every Firefly job kind: status and cancel find them all (firefly_async starts the image-to-image ones).
-JOB_KINDS = (JOB_KIND, "firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite", "firefly.video")
+GENERATE = "firefly.generate"
 VIDEO_KIND = "firefly.video"  # its status has an integer progress and outputs[].video.url (generate_video_api.json)
-MODEL_VERSIONS = ("image3", "image3_custom", "image4_standard", "image4_ultra", "image4_custom")
+# Every Firefly async operation's job kind: they share /v3/status and /v3/cancel (firefly_async starts the
+# image-to-image ones, firefly_video the videos).
+JOB_KINDS = (GENERATE, "firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite", VIDEO_KIND)
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
 # From the `size` description of Adobe's GenerateImagesRequestV3 (the newer spec, with image4 and custom models).
 _IMAGE3_SIZES = {
@@ -52,7 +55,6 @@ SIZES = {
     "image4_ultra": _IMAGE4_SIZES,
     "image4_custom": _IMAGE4_SIZES,
 }
-MIME_TYPES = ("image/jpeg", "image/png")
 # The storage domains PublicBinaryInputV3.url may point at, from the description of Adobe's newer spec.
 SOURCE_DOMAINS = ("amazonaws.com", "windows.net", "dropboxusercontent.com", "storage.googleapis.com")
 SORT_KEYS = {
@@ -61,6 +63,14 @@ SORT_KEYS = {
     "modifiedDate": lambda m: m.modified_at,
 }
 PUBLISHED_STATES = ("all", "ready", "published", "unpublished", "queued", "training", "failed", "cancelled")
+# The publishedState filter values that select by training state rather than by publication.
+_TRAINING_FILTERS = {
+    "ready": TrainingState.READY,
+    "queued": TrainingState.QUEUED,
+    "training": TrainingState.TRAINING,
+    "failed": TrainingState.FAILED,
+    "cancelled": TrainingState.CANCELLED,
+}
 MEDIA_TYPE = "application/vnd.adobe.ffmodel+dcx"
 ASSET_SUFFIX = ".ffcustommodel"  # the tutorial's assetName: "Warm Custom Model.ffcustommodel"
 _STATUS = {
@@ -83,7 +93,8 @@ class Firefly:
         self.ctx = ctx
         self.world = ctx.world
         self.spec = ctx.specs[SPEC]
-        self.spec.validator("GenerateImagesRequest")  # compile at start-up, not on the first request
+        self.operations = operations(self.spec)
+        self.world.seeders.append(seed_custom_models)
 
     def routes(self) -> list[Route]:
         return [
@@ -96,9 +107,15 @@ class Firefly:
         ]
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
-        return errors.for_path(path, status, code, message, headers)
+        return errors.for_path(path, status, code, message, headers, **extra)
 
     # --- IMS -----------------------------------------------------------------------------------------------
 
@@ -108,32 +125,32 @@ class Firefly:
         try:
             raw = await read_body(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
-            return errors.ims(413, "invalid_request", "request body too large")
+            raise errors.ims(413, "invalid_request", "request body too large") from None
         if raw:
             if not content_type.startswith("application/x-www-form-urlencoded"):
-                return errors.ims(415, "invalid_request", "content type must be application/x-www-form-urlencoded")
+                raise errors.ims(415, "invalid_request", "content type must be application/x-www-form-urlencoded")
             try:
                 fields.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
             except UnicodeDecodeError:
-                return errors.ims(400, "invalid_request", "request body is not valid form data")
+                raise errors.ims(400, "invalid_request", "request body is not valid form data") from None
         if fields.get("grant_type") != "client_credentials":
-            return errors.ims(400, "unsupported_grant_type", "unsupported grant_type parameter")
+            raise errors.ims(400, "unsupported_grant_type", "unsupported grant_type parameter")
         try:
             client = self.world.tenants.authenticate(fields.get("client_id", ""), fields.get("client_secret", ""))
         except CredentialError as exc:
             which = "client_secret" if exc.reason == "bad_secret" else "client_id"
-            return errors.ims(400, "invalid_client", f"invalid {which} parameter")
+            raise errors.ims(400, "invalid_client", f"invalid {which} parameter") from None
         request.scope["mock.tenant"] = client.tenant
         token = self.world.tenants.issue_token(client, fields.get("scope", ""))
         return json({"access_token": token.value, "token_type": "bearer", "expires_in": 86399})
 
-    def _tenant(self, request: Request) -> str | Response:
+    def _tenant(self, request: Request) -> str:
         auth = header(request, b"authorization")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         try:
             tenant = self.world.tenants.check_token(bearer, header(request, b"x-api-key"))
         except CredentialError as exc:
-            return errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key()
+            raise errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key() from None
         request.scope["mock.tenant"] = tenant
         return tenant
 
@@ -141,21 +158,19 @@ class Firefly:
 
     async def list_models(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         if not accepts_json(request.headers.get("accept")):
-            return errors.reason(406)
+            raise errors.reason(406)
         q = request.query_params
         start, limit = q.get("start", "0"), q.get("limit", "20")
         sort_by, state = q.get("sortBy", "modifiedDate"), q.get("publishedState", "published")
         if not is_count(start):
-            return errors.reason(400, "The 'start' parameter must be a non-negative integer.")
+            raise errors.reason(400, "The 'start' parameter must be a non-negative integer.")
         if not is_count(limit) or not 1 <= int(limit) <= 50:
-            return errors.reason(400, "The 'limit' parameter must be an integer between 1 and 50.")
+            raise errors.reason(400, "The 'limit' parameter must be an integer between 1 and 50.")
         if sort_by.lstrip("-") not in SORT_KEYS:
-            return errors.reason(400, "The 'sortBy' parameter must be one of assetName, createdDate, modifiedDate.")
+            raise errors.reason(400, "The 'sortBy' parameter must be one of assetName, createdDate, modifiedDate.")
         if state not in PUBLISHED_STATES:
-            return errors.reason(400, f"The 'publishedState' parameter must be one of {', '.join(PUBLISHED_STATES)}.")
+            raise errors.reason(400, f"The 'publishedState' parameter must be one of {', '.join(PUBLISHED_STATES)}.")
         first, size = int(start), int(limit)
         models = [m for m in self.world.registry.models(tenant, "firefly") if self._matches(m, state)]
         key = SORT_KEYS[sort_by.lstrip("-")]
@@ -171,21 +186,19 @@ class Firefly:
 
     async def get_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         if not accepts_json(request.headers.get("accept")):
-            return errors.reason(406)
+            raise errors.reason(406)
         model = self.world.registry.model(tenant, request.path_params["asset_id"])
-        if model is None or "firefly" not in model.surfaces or self.world.training_state(model) == "none":
-            return errors.reason(404)
+        if model is None or "firefly" not in model.surfaces or self.world.training_state(model) is TrainingState.NONE:
+            raise errors.reason(404)
         return json(self._model_json(model))
 
     def _matches(self, model: Model, state: str) -> bool:
         if state == "all":
-            return self.world.training_state(model) != "none"
+            return self.world.training_state(model) is not TrainingState.NONE
         if state in ("published", "unpublished"):
             return model.published_state == state
-        return self.world.training_state(model) == state
+        return self.world.training_state(model) is _TRAINING_FILTERS[state]
 
     def _model_json(self, model: Model) -> dict[str, Any]:
         trigger = self.world.trigger_word(model)
@@ -212,44 +225,57 @@ class Firefly:
 
     # --- generate, status, cancel --------------------------------------------------------------------------
 
-    async def generate(self, request: Request) -> Response:
+    async def _accept(self, request: Request, operation: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """What every async operation checks first, as Firefly does: the caller, then a JSON body (415, the API
+        gateway's 413, 400 when empty or unreadable), then its header parameters and body against the operation
+        in the spec (one 422 listing every problem). Returns tenant, parameters (defaults filled in) and body."""
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         if not is_json_type(request.headers.get("content-type")):
-            return errors.api(415, "invalid_content_type")
+            raise errors.api(415, "invalid_content_type")
         try:
-            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+            body = await read_json(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
-            return errors.too_large()
-        if not raw.strip():
-            return errors.api(400, "empty_input_body")
-        try:
-            body = parse_json(raw)
-        except orjson.JSONDecodeError:
-            return errors.api(400, "bad_request")
-        request.scope["mock.body"] = body
-        version = request.headers.get("x-model-version", "image3")
-        mime = request.headers.get("x-accept-mimetype", "image/jpeg")
-        profile = request.headers.get("x-mock-profile")
-        header_errors = _header_errors(version, mime, profile)
-        if not isinstance(body, dict):
-            return errors.validation(
-                [*header_errors, {"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"}]
+            raise errors.too_large() from None
+        if body.empty:
+            raise errors.api(400, "empty_input_body")
+        if body.error is not None:
+            raise errors.api(400, "bad_request")
+        op = self.operations[operation]
+        params, problems = op.parameters(request, defaults=True)
+        if not isinstance(body.value, dict):
+            raise errors.validation(
+                [*problems, {"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"}]
             )
-        problems = header_errors + self.spec.errors("GenerateImagesRequest", body)
-        if not problems:
-            body = _whole_numbers(body)
-            problems = _semantic_errors(body, version)
+        problems += op.body_errors(body.value)
         if problems:
-            return errors.validation(problems)
-        model = None
-        if version in CUSTOM_VERSIONS:
-            model = self.world.registry.model(tenant, body["customModelId"])
-            if model is None or "firefly" not in model.surfaces or self.world.training_state(model) != "ready":
-                return errors.api(404, "not_found", f"Custom model {body['customModelId']} was not found.")
+            raise errors.validation(problems)
+        return tenant, params, _whole_numbers(body.value)
+
+    async def generate(self, request: Request) -> Response:
+        tenant, params, body = await self._accept(request, "generateImagesV3Async")
+        version, mime = params["x-model-version"], params["x-accept-mimetype"]
+        problems = _semantic_errors(body, version)
+        if problems:
+            raise errors.validation(problems)
+        model = self._custom_model(tenant, body["customModelId"]) if version in CUSTOM_VERSIONS else None
+        profile, outcome = params.get("x-mock-profile"), request.scope.get("mock.job_outcome")
         with self.world.store.transaction():
-            job = self._create_job(tenant, body, version, mime, model, profile, request.scope.get("mock.job_outcome"))
+            job = self._create_job(tenant, body, version, mime, model, profile, outcome)
+        return self._accepted(request, job)
+
+    def _custom_model(self, tenant: str, asset_id: str) -> Model:
+        """A custom model the caller may generate with: known, a Firefly model, and trained."""
+        model = self.world.registry.model(tenant, asset_id)
+        if (
+            model is None
+            or "firefly" not in model.surfaces
+            or self.world.training_state(model) is not TrainingState.READY
+        ):
+            raise errors.api(404, "not_found", f"Custom model {asset_id} was not found.")
+        return model
+
+    def _accepted(self, request: Request, job: Job) -> Response:
+        """The 202 of every async operation: where to poll and where to cancel."""
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
         body = {"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}
@@ -300,7 +326,7 @@ class Firefly:
         job = Job(
             id=job_id,
             tenant=tenant,
-            kind=JOB_KIND,
+            kind=GENERATE,
             created_at=now,
             plan=world.plan("generate", profile),
             inputs={
@@ -315,20 +341,15 @@ class Firefly:
         )
         return world.jobs.add(job)
 
-    def _job(self, request: Request) -> tuple[str, Job] | Response:
+    def _job(self, request: Request) -> tuple[str, Job]:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        job_id = request.path_params["job_id"]
-        job = next(filter(None, (self.world.jobs.get(tenant, job_id, kind) for kind in JOB_KINDS)), None)
+        job = self.world.jobs.get(tenant, request.path_params["job_id"], JOB_KINDS)
         if job is None:
-            return errors.api(404, "unknown_job_id")
+            raise errors.api(404, "unknown_job_id")
         return tenant, job
 
     async def status(self, request: Request) -> Response:
         found = self._job(request)
-        if isinstance(found, Response):
-            return found
         _, job = found
         state = self.world.jobs.observe(job)
         body: dict[str, Any] = {
@@ -358,7 +379,7 @@ class Firefly:
             url = f"{base}{self.world.signer.path(asset, now)}" if asset else ""
             outputs.append({"seed": out["seed"], "video" if job.kind == VIDEO_KIND else "image": {"url": url}})
         result: dict[str, Any] = {"size": job.inputs["size"], "outputs": outputs}
-        if job.kind == JOB_KIND:
+        if job.kind == GENERATE:
             result.update(promptHasDeniedWords=False, promptHasBlockedArtists=False)
             result["contentClass"] = job.inputs.get("contentClass") or "photo"
         elif job.inputs.get("contentClass"):  # object composite's result has one; expand, fill and similar have none
@@ -367,19 +388,17 @@ class Firefly:
 
     async def cancel(self, request: Request) -> Response:
         found = self._job(request)
-        if isinstance(found, Response):
-            return found
         _, job = found
         with self.world.store.transaction():
             winner = self.world.jobs.cancel(job)
         if winner is None:
             return json({})
         if winner is Phase.TIMEOUT:
-            return errors.api(410, "job_timeout")
+            raise errors.api(410, "job_timeout")
         code = {Phase.CANCELED: "job_already_canceled", Phase.SUCCEEDED: "job_completed"}.get(
             winner, "job_cancel_failed"
         )
-        return errors.api(409, code)
+        raise errors.api(409, code)
 
 
 def quoted_etag(etag: str) -> str:
@@ -411,26 +430,6 @@ def accepts_json(accept: str | None) -> bool:
         if not refused and (media in ("*/*", "application/*", "application/json") or media.endswith("+json")):
             return True
     return False
-
-
-def _header_errors(version: str, mime: str, profile: str | None) -> list[dict[str, Any]]:
-    found = []
-    for name, value, allowed in (("x-model-version", version, MODEL_VERSIONS), ("x-accept-mimetype", mime, MIME_TYPES)):
-        if value not in allowed:
-            found.append(_enum_error(["header", name], allowed))
-    if profile is not None and profile not in PROFILES:
-        found.append(_enum_error(["header", "x-mock-profile"], PROFILES))
-    return found
-
-
-def _enum_error(loc: list[Any], allowed: tuple[str, ...]) -> dict[str, Any]:
-    permitted = ", ".join(f"'{v}'" for v in allowed)
-    return {
-        "loc": loc,
-        "msg": f"value is not a valid enumeration member; permitted: {permitted}",
-        "type": "type_error.enum",
-        "ctx": {"enum_values": list(allowed)},
-    }
 
 
 def _whole_numbers(body: dict[str, Any]) -> dict[str, Any]:

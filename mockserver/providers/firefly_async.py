@@ -8,26 +8,29 @@ show what was asked, drawn over the caller's uploaded pixels (`images.Layer`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..bodies import JsonBody, parse, read_json
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job
 from ..core.uploads import Full
-from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from ..http import BodyTooLarge, base_url, is_json_type, json, read_body
+from ..operations import operations
+from ..uploads import UploadRefused
+from ..uploads import check_image as check_bytes
 from . import firefly_errors as errors
 from . import firefly_rules as rules
-from .firefly import SPEC, _header_errors, _whole_numbers
-from .firefly_uploads import authenticate, check_image, uploads
+from .firefly import SPEC, _whole_numbers
+from .firefly_uploads import authenticate, refusal, uploads
 
 MAX_FILES = 4  # a request names at most an image, a mask and a style reference
 
@@ -35,18 +38,18 @@ MAX_FILES = 4  # a request names at most an image, a mask and a style reference
 @dataclass(frozen=True)
 class Operation:
     kind: str  # the job kind
-    schema: str  # the request schema in openapi/firefly-v3.yaml
+    id: str  # the operationId in openapi/firefly-v3.yaml (its headers and request schema)
     title: str  # the first caption line
 
 
 OPERATIONS = {
-    "/v3/images/expand-async": Operation("firefly.expand", "ExpandImageRequest", "Generative Expand"),
-    "/v3/images/fill-async": Operation("firefly.fill", "FillImageRequest", "Generative Fill"),
+    "/v3/images/expand-async": Operation("firefly.expand", "expandImagesV3Async", "Generative Expand"),
+    "/v3/images/fill-async": Operation("firefly.fill", "fillImagesV3Async", "Generative Fill"),
     "/v3/images/generate-similar-async": Operation(
-        "firefly.similar", "GenerateSimilarImagesRequest", "Generate Similar"
+        "firefly.similar", "generateSimilarImagesV3Async", "Generate Similar"
     ),
     "/v3/images/generate-object-composite-async": Operation(
-        "firefly.composite", "GenerateObjectCompositeRequest", "Object Composite"
+        "firefly.composite", "generateObjectCompositeV3Async", "Object Composite"
     ),
 }
 KINDS = tuple(op.kind for op in OPERATIONS.values())
@@ -64,18 +67,22 @@ class FireflyAsync:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.world = ctx.world
-        self.spec = ctx.specs[SPEC]
+        self.operations = operations(ctx.specs[SPEC])  # request schemas compiled at start-up
         self.uploads = uploads(ctx)
-        for op in OPERATIONS.values():
-            self.spec.validator(op.schema)  # compile at start-up, not on the first request
 
     def routes(self) -> list[Route]:
         return [Route(path, self._handler(op), methods=["POST"]) for path, op in OPERATIONS.items()]
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
-        return errors.for_path(path, status, code, message, headers)
+        return errors.for_path(path, status, code, message, headers, **extra)
 
     def _handler(self, op: Operation) -> Any:
         async def handle(request: Request) -> Response:
@@ -85,67 +92,34 @@ class FireflyAsync:
 
     async def start(self, request: Request, op: Operation) -> Response:
         tenant = authenticate(self.ctx, request)
-        if isinstance(tenant, Response):
-            return tenant
         if tenant == "":
-            return errors.api(
-                403, "access_error", "The token lacks the firefly_api scope.", {"x-access-error": "invalid_ims_scope"}
-            )
-        content_type = request.headers.get("content-type", "")
-        multipart = content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
-        if not multipart and not is_json_type(content_type):
-            return errors.api(
-                415, "invalid_content_type", "Content type must be application/json or multipart/form-data."
-            )
-        limit = self.ctx.settings.max_body_bytes if multipart else self.ctx.settings.max_json_bytes
-        try:
-            raw = await read_body(request, limit)
-        except BodyTooLarge:
-            return errors.too_large()
-        files: list[tuple[str, bytes]] = []
-        if multipart:
-            parsed = await _form(request.headers, raw)
-            if isinstance(parsed, Response):
-                return parsed
-            raw, files = parsed
-        if not raw.strip():
-            return errors.api(400, "empty_input_body")
-        try:
-            body = parse_json(raw)
-        except orjson.JSONDecodeError:
-            return errors.api(400, "bad_request")
-        request.scope["mock.body"] = body
-        mime = request.headers.get("x-accept-mimetype", "image/jpeg")
-        profile = request.headers.get("x-mock-profile")
-        problems = [e for e in _header_errors("image3", mime, profile) if e["loc"][1] != "x-model-version"]
+            headers = {"x-access-error": "invalid_ims_scope"}
+            raise errors.api(403, "access_error", "The token lacks the firefly_api scope.", headers)
+        body, files = await self._body(request)
+        params, problems = self.operations[op.id].parameters(request, defaults=True)
         if not isinstance(body, dict):
             problems.append({"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"})
-            return errors.validation(problems)
-        problems += self.spec.errors(op.schema, body)
+            raise errors.validation(problems)
+        problems += self.operations[op.id].body_errors(body)
         if not problems:
             body = _whole_numbers(body)
             problems = rules.errors(op.kind, body)
         if problems:
-            return errors.validation(problems)
+            raise errors.validation(problems)
         stored = await self._store_files(tenant, files) if files else []
-        if isinstance(stored, Response):
-            return stored
-        problems = rules.fill_sources(body, stored, multipart)
-        if problems:
-            return errors.validation(problems)
-        sources = rules.sources(body)
+        problems = rules.fill_sources(body, stored, files is not None)
         found: dict[str, Asset] = {}
-        for loc, source in sources:
+        for loc, source in rules.sources(body):
             upload_id = source.get("uploadId")
-            if upload_id is None:
-                continue
-            live = self.uploads.get(tenant, upload_id)
-            if live is None:
-                problems.append(rules.unknown_upload(loc))
-            else:
-                found[upload_id] = live[1]
+            if upload_id is not None and not problems:
+                live = self.uploads.get(tenant, upload_id)
+                if live is None:
+                    problems.append(rules.unknown_upload(loc))
+                else:
+                    found[upload_id] = live[1]
         if problems:
-            return errors.validation(problems)
+            raise errors.validation(problems)
+        mime, profile = params["x-accept-mimetype"], params.get("x-mock-profile")
         with self.world.store.transaction():
             job = self._create_job(tenant, op, body, found, mime, profile, request.scope.get("mock.job_outcome"))
         base = base_url(request, self.ctx.settings.public_url)
@@ -153,25 +127,53 @@ class FireflyAsync:
         link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'
         return json({"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}, 202, {"Link": link})
 
-    async def _store_files(self, tenant: str, files: list[tuple[str, bytes]]) -> list[str] | Response:
+    async def _body(self, request: Request) -> tuple[Any, list[tuple[str, bytes]] | None]:
+        """The request (parsed JSON) and, for a multipart body, its image files; refusals as Firefly words them:
+        415, the API gateway's 413, 400 when empty or unreadable."""
+        content_type = request.headers.get("content-type", "")
+        multipart = content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
+        if not multipart and not is_json_type(content_type):
+            message = "Content type must be application/json or multipart/form-data."
+            raise errors.api(415, "invalid_content_type", message)
+        files: list[tuple[str, bytes]] | None = None
+        try:
+            if multipart:
+                parsed, files = await _form(request.headers, await read_body(request, self.ctx.settings.max_body_bytes))
+            else:
+                parsed = await read_json(request, self.ctx.settings.max_json_bytes)
+        except BodyTooLarge:
+            raise errors.too_large() from None
+        if parsed.empty:
+            raise errors.api(400, "empty_input_body")
+        if parsed.error is not None:
+            raise errors.api(400, "bad_request")
+        request.scope["mock.body"] = parsed.value
+        return parsed.value, files
+
+    async def _store_files(self, tenant: str, files: list[tuple[str, bytes]]) -> list[str]:
         """Check each multipart image as the storage API would, and keep it as an upload of the caller."""
         ids = []
         for index, (declared, data) in enumerate(files):
-            checked = (
-                await check_image(data, declared)
-                if declared in ("image/jpeg", "image/png", "image/webp")
-                else (f"content type {declared or 'none'} is not one of image/jpeg, image/png, image/webp")
-            )
-            if isinstance(checked, str):
-                return errors.validation([{"loc": ["body", "files", index], "msg": checked, "type": "value_error"}])
-            mime, width, height = checked
+            try:
+                image = await check_bytes(data, declared)
+            except UploadRefused as refused:
+                problem = {"loc": ["body", "files", index], "msg": refusal(refused), "type": "value_error"}
+                raise errors.validation([problem]) from None
             world = self.world
-            asset = Asset(world.ids.uuid(), tenant, mime, width, height, world.clock.now(), meta={"kind": "upload"})
+            asset = Asset(
+                world.ids.uuid(),
+                tenant,
+                image.mime,
+                image.width,
+                image.height,
+                world.clock.now(),
+                meta={"kind": "upload"},
+            )
             with world.store.transaction():
                 try:
                     ids.append(self.uploads.add(asset, data).id)
                 except Full:
-                    return errors.api(429, "rate_limited", "Too many stored uploads.", {"retry-after": "60"})
+                    raise errors.api(429, "rate_limited", "Too many stored uploads.", {"retry-after": "60"}) from None
         return ids
 
     def _create_job(
@@ -229,38 +231,31 @@ class FireflyAsync:
         return world.jobs.add(job)
 
 
-async def _form(headers: Headers, raw: bytes) -> tuple[bytes, list[tuple[str, bytes]]] | Response:
+async def _form(headers: Headers, raw: bytes) -> tuple[JsonBody, list[tuple[str, bytes]]]:
     """The `request` part (JSON text) and the image `files` of a multipart body, in order."""
 
     async def stream() -> AsyncGenerator[bytes, None]:
         yield raw
 
-    parser = MultiPartParser(
-        headers, stream(), max_files=MAX_FILES, max_fields=MAX_FILES + 1, max_part_size=1024 * 1024
-    )
+    parser = MultiPartParser(headers, stream(), max_files=MAX_FILES, max_fields=MAX_FILES + 1, max_part_size=1 << 20)
     try:
         form = await parser.parse()
     except (MultiPartException, ValueError, KeyError) as exc:
-        return errors.api(400, "bad_request", f"The multipart body cannot be read: {exc}")
-    request_part: bytes = b""
+        raise errors.api(400, "bad_request", f"The multipart body cannot be read: {exc}") from None
+    request_part = b""
     files: list[tuple[str, bytes]] = []
     try:
         for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                if name != "files":
-                    return errors.validation(
-                        [{"loc": ["body", name], "msg": "extra fields not permitted", "type": "value_error.extra"}]
-                    )
+            if name == "files" and isinstance(value, UploadFile):
                 files.append(((value.content_type or "").split(";", 1)[0].strip().lower(), await value.read()))
-            elif name == "request":
+            elif name == "request" and isinstance(value, str):
                 request_part = value.encode("utf-8")
             else:
-                return errors.validation(
-                    [{"loc": ["body", name], "msg": "extra fields not permitted", "type": "value_error.extra"}]
-                )
+                problem = {"loc": ["body", name], "msg": "extra fields not permitted", "type": "value_error.extra"}
+                raise errors.validation([problem])
     finally:
         await form.close()
     for name, present in (("request", request_part), ("files", files)):
         if not present:
-            return errors.validation([{"loc": ["body", name], "msg": "field required", "type": "value_error.missing"}])
-    return request_part, files
+            raise errors.validation([{"loc": ["body", name], "msg": "field required", "type": "value_error.missing"}])
+    return parse(request_part), files

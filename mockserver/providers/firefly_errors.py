@@ -7,11 +7,13 @@ service (`reason`, `message`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import HTMLResponse, Response
 
 from ..http import json
+from ..surface import SurfaceError
 
 _MESSAGES = {
     "validation_error": "Request validation failed.",
@@ -107,55 +109,63 @@ def message_for(code: str) -> str:
     return _MESSAGES.get(code, code.replace("_", " ").capitalize() + ".")
 
 
-def ims(status: int, error: str, description: str) -> Response:
-    return json({"error": error, "error_description": description}, status)
+def ims(status: int, error: str, description: str) -> SurfaceError:
+    """IMS's OAuth 2.0 shape (rendered so on /ims paths)."""
+    return SurfaceError(status, error, description)
 
 
-def invalid_token() -> Response:
-    return json({"error_code": "401013", "message": "Oauth token is not valid"}, 401)
+def invalid_token() -> SurfaceError:
+    return SurfaceError(401, "401013", "Oauth token is not valid")
 
 
-def invalid_api_key() -> Response:
-    return json({"error_code": "403003", "message": "Api Key is invalid"}, 403)
+def invalid_api_key() -> SurfaceError:
+    return SurfaceError(403, "403003", "Api Key is invalid")
 
 
 def api(
     status: int, code: str, message: str | None = None, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    return json({"error_code": code, "message": message or message_for(code), **extra}, status, headers)
+) -> SurfaceError:
+    return SurfaceError(status, code, message, headers, **extra)
 
 
-def validation(errors: list[dict[str, Any]]) -> Response:
-    return json(
-        {"error_code": "validation_error", "message": message_for("validation_error"), "validation_errors": errors}, 422
-    )
+def validation(errors: list[dict[str, Any]]) -> SurfaceError:
+    return SurfaceError(422, "validation_error", validation_errors=errors)
 
 
-def reason(status: int, message: str | None = None, headers: dict[str, str] | None = None) -> Response:
-    """The custom-models service's `{reason, message}` body."""
-    text = message or _MODEL_MESSAGES.get(status) or _REASONS.get(status, "Error") + "."
-    return json({"reason": _REASONS.get(status, "Error"), "message": text}, status, headers)
+def reason(status: int, message: str | None = None, headers: dict[str, str] | None = None) -> SurfaceError:
+    """The custom-models service's `{reason, message}` body (rendered so on /v3/custom-models paths)."""
+    return SurfaceError(status, None, message, headers)
 
 
-def too_large(headers: dict[str, str] | None = None) -> Response:
-    return HTMLResponse(TOO_LARGE_HTML, 413, headers)
+def too_large(headers: dict[str, str] | None = None) -> SurfaceError:
+    return SurfaceError(413, "payload_too_large", None, headers)
 
 
 def for_path(
-    path: str, status: int, code: str | None = None, message: str | None = None, headers: dict[str, str] | None = None
+    path: str,
+    status: int,
+    code: str | None = None,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
-    """An error for any Firefly path in the shape that path's service uses (for faults and refusals)."""
+    """Any Firefly error in the shape of the service that answers it: IMS on /ims, Adobe's API gateway for its
+    numeric codes (a bad token or key) and for a body over its limit (an HTML page), the custom-models service's
+    `{reason, message}` on /v3/custom-models, the Firefly service's `{error_code, message, ...}` elsewhere."""
     if path.startswith("/ims"):
         default_code, default_text = _IMS_ERRORS.get(status, _IMS_ERRORS[500 if status >= 500 else 400])
         return json({"error": code or default_code, "error_description": message or default_text}, status, headers)
+    if code is not None and code.isdigit():
+        return json({"error_code": code, "message": message or message_for(code), **extra}, status, headers)
     if status == 413:
-        return too_large(headers)
+        return HTMLResponse(TOO_LARGE_HTML, 413, headers)
     if path.startswith("/v3/custom-models"):
-        return reason(status, message, headers)
+        text = message or _MODEL_MESSAGES.get(status) or _REASONS.get(status, "Error") + "."
+        return json({"reason": _REASONS.get(status, "Error"), "message": text}, status, headers)
     code = code or STATUS_CODES.get(status, "runtime_error")
-    headers = dict(headers or {})
+    sent = dict(headers or {})
     if status == 429:
-        headers.setdefault("x-access-rate-limit-level", "org")
+        sent.setdefault("x-access-rate-limit-level", "org")
     if status == 403 and code == "access_error":
-        headers.setdefault("x-access-error", "quota_exhausted")
-    return api(status, code, message, headers)
+        sent.setdefault("x-access-error", "quota_exhausted")
+    return json({"error_code": code, "message": message or message_for(code), **extra}, status, sent)

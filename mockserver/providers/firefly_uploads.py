@@ -7,7 +7,9 @@ against real type, decompression bombs), so both surfaces refuse the same files.
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
+from collections.abc import Mapping
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,7 +20,9 @@ from ..core.jwt import claims
 from ..core.tenants import CredentialError
 from ..core.uploads import Full, Uploads
 from ..http import BodyTooLarge, header, json, read_body
-from .training import _FORMAT_MIME, _decode, _open_image
+from ..surface import NO_RATE_LIMITS, SurfaceError
+from ..uploads import Problem, UploadedImage, UploadRefused
+from ..uploads import check_image as check_bytes
 
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024  # "The maximum file size supported for uploading an image is 15MB."
 UPLOAD_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}  # the spec's request media types
@@ -43,7 +47,7 @@ _WORD_CODES = {"rate_limited": "10011", "runtime_error": "10002", "bad_request":
 
 
 def error(
-    status: int, code: str | None = None, message: str | None = None, headers: dict[str, str] | None = None
+    status: int, code: str | None = None, message: str | None = None, headers: Mapping[str, str] | None = None
 ) -> Response:
     default_code, default_message = _ERRORS.get(status, (str(status), "Error"))
     code = _WORD_CODES.get(code or "", code) or default_code
@@ -53,7 +57,7 @@ def error(
 class FireflyStorage:
     surface = "firefly"
     prefixes = ("/v2/storage",)
-    rate_limits: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    rate_limits = NO_RATE_LIMITS
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -64,39 +68,39 @@ class FireflyStorage:
         return [Route("/v2/storage/image", self.upload, methods=["POST"])]
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
-        if status == 404:
-            message = message or "Not Found"
-        return error(status, code, message, headers)
+        return error(status, code, message if status != 404 else message or "Not Found", headers)
 
     async def upload(self, request: Request) -> Response:
         tenant = authenticate(self.ctx, request)
-        if isinstance(tenant, Response):
-            return tenant
         if tenant == "":
-            return error(403)
+            raise SurfaceError(403)
         declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if declared not in UPLOAD_TYPES:
             shown = declared or "none"
-            return error(
-                415, message=f"Content type {shown} is not supported; send image/jpeg, image/png or image/webp."
-            )
+            message = f"Content type {shown} is not supported; send image/jpeg, image/png or image/webp."
+            raise SurfaceError(415, message=message)
         try:
             data = await read_body(request, MAX_UPLOAD_BYTES)
         except BodyTooLarge:
-            return error(413, message="The image is larger than the 15MB limit.")
-        checked = await check_image(data, declared)
-        if isinstance(checked, str):
-            return error(400, message=checked)
-        mime, width, height = checked
+            raise SurfaceError(413, message="The image is larger than the 15MB limit.") from None
+        image = await check_image(data, declared)
         world = self.world
-        asset = Asset(world.ids.uuid(), tenant, mime, width, height, world.clock.now(), meta={"kind": "upload"})
+        asset = Asset(
+            world.ids.uuid(), tenant, image.mime, image.width, image.height, world.clock.now(), meta={"kind": "upload"}
+        )
         with world.store.transaction():
             try:
                 upload = self.uploads.add(asset, data)
             except Full:
-                return error(429, message="Too many stored uploads; they expire 7 days after upload.")
+                raise SurfaceError(429, message="Too many stored uploads; they expire 7 days after upload.") from None
         return json({"images": [{"id": upload.id}]})
 
 
@@ -104,17 +108,18 @@ def uploads(ctx: Context) -> Uploads:
     return Uploads(ctx.world.store, ctx.world.clock, ctx.world.assets, PER_TENANT, TOTAL, TOTAL_BYTES)
 
 
-def authenticate(ctx: Context, request: Request) -> str | Response:
+def authenticate(ctx: Context, request: Request) -> str:
     """The caller's tenant from `Authorization: Bearer` and `x-api-key`, as Adobe's gateway checks them (bad token
-    401, bad key 403). "" means a valid token without the `firefly_api` scope; the caller answers that its own way."""
+    401, bad key 403, raised). "" means a valid token without the `firefly_api` scope; the caller answers that in
+    its own format."""
     auth = header(request, b"authorization")
     bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
     try:
         tenant = ctx.world.tenants.check_token(bearer, header(request, b"x-api-key"))
     except CredentialError as exc:
         if exc.reason == "bad_token":
-            return json({"error_code": "401013", "message": "Oauth token is not valid"}, 401)
-        return json({"error_code": "403003", "message": "Api Key is invalid"}, 403)
+            raise SurfaceError(401, "401013", "Oauth token is not valid") from None
+        raise SurfaceError(403, "403003", "Api Key is invalid") from None
     request.scope["mock.tenant"] = tenant
     return tenant if has_scope(bearer) else ""
 
@@ -126,17 +131,20 @@ def has_scope(token: str) -> bool:
     return not isinstance(scope, str) or not scope.strip() or SCOPE in (s.strip() for s in scope.split(","))
 
 
-async def check_image(data: bytes, declared: str) -> tuple[str, int, int] | str:
-    """(mime, width, height) of a readable image of the declared type, or why it is refused."""
-    if not data:
-        return "The request body is empty; send the raw image bytes."
-    opened = _open_image(data)
-    if isinstance(opened, str):
-        return opened
-    actual = "JPEG" if opened.format == "MPO" else opened.format
-    if actual != UPLOAD_TYPES[declared]:
-        opened.close()
-        return f"The body is {actual or 'not a known image type'}, but the content type says {declared}."
-    width, height = opened.size
-    problem = await run_in_threadpool(_decode, opened)
-    return problem if problem else (_FORMAT_MIME[UPLOAD_TYPES[declared]], width, height)
+async def check_image(data: bytes, declared: str) -> UploadedImage:
+    """The shared image checks (`mockserver.uploads`), refusals worded for the storage API: 400 `10075`."""
+    try:
+        return await check_bytes(data, declared)
+    except UploadRefused as refused:
+        raise SurfaceError(400, message=refusal(refused)) from None
+
+
+def refusal(refused: UploadRefused) -> str:
+    """Why an image was refused, in a sentence."""
+    if refused.problem is Problem.TYPE_MISMATCH:
+        return f"The body is {refused.actual}, but the content type says {refused.declared}."
+    if refused.problem is Problem.UNSUPPORTED_FORMAT:
+        return f"The body is {refused.actual}, not JPEG, PNG or WEBP."
+    if refused.problem is Problem.UNSUPPORTED_TYPE:
+        return f"Content type {refused.declared or 'none'} is not one of image/jpeg, image/png, image/webp."
+    return refused.reason or "The body is not a readable image."

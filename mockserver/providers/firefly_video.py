@@ -8,26 +8,27 @@ the route answers 501 `not_implemented`, a status the spec documents. This API a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import video
+from ..bodies import read_json
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job
-from ..core.profiles import PROFILES
-from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from ..http import BodyTooLarge, base_url, is_json_type, json
+from ..operations import operations
+from ..surface import SurfaceError
 from . import firefly_errors as errors
-from .firefly import SPEC, VIDEO_KIND, _enum_error, _whole_numbers
+from .firefly import SPEC, VIDEO_KIND, _whole_numbers
 from .firefly_rules import unknown_upload
 from .firefly_uploads import authenticate, uploads
 
-SCHEMA = "GenerateVideoRequest"
-MODEL_VERSIONS = ("video1_standard",)
+OPERATION = "generateVideoV3"
 # Adobe's usage notes, "Supported aspect ratios" of the Generate Video API
 SIZES = {
     (1920, 1080),
@@ -43,10 +44,8 @@ SIZES = {
 DEFAULT_SIZE = {"width": 1920, "height": 1080}
 
 
-def bad_request(problems: list[dict[str, Any]]) -> Response:
-    return json(
-        {"error_code": "bad_request", "message": "Invalid request parameters", "validation_errors": problems}, 400
-    )
+def bad_request(problems: list[dict[str, Any]]) -> SurfaceError:
+    return errors.api(400, "bad_request", "Invalid request parameters", validation_errors=problems)
 
 
 class FireflyVideo:
@@ -57,58 +56,54 @@ class FireflyVideo:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.world = ctx.world
-        self.spec = ctx.specs[SPEC]
-        self.spec.validator(SCHEMA)
+        self.operation = operations(ctx.specs[SPEC])[OPERATION]
         self.uploads = uploads(ctx)
 
     def routes(self) -> list[Route]:
         return [Route("/v3/videos/generate", self.generate, methods=["POST"])]
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
-        return errors.for_path(path, status, code, message, headers)
+        return errors.for_path(path, status, code, message, headers, **extra)
 
     async def generate(self, request: Request) -> Response:
         tenant = authenticate(self.ctx, request)
-        if isinstance(tenant, Response):
-            return tenant
         if tenant == "":
             headers = {"x-access-error": "invalid_ims_scope"}
-            return errors.api(403, "access_error", "The token lacks the firefly_api scope.", headers)
+            raise errors.api(403, "access_error", "The token lacks the firefly_api scope.", headers)
         if not video.available():
             message = "Video generation needs the optional extra: pip install 'mockserver[video]'."
-            return errors.api(501, "not_implemented", message)
+            raise errors.api(501, "not_implemented", message)
         if not is_json_type(request.headers.get("content-type")):
-            return errors.api(415, "invalid_content_type", "Unsupported media type")
+            raise errors.api(415, "invalid_content_type", "Unsupported media type")
         try:
-            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+            parsed = await read_json(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
-            return errors.too_large()
-        if not raw.strip():
-            return errors.api(400, "empty_input_body")
-        try:
-            body = parse_json(raw)
-        except orjson.JSONDecodeError:
-            return errors.api(400, "bad_request")
+            raise errors.too_large() from None
+        if parsed.empty:
+            raise errors.api(400, "empty_input_body")
+        if parsed.error is not None:
+            raise errors.api(400, "bad_request")
+        body = parsed.value
         request.scope["mock.body"] = body
-        version = request.headers.get("x-model-version", MODEL_VERSIONS[0])
-        profile = request.headers.get("x-mock-profile")
-        problems = []
-        if version not in MODEL_VERSIONS:
-            problems.append(_enum_error(["header", "x-model-version"], MODEL_VERSIONS))
-        if profile is not None and profile not in PROFILES:
-            problems.append(_enum_error(["header", "x-mock-profile"], PROFILES))
+        params, problems = self.operation.parameters(request, defaults=True)
         if not isinstance(body, dict):
-            return bad_request(
+            raise bad_request(
                 [*problems, {"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"}]
             )
-        problems += self.spec.errors(SCHEMA, body)
+        problems += self.operation.body_errors(body)
         if not problems:
             body = _whole_numbers(body)
             problems = self._rules(body)
         if problems:
-            return bad_request(problems)
+            raise bad_request(problems)
         conditions = (body.get("image") or {}).get("conditions") or []
         found: dict[str, Asset] = {}
         for index, condition in enumerate(conditions):
@@ -120,9 +115,10 @@ class FireflyVideo:
                 else:
                     found[upload_id] = live[1]
         if problems:
-            return bad_request(problems)
+            raise bad_request(problems)
+        profile, outcome = params.get("x-mock-profile"), request.scope.get("mock.job_outcome")
         with self.world.store.transaction():
-            job = self._create_job(tenant, body, conditions, found, profile, request.scope.get("mock.job_outcome"))
+            job = self._create_job(tenant, body, conditions, found, profile, outcome)
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
         link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'

@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -27,17 +28,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..bodies import read_json
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase, history, phase_of
 from ..core.jwt import claims as jwt_claims
-from ..core.profiles import PROFILES
 from ..core.registry import PUBLIC, Model
 from ..core.tenants import CredentialError
 from ..files import asset_bytes
 from ..fixtures import FixtureError
-from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from ..http import BodyTooLarge, base_url, is_json_type, json
+from ..operations import operations
 from ..spec import MAX_ERRORS, describe
+from ..surface import NO_RATE_LIMITS
 from . import scenario_errors as errors
 
 SPEC = "scenario.yaml"
@@ -120,14 +123,14 @@ _B62 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 class Scenario:
     surface = SURFACE
     prefixes = ("/v1",)
+    rate_limits = NO_RATE_LIMITS
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.world = ctx.world
         self.spec = ctx.specs[SPEC]
-        for name in ("Model", "JobActionRequest", "DownloadRequest", "GenerateCustomRequest"):
-            self.spec.validator(name)  # compile at start-up, not on the first request
-        self._query = _query_rules(self.spec.doc)
+        self.spec.validator("Model")  # fixture models are checked against it; compiled once
+        self.operations = operations(self.spec, _describe)
         self._inputs: dict[tuple[str, bytes], Draft202012Validator] = {}
         self._routes = [
             Route("/v1/generate/custom/{model_id}", self.generate, methods=["POST"]),
@@ -145,9 +148,15 @@ class Scenario:
         return list(self._routes)  # unknown paths and methods reach `error` through the app's 404/405 handler
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
-        return errors.for_path(path, status, code, message, headers)
+        return errors.for_path(path, status, code, message, headers, **extra)
 
     # --- fixtures ------------------------------------------------------------------------------------------
 
@@ -210,81 +219,63 @@ class Scenario:
 
     # --- auth and request parsing --------------------------------------------------------------------------
 
-    def _tenant(self, request: Request) -> str | Response:
+    def _tenant(self, request: Request) -> str:
         scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
         scheme, value = scheme.lower(), value.strip()
         if scheme == "basic":
             try:
                 key, sep, secret = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
             except (binascii.Error, ValueError):
-                return errors.unauthorized("Malformed Basic credentials: expected base64(apiKey:apiSecret)")
+                raise errors.unauthorized("Malformed Basic credentials: expected base64(apiKey:apiSecret)") from None
             if not sep:
-                return errors.unauthorized("Malformed Basic credentials: expected base64(apiKey:apiSecret)")
+                raise errors.unauthorized("Malformed Basic credentials: expected base64(apiKey:apiSecret)")
             try:
                 tenant = self.world.tenants.authenticate(key, secret).tenant
             except CredentialError:
-                return errors.unauthorized("Invalid API key or secret")
+                raise errors.unauthorized("Invalid API key or secret") from None
         elif scheme == "bearer":
             if self.world.tenants.mode == "strict":
-                return errors.unauthorized("Bearer tokens are not accepted in strict auth mode: use an API key pair")
+                raise errors.unauthorized("Bearer tokens are not accepted in strict auth mode: use an API key pair")
             claims = jwt_claims(value)
             subject = claims.get("sub") if claims else None
             if not isinstance(subject, str) or not subject:
-                return errors.unauthorized("Invalid bearer token: expected a JWT with a sub claim")
+                raise errors.unauthorized("Invalid bearer token: expected a JWT with a sub claim")
             expires = claims.get("exp") if claims else None
             if isinstance(expires, int | float) and not isinstance(expires, bool) and expires <= self.world.clock.now():
-                return errors.unauthorized("Bearer token expired")
+                raise errors.unauthorized("Bearer token expired")
             tenant = subject
         else:
-            return errors.unauthorized("Missing credentials: send Authorization: Basic base64(apiKey:apiSecret)")
+            raise errors.unauthorized("Missing credentials: send Authorization: Basic base64(apiKey:apiSecret)")
         request.scope["mock.tenant"] = tenant
         return tenant
 
-    def _query_values(self, request: Request, operation: str) -> dict[str, Any] | Response:
-        """The operation's query parameters, typed and checked against the spec; unknown ones are ignored."""
-        values: dict[str, Any] = {}
-        params = request.query_params
-        for name, schema, validator in self._query[operation]:
-            raw = params.get(name)
-            if raw is None or (raw == "" and name == "paginationToken"):
-                continue
-            try:
-                value = _coerce(raw, schema)
-            except ValueError as exc:
-                return errors.bad_request(f"Query parameter {name} must be {exc}")
-            problem = next(iter(validator.iter_errors(value)), None)
-            if problem is not None:
-                found = _describe(problem)
-                found["loc"] = ["query", name, *problem.absolute_path]
-                return errors.input_problem(found, "Query parameter")
-            if schema.get("format") == "date-time":
-                value = _parse_time(raw)
-                if value is None:
-                    return errors.bad_request(f"Query parameter {name} must be an ISO 8601 date-time")
-            values[name] = value
+    def _parameters(self, request: Request, operation: str) -> dict[str, Any]:
+        """The operation's query and header parameters, typed and checked against the spec (the first problem
+        is refused); parameters the spec does not declare are ignored."""
+        values, problems = self.operations[operation].parameters(request)
+        if problems:
+            raise errors.parameter_problem(problems[0])
         return values
 
-    async def _body(self, request: Request, schema: str) -> dict[str, Any] | Response:
-        """A JSON object body (an empty body is `{}`), checked against a spec schema."""
+    async def _body(self, request: Request, operation: str) -> dict[str, Any]:
+        """A JSON object body (an empty body is `{}`), checked against the operation's schema."""
         try:
-            raw = await read_body(request, self.ctx.settings.max_json_bytes)
+            body = await read_json(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
-            return errors.too_large()
-        body: Any = {}
-        if raw.strip():
+            raise errors.too_large() from None
+        value: Any = {}
+        if not body.empty:
             if not is_json_type(request.headers.get("content-type")):
-                return errors.not_json()
-            try:
-                body = parse_json(raw)
-            except ValueError:
-                return errors.invalid_json()
-        request.scope["mock.body"] = body
-        if not isinstance(body, dict):
-            return errors.not_an_object()
-        problems = self.spec.errors(schema, body)
+                raise errors.not_json()
+            if body.error is not None:
+                raise errors.invalid_json()
+            value = body.value
+        if not isinstance(value, dict):
+            raise errors.not_an_object()
+        problems = self.operations[operation].body_errors(value)
         if problems:
-            return errors.input_problem(problems[0])
-        return body
+            raise errors.input_problem(problems[0])
+        return value
 
     def _model(self, tenant: str, model_id: str) -> Model | None:
         model = self.world.registry.model(tenant, model_id)
@@ -296,34 +287,24 @@ class Scenario:
 
     async def generate(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        query = self._query_values(request, "generateRunModel")
-        if isinstance(query, Response):
-            return query
-        profile = request.headers.get("x-mock-profile")
-        if profile is not None and profile not in PROFILES:
-            return errors.bad_request(f"Header x-mock-profile must be one of: {', '.join(PROFILES)}")
-        body = await self._body(request, "GenerateCustomRequest")
-        if isinstance(body, Response):
-            return body
+        query = self._parameters(request, "generateRunModel")
+        profile = query.get("x-mock-profile")
+        body = await self._body(request, "generateRunModel")
         model_id = request.path_params["model_id"]
         model = self._model(tenant, model_id)
         if model is None:
-            return errors.not_found("Model", model_id)
+            raise errors.not_found("Model", model_id)
         wire = model.extra["wire"]
         if not wire.get("custom", True):
-            return errors.custom_only()
+            raise errors.custom_only()
         if wire.get("status") != "trained":
-            return errors.model_not_ready(model.id, str(wire.get("status")))
+            raise errors.model_not_ready(model.id, str(wire.get("status")))
         given = {k: v for k, v in body.items() if v is not None}
         problem = self._input_problem(model, given)
         if problem is not None:
-            return errors.bad_request(problem)
+            raise errors.bad_request(problem)
         declared = wire.get("inputs") or []
         referenced = self._referenced_models(tenant, declared, given)
-        if isinstance(referenced, Response):
-            return referenced
         resolved = {i["name"]: copy.deepcopy(i["default"]) for i in declared if "default" in i}
         resolved.update(given)
         wanted = resolved.get("numOutputs")
@@ -360,9 +341,7 @@ class Scenario:
                     return f"Input {name} is required with these inputs"
         return None
 
-    def _referenced_models(
-        self, tenant: str, declared: list[dict[str, Any]], given: dict[str, Any]
-    ) -> list[Model] | Response:
+    def _referenced_models(self, tenant: str, declared: list[dict[str, Any]], given: dict[str, Any]) -> list[Model]:
         """Resolve the `model` and `model_array` inputs (LoRAs, compositions) as the real API does: an unknown id
         is a 404; then every id must have a type some model input allows, then the type its own input allows,
         each refused with the recorded `Invalid model(s): <ids>.\nAllowed model types: <types>`."""
@@ -378,7 +357,7 @@ class Scenario:
             for model_id in ids:
                 model = self._model(tenant, model_id)
                 if model is None:
-                    return errors.not_found("Model", model_id)
+                    raise errors.not_found("Model", model_id)
                 found[model_id] = model
         union = list(dict.fromkeys(t for spec, _ in refs for t in spec.get("modelTypes") or []))
         checks = [(union, [i for _, ids in refs for i in ids])] if union else []
@@ -386,7 +365,7 @@ class Scenario:
         for allowed, ids in checks:
             bad = list(dict.fromkeys(i for i in ids if found[i].extra["wire"].get("type") not in allowed))
             if bad:
-                return errors.invalid_models(bad, allowed)
+                raise errors.invalid_models(bad, allowed)
         return list(found.values())
 
     def _inputs_validator(self, model_id: str, declared: list[dict[str, Any]]) -> Draft202012Validator:
@@ -493,40 +472,28 @@ class Scenario:
             "billing": _billing(job, state.phase),
         }
 
-    def _job(self, tenant: str, request: Request) -> Job | Response:
+    def _job(self, tenant: str, request: Request) -> Job:
         job_id = request.path_params["job_id"]
         job = self.world.jobs.get(tenant, job_id, JOB_KIND)
-        return errors.not_found("Job", job_id) if job is None else job
+        if job is None:
+            raise errors.not_found("Job", job_id)
+        return job
 
     async def get_job(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        query = self._query_values(request, "getJob")
-        if isinstance(query, Response):
-            return query
+        self._parameters(request, "getJob")
         job = self._job(tenant, request)
-        if isinstance(job, Response):
-            return job
         self.world.jobs.observe(job)  # a status read: under the "polls" profile it moves the job one step
         return json({"job": self._job_json(self._reread(job), self.world.clock.now())})
 
     async def job_action(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        query = self._query_values(request, "triggerJobAction")
-        if isinstance(query, Response):
-            return query
-        body = await self._body(request, "JobActionRequest")
-        if isinstance(body, Response):
-            return body
+        self._parameters(request, "triggerJobAction")
+        await self._body(request, "triggerJobAction")
         job = self._job(tenant, request)
-        if isinstance(job, Response):
-            return job
         winner = self.world.jobs.cancel(job)
         if winner is not None and winner is not Phase.CANCELED:
-            return errors.cannot_cancel(job.id, _STATUS[winner])
+            raise errors.cannot_cancel(job.id, _STATUS[winner])
         return json({"job": self._job_json(self._reread(job), self.world.clock.now())})
 
     def _reread(self, job: Job) -> Job:
@@ -535,11 +502,7 @@ class Scenario:
 
     async def list_jobs(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        q = self._query_values(request, "listJobs")
-        if isinstance(q, Response):
-            return q
+        q = self._parameters(request, "listJobs")
         now = self.world.clock.now()
         wanted_types = set(q.get("types") or []) | ({q["type"]} if "type" in q else set())
         if (wanted_types and JOB_TYPE not in wanted_types) or q.get("workflowId"):
@@ -558,8 +521,6 @@ class Scenario:
             rows.append((job.created_at, job.id, body))
         rows.sort(key=lambda r: (-r[0], r[1]))
         page = _page([r[2] for r in rows], q, default_size=50)
-        if isinstance(page, Response):
-            return page
         items, token = page
         return json({"jobs": items, **({"nextPaginationToken": token} if token else {})})
 
@@ -567,11 +528,7 @@ class Scenario:
 
     async def list_models(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        q = self._query_values(request, "listModels")
-        if isinstance(q, Response):
-            return q
+        q = self._parameters(request, "listModels")
         privacy = q.get("privacy", "private")
         types = set(q.get("types") or []) | ({q["type"]} if "type" in q else set())
         tags = {t.strip() for t in q.get("tags", "").split(",") if t.strip()}
@@ -606,23 +563,17 @@ class Scenario:
             field = "created_at" if sort_by == "createdAt" else "modified_at"
             rows.sort(key=lambda m: (getattr(m, field), m.id), reverse=q.get("sortDirection", "desc") == "desc")
         page = _page(rows, q, default_size=100)
-        if isinstance(page, Response):
-            return page
         items, token = page
         models = [{k: v for k, v in m.extra["wire"].items() if k not in ("inputs", "uiConfig")} for m in items]
         return json({"models": models, **({"nextPaginationToken": token} if token else {})})
 
     async def get_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        query = self._query_values(request, "getModel")
-        if isinstance(query, Response):
-            return query
+        self._parameters(request, "getModel")
         model_id = request.path_params["model_id"]
         model = self._model(tenant, model_id)
         if model is None:
-            return errors.not_found("Model", model_id)
+            raise errors.not_found("Model", model_id)
         return json({"model": model.extra["wire"]})
 
     # --- assets --------------------------------------------------------------------------------------------
@@ -647,15 +598,11 @@ class Scenario:
 
     async def get_asset(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        query = self._query_values(request, "getAsset")
-        if isinstance(query, Response):
-            return query
+        self._parameters(request, "getAsset")
         asset_id = request.path_params["asset_id"]
         found = self._asset(tenant, asset_id)
         if found is None:
-            return errors.not_found("Asset", asset_id)
+            raise errors.not_found("Asset", asset_id)
         asset, job, done = found
         data = await asset_bytes(self.ctx, asset)
         meta = asset.meta
@@ -706,22 +653,16 @@ class Scenario:
 
     async def download(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        query = self._query_values(request, "requestAssetDownload")
-        if isinstance(query, Response):
-            return query
-        body = await self._body(request, "DownloadRequest")
-        if isinstance(body, Response):
-            return body
+        self._parameters(request, "requestAssetDownload")
+        body = await self._body(request, "requestAssetDownload")
         asset_id = request.path_params["asset_id"]
         found = self._asset(tenant, asset_id)
         if found is None:
-            return errors.not_found("Asset", asset_id)
+            raise errors.not_found("Asset", asset_id)
         asset = found[0]
         target = body.get("targetFormat")
         if target is not None and target not in FORMATS:
-            return errors.unsupported_format(target)
+            raise errors.unsupported_format(target)
         mime = FORMATS.get(target or "", asset.mime)
         if mime != asset.mime:
             asset = self._converted(asset, mime)
@@ -962,7 +903,7 @@ def _b62(text: str, length: int = 24) -> str:
     return "".join(out)
 
 
-def _page(rows: list[Any], q: dict[str, Any], default_size: int) -> tuple[list[Any], str | None] | Response:
+def _page(rows: list[Any], q: dict[str, Any], default_size: int) -> tuple[list[Any], str | None]:
     """One page by offset. The token is base64 JSON `{"offset":N,"limit":L}`, like the real API's; a page is
     never empty while a token is handed out."""
     offset, limit = 0, q.get("pageSize")
@@ -977,77 +918,12 @@ def _page(rows: list[Any], q: dict[str, Any], default_size: int) -> tuple[list[A
             if limit is None and isinstance(saved, int) and not isinstance(saved, bool) and 1 <= saved <= 500:
                 limit = saved
         except (binascii.Error, ValueError, KeyError, TypeError):
-            return errors.bad_token("paginationToken")
+            raise errors.bad_token("paginationToken") from None
     limit = limit or default_size
     items = rows[offset : offset + limit]
     more = offset + limit < len(rows)
     next_token = base64.b64encode(orjson.dumps({"offset": offset + limit, "limit": limit})).decode() if more else None
     return items, next_token
-
-
-def _query_rules(doc: dict[str, Any]) -> dict[str, list[tuple[str, dict[str, Any], Draft202012Validator]]]:
-    """Per operationId, the query parameters the spec declares, with their schemas inlined and compiled."""
-    rules: dict[str, list[tuple[str, dict[str, Any], Draft202012Validator]]] = {}
-    for item in doc.get("paths", {}).values():
-        for operation in item.values():
-            if not isinstance(operation, dict) or "operationId" not in operation:
-                continue
-            found = []
-            for param in operation.get("parameters", []):
-                param = _inline(param, doc)
-                if param.get("in") == "query":
-                    schema = _inline(param.get("schema", {}), doc)
-                    found.append((param["name"], schema, Draft202012Validator(schema)))
-            rules[operation["operationId"]] = found
-    return rules
-
-
-def _inline(node: Any, doc: dict[str, Any]) -> Any:
-    """Replace local `$ref`s by what they point at (the query schemas here are small and not recursive)."""
-    if isinstance(node, dict):
-        if "$ref" in node and isinstance(node["$ref"], str) and node["$ref"].startswith("#/"):
-            target: Any = doc
-            for part in node["$ref"][2:].split("/"):
-                target = target[part]
-            return _inline(target, doc)
-        return {k: _inline(v, doc) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_inline(v, doc) for v in node]
-    return node
-
-
-def _coerce(raw: str, schema: dict[str, Any]) -> Any:
-    """A query string value as the type its schema declares; ValueError says what was expected."""
-    kind = schema.get("type")
-    if kind == "integer":
-        if not _INTEGER.fullmatch(raw):
-            raise ValueError("an integer")
-        return int(raw)
-    if kind == "number":
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError("a number") from None
-        if not math.isfinite(value):
-            raise ValueError("a finite number")
-        return value
-    if kind == "boolean":
-        if raw not in ("true", "false"):
-            raise ValueError("true or false")
-        return raw == "true"
-    if kind == "array":
-        return raw.split(",")
-    return raw
-
-
-def _parse_time(raw: str) -> float | None:
-    try:
-        parsed = datetime.fromisoformat(raw.strip().upper())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def _timestamp(text: str) -> float:

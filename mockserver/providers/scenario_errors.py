@@ -8,11 +8,14 @@ one sentence naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
 
 from ..http import json
+from ..operations import COERCE, DATETIME
+from ..surface import SurfaceError
 
 _DEFAULT_REASONS = {
     400: "Bad request",
@@ -44,65 +47,76 @@ _TYPE_WORDS = {
 }
 
 
-def reason(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
-    return json({"reason": text}, status, headers)
+def reason(status: int, text: str, headers: dict[str, str] | None = None) -> SurfaceError:
+    return SurfaceError(status, None, text, headers)
 
 
-def unauthorized(text: str) -> Response:
-    return json({"reason": text, "message": "Unauthorized"}, 401, {"www-authenticate": 'Basic realm="scenario"'})
+def unauthorized(text: str) -> SurfaceError:
+    return SurfaceError(401, None, text, {"www-authenticate": 'Basic realm="scenario"'})
 
 
-def bad_request(text: str) -> Response:
+def bad_request(text: str) -> SurfaceError:
     return reason(400, text)
 
 
-def not_found(kind: str, ident: str) -> Response:
+def not_found(kind: str, ident: str) -> SurfaceError:
     return reason(404, f"{kind} {ident} not found")
 
 
-def too_large() -> Response:
+def too_large() -> SurfaceError:
     return reason(413, _DEFAULT_REASONS[413])
 
 
-def not_json() -> Response:
+def not_json() -> SurfaceError:
     return reason(415, _DEFAULT_REASONS[415])
 
 
-def invalid_json() -> Response:
+def invalid_json() -> SurfaceError:
     return bad_request("Request body is not valid JSON")
 
 
-def not_an_object() -> Response:
+def not_an_object() -> SurfaceError:
     return bad_request("Request body must be a JSON object")
 
 
-def custom_only() -> Response:
+def custom_only() -> SurfaceError:
     return bad_request("Custom models only are supported for this endpoint")
 
 
-def model_not_ready(model_id: str, status: str) -> Response:
+def model_not_ready(model_id: str, status: str) -> SurfaceError:
     return bad_request(f"Model {model_id} is not trained (status: {status})")
 
 
-def invalid_models(ids: list[str], allowed: list[str]) -> Response:
+def invalid_models(ids: list[str], allowed: list[str]) -> SurfaceError:
     """A model input naming models of a type it does not take (recorded wording, newline included)."""
     return bad_request(f"Invalid model(s): {', '.join(ids)}.\nAllowed model types: {', '.join(allowed)}")
 
 
-def cannot_cancel(job_id: str, status: str) -> Response:
+def cannot_cancel(job_id: str, status: str) -> SurfaceError:
     return bad_request(f"Job {job_id} cannot be canceled: it is already {status}")
 
 
-def unsupported_format(fmt: str) -> Response:
+def unsupported_format(fmt: str) -> SurfaceError:
     return bad_request(f"Input targetFormat {fmt} is not supported for image assets (use png, jpeg, jpg or webp)")
 
 
-def bad_token(param: str) -> Response:
+def bad_token(param: str) -> SurfaceError:
     return bad_request(f"Query parameter {param} is not a valid pagination token")
 
 
-def input_problem(problem: dict[str, Any], prefix: str = "Input") -> Response:
+def input_problem(problem: dict[str, Any], prefix: str = "Input") -> SurfaceError:
     return bad_request(sentence(problem, prefix))
+
+
+def parameter_problem(problem: dict[str, Any]) -> SurfaceError:
+    """A query or header parameter refused: `Query parameter pageSize must be an integer`."""
+    where = "Query parameter" if problem["loc"][0] == "query" else "Header"
+    name = problem["loc"][1]
+    if problem["type"] == COERCE:
+        return bad_request(f"{where} {name} must be {problem['ctx']['expected']}")
+    if problem["type"] == DATETIME:
+        return bad_request(f"{where} {name} must be an ISO 8601 date-time")
+    return input_problem(problem, where)
 
 
 _LIMIT_SENTENCES = {
@@ -152,9 +166,14 @@ def _num(value: Any) -> str:
 
 
 def for_path(
-    path: str, status: int, code: str | None = None, message: str | None = None, headers: dict[str, str] | None = None
+    path: str,
+    status: int,
+    code: str | None = None,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
-    """Any error in Scenario's shape: what control-plane faults and gateway refusals render through."""
+    """Every Scenario refusal in its `{"reason": ...}` shape (401s also carry `message`, as API gateways answer)."""
     text = message or _DEFAULT_REASONS.get(status, "Error")
     body: dict[str, Any] = {"reason": text}
     if status == 401:

@@ -8,41 +8,37 @@ status is derived from the clock. Error bodies come from `training_errors`; requ
 
 from __future__ import annotations
 
-import io
 import re
-import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from PIL import Image, UnidentifiedImageError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..bodies import read_json
 from ..context import Context
+from ..core import trainings
 from ..core.assets import URL_LIFETIME, Asset
 from ..core.jobs import Job, Phase, State, phase_of
-from ..core.profiles import PROFILES
 from ..core.registry import Model, TrainingImage
 from ..core.tenants import CredentialError
-from ..core.world import training_order
-from ..http import BodyTooLarge, base_url, is_json_type, json, parse_json, read_body
+from ..core.trainings import TrainingRecord, TrainingState
+from ..http import BodyTooLarge, base_url, is_json_type, json
+from ..operations import operations
+from ..surface import NO_RATE_LIMITS, SurfaceError
+from ..uploads import UPLOAD_TYPES, Problem, UploadedImage, UploadRefused, receive_image
 from . import training_errors as errors
 
 SPEC = "training.yaml"
 SURFACE = "training"
-TRAINING = "training"
+TRAINING = trainings.KIND
 PREDICTION = "prediction"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # customModelType is "reserved for future use" (seed 003): any string is kept and echoed; these two also set
 # the model's Firefly trainingMode, anything else trains as a style model.
 TRAINING_MODES = ("subject", "style")
-MAX_IMAGE_PIXELS = 25_000_000  # more than this is treated as a decompression bomb
-UPLOAD_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/webp": "WEBP"}
-_FORMAT_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 _OUTPUT_MIME = {"jpeg": "image/jpeg", "png": "image/png"}
 _STATUS = {
     Phase.PENDING: "queued",
@@ -53,12 +49,12 @@ _STATUS = {
     Phase.CANCELED: "cancelled",
 }
 _MODEL_STATUS = {
-    "none": "untrained",
-    "queued": "queued",
-    "training": "training",
-    "ready": "ready",
-    "failed": "failed",
-    "cancelled": "cancelled",
+    TrainingState.NONE: "untrained",
+    TrainingState.QUEUED: "queued",
+    TrainingState.TRAINING: "training",
+    TrainingState.READY: "ready",
+    TrainingState.FAILED: "failed",
+    TrainingState.CANCELLED: "cancelled",
 }
 DEFAULT_SIZE = 1024
 
@@ -68,13 +64,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Training:
     surface = SURFACE
     prefixes = ("/models", "/predictions")
+    rate_limits = NO_RATE_LIMITS
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.world = ctx.world
         self.spec = ctx.specs[SPEC]
-        for name in ("CreateModelRequest", "RenameModelRequest", "StartTrainingRequest", "PredictionRequest"):
-            self.spec.validator(name)  # compile at start-up, not on the first request
+        self.operations = operations(self.spec)
 
     def routes(self) -> list[Route]:
         """One route per path, so a wrong method answers 405 with the path's full Allow list (the app renders
@@ -96,20 +92,26 @@ class Training:
         return [Route(path, _dispatch(handlers), methods=list(handlers)) for path, handlers in table]
 
     def error(
-        self, path: str, status: int, code: str | None, message: str | None, headers: dict[str, str] | None
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> Response:
-        return errors.error(status, code, message, headers=headers)
+        return errors.render(status, code, message, headers, **extra)
 
     # --- shared request handling ---------------------------------------------------------------------------
 
-    def _tenant(self, request: Request) -> str | Response:
+    def _tenant(self, request: Request) -> str:
         key = request.headers.get("x-api-key", "").strip()
         if not key:
-            return errors.missing_key()
+            raise errors.missing_key()
         try:
             tenant = self.world.tenants.known_key(key)
         except CredentialError:
-            return errors.invalid_key()
+            raise errors.invalid_key() from None
         request.scope["mock.tenant"] = tenant
         return tenant
 
@@ -119,42 +121,36 @@ class Training:
             return None
         return model
 
-    def _model(self, request: Request) -> tuple[str, Model] | Response:
+    def _model(self, request: Request) -> tuple[str, Model]:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         model_id = request.path_params["model_id"]
         model = self._find_model(tenant, model_id)
         if model is None:
-            return errors.model_not_found(model_id)
+            raise errors.model_not_found(model_id)
         return tenant, model
 
-    async def _json(self, request: Request, schema: str) -> dict[str, Any] | Response:
-        """Read, parse and validate a JSON body. An empty body counts as `{}` (so a missing required field is
-        reported by name); a non-empty one must be declared as JSON."""
+    async def _json(self, request: Request, operation: str) -> dict[str, Any]:
+        """The JSON body and parameters checked against the operation in the spec. An empty body counts as `{}`
+        (so a missing required field is reported by name); a non-empty one must be declared as JSON."""
         limit = self.ctx.settings.max_json_bytes
         try:
-            raw = await read_body(request, limit)
+            body = await read_json(request, limit)
         except BodyTooLarge:
-            return errors.body_too_large(limit)
-        if raw.strip():
+            raise errors.body_too_large(limit) from None
+        value: Any = {}
+        if not body.empty:
             content_type = request.headers.get("content-type", "")
             if not is_json_type(content_type):
-                return errors.not_json_type(content_type)
-            try:
-                body = parse_json(raw)
-            except orjson.JSONDecodeError:
-                return errors.invalid_json()
-        else:
-            body = {}
-        request.scope["mock.body"] = body
-        problems = errors.from_schema(self.spec.errors(schema, body))
-        profile = request.headers.get("x-mock-profile")
-        if schema in ("StartTrainingRequest", "PredictionRequest") and profile is not None and profile not in PROFILES:
-            problems.append(errors.detail("x-mock-profile", "must be one of " + ", ".join(PROFILES)))
+                raise errors.not_json_type(content_type)
+            if body.error is not None:
+                raise errors.invalid_json()
+            value = body.value
+        op = self.operations[operation]
+        problems = errors.from_schema(op.body_errors(value))
+        problems += errors.from_parameters(op.parameters(request)[1])
         if problems:
-            return errors.validation(problems)
-        return body
+            raise errors.validation(problems)
+        return value
 
     def _now(self) -> float:
         return self.world.clock.now()
@@ -166,11 +162,7 @@ class Training:
 
     async def create_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        body = await self._json(request, "CreateModelRequest")
-        if isinstance(body, Response):
-            return body
+        body = await self._json(request, "createModel")
         world, now = self.world, self._now()
         key = world.ids.uuid()
         kind: str = body.get("customModelType", "style")
@@ -191,7 +183,7 @@ class Training:
         with world.store.transaction():
             if not self._room_for_model(tenant):
                 limit = self.ctx.settings.max_models
-                return errors.error(422, "limit_exceeded", f"A tenant can have at most {limit} models.")
+                raise errors.error(422, "limit_exceeded", f"A tenant can have at most {limit} models.")
             world.registry.add_model(model)
         return json(self._model_json(model), 201)
 
@@ -210,17 +202,11 @@ class Training:
 
     async def get_model(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         return json(self._model_json(found[1]))
 
     async def rename_model(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
-        body = await self._json(request, "RenameModelRequest")
-        if isinstance(body, Response):
-            return body
+        body = await self._json(request, "renameModel")
         model = found[1]
         with self.world.store.transaction():
             model.display_name = body["updatedDisplayName"]
@@ -230,8 +216,6 @@ class Training:
 
     async def delete_model(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         model = found[1]
         with self.world.store.transaction():
             model.deleted = True
@@ -245,7 +229,7 @@ class Training:
             "displayName": model.display_name,
             "customModelType": model.extra.get("customModelType", model.training_mode),
             "assetId": model.asset_id,
-            "status": _MODEL_STATUS.get(self.world.training_state(model), "untrained"),
+            "status": _MODEL_STATUS[self.world.training_state(model)],
             "triggerWord": self.world.trigger_word(model),
             "createdAt": _iso(model.created_at),
             "updatedAt": _iso(model.modified_at),
@@ -253,85 +237,54 @@ class Training:
 
     # --- training images -----------------------------------------------------------------------------------
 
-    async def _image_upload(self, request: Request) -> tuple[bytes, str, int, int] | Response:
-        """Read and check an image body: (bytes, mime, width, height), or the refusal."""
-        declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        expected = UPLOAD_TYPES.get(declared)
-        if expected is None:
-            return errors.unsupported_image_type(declared, tuple(UPLOAD_TYPES))
+    async def _image_upload(self, request: Request) -> UploadedImage:
+        """Read and check an image body (the checks every upload shares), refused in this API's words."""
         try:
-            data = await read_body(request, MAX_IMAGE_BYTES)
-        except BodyTooLarge:
-            return errors.image_too_large(MAX_IMAGE_BYTES)
-        if not data:
-            return errors.invalid_image("The request body is empty; send the raw image bytes.")
-        opened = _open_image(data)
-        if isinstance(opened, str):
-            return errors.invalid_image(opened)
-        actual = "JPEG" if opened.format == "MPO" else opened.format  # camera JPEGs with extra frames
-        if actual != expected:
-            shown = actual or "unknown"
-            opened.close()
-            if shown not in _FORMAT_MIME:
-                return errors.unsupported_image_format(shown)
-            return errors.image_type_mismatch(declared, shown)
-        width, height = opened.size
-        problem = await run_in_threadpool(_decode, opened)
-        if problem:
-            return errors.invalid_image(problem)
-        return data, _FORMAT_MIME[expected], width, height
+            return await receive_image(request, MAX_IMAGE_BYTES)
+        except UploadRefused as refused:
+            raise _upload_error(refused) from None
 
-    def _store_image(
-        self, tenant: str, model: Model, data: bytes, mime: str, width: int, height: int, now: float
-    ) -> Asset:
+    def _store_image(self, tenant: str, model: Model, image: UploadedImage, now: float) -> Asset:
         asset = Asset(
             id=self.world.ids.uuid(),
             tenant=tenant,
-            mime=mime,
-            width=width,
-            height=height,
+            mime=image.mime,
+            width=image.width,
+            height=image.height,
             created_at=now,
             meta={"kind": "training_image", "model_id": model.id},
         )
-        return self.world.assets.add(asset, data)
+        return self.world.assets.add(asset, image.data)
 
     async def upload_image(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         checked = await self._image_upload(request)
-        if isinstance(checked, Response):
-            return checked
         now = self._now()
         limit = self.ctx.settings.max_training_images
         with self.world.store.transaction():
             if self._find_model(tenant, model.id) is None:  # deleted while the upload was read
-                return errors.model_not_found(model.id)
+                raise errors.model_not_found(model.id)
             if limit and len(self.world.registry.images(tenant, model.id)) >= limit:
-                return errors.error(422, "limit_exceeded", f"A model can have at most {limit} training images.")
-            asset = self._store_image(tenant, model, *checked, now=now)
+                raise errors.error(422, "limit_exceeded", f"A model can have at most {limit} training images.")
+            asset = self._store_image(tenant, model, checked, now)
             image = TrainingImage(
                 id=_short_id(self.world), model_id=model.id, tenant=tenant, asset_id=asset.id, created_at=now
             )
             self.world.registry.add_image(image)
         return json(self._image_json(image, asset), 201)
 
-    def _image(self, request: Request) -> tuple[str, Model, TrainingImage] | Response:
+    def _image(self, request: Request) -> tuple[str, Model, TrainingImage]:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         data_id = request.path_params["data_id"]
         image = self.world.registry.image(tenant, model.id, data_id)
         if image is None:
-            return errors.image_not_found(model.id, data_id)
+            raise errors.image_not_found(model.id, data_id)
         return tenant, model, image
 
     async def list_images(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         items = []
         for image in self.world.registry.images(tenant, model.id):
@@ -342,12 +295,10 @@ class Training:
 
     async def get_image(self, request: Request) -> Response:
         found = self._image(request)
-        if isinstance(found, Response):
-            return found
         image = found[2]
         asset = self.world.assets.get(image.asset_id)
         if asset is None:
-            return errors.image_not_found(image.model_id, image.id)
+            raise errors.image_not_found(image.model_id, image.id)
         now = self._now()
         return json(
             {
@@ -359,21 +310,17 @@ class Training:
 
     async def replace_image(self, request: Request) -> Response:
         found = self._image(request)
-        if isinstance(found, Response):
-            return found
         tenant, model, image = found
         checked = await self._image_upload(request)
-        if isinstance(checked, Response):
-            return checked
         now = self._now()
         registry = self.world.registry
         with self.world.store.transaction():
             # Re-read at commit time: the upload was awaited, and a delete or another replacement may have won.
             current = registry.image(tenant, model.id, image.id)
             if current is None:
-                return errors.image_not_found(model.id, image.id)
+                raise errors.image_not_found(model.id, image.id)
             old = self.world.assets.get(current.asset_id)
-            asset = self._store_image(tenant, model, *checked, now=now)
+            asset = self._store_image(tenant, model, checked, now)
             current.asset_id = asset.id
             registry.add_image(current)
             if old is not None:
@@ -382,14 +329,12 @@ class Training:
 
     async def delete_image(self, request: Request) -> Response:
         found = self._image(request)
-        if isinstance(found, Response):
-            return found
         tenant, model, image = found
         registry = self.world.registry
         with self.world.store.transaction():
             current = registry.image(tenant, model.id, image.id)
             if current is None:
-                return errors.image_not_found(model.id, image.id)
+                raise errors.image_not_found(model.id, image.id)
             asset = self.world.assets.get(current.asset_id)
             registry.remove_image(current)
             if asset is not None:
@@ -411,29 +356,18 @@ class Training:
     # --- trainings -----------------------------------------------------------------------------------------
 
     def _trainings(self, tenant: str, model: Model) -> list[Job]:
-        found = [j for j in self.world.jobs.list(tenant, TRAINING) if j.extra.get("model_id") == model.id]
-        return sorted(found, key=training_order)
+        return sorted(trainings.of_model(self.world.jobs.list(tenant, TRAINING), model.id), key=trainings.order)
 
     def _started(self, tenant: str, model: Model) -> int:
         """The highest number given to one of the model's trainings, hidden ones included (numbers them in start
         order; evicted old trainings never make a number come back)."""
-        return max(
-            (
-                int(j.extra.get("seq", 0))
-                for j in self.world.jobs.list(tenant, TRAINING, include_deleted=True)
-                if j.extra.get("model_id") == model.id
-            ),
-            default=0,
-        )
+        every = self.world.jobs.list(tenant, TRAINING, include_deleted=True)
+        return max((TrainingRecord.of(j).seq for j in trainings.of_model(every, model.id)), default=0)
 
     async def start_training(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
-        body = await self._json(request, "StartTrainingRequest")
-        if isinstance(body, Response):
-            return body
+        body = await self._json(request, "startTraining")
         world = self.world
         strength = int(body.get("trainingStrength", 5))
         speed = body.get("trainingSpeed", "fast")
@@ -442,15 +376,15 @@ class Training:
         # training running" and both start one.
         with world.store.transaction():
             if self._find_model(tenant, model.id) is None:  # deleted by another worker meanwhile
-                return errors.model_not_found(model.id)
+                raise errors.model_not_found(model.id)
             images = world.registry.images(tenant, model.id)
             if not images:
-                return errors.no_training_data(model.id)
+                raise errors.no_training_data(model.id)
             now = self._now()
             for job in self._trainings(tenant, model):
                 phase = phase_of(job, now).phase
                 if not phase.terminal:
-                    return errors.training_in_progress(model.id, job.id, _STATUS[phase])
+                    raise errors.training_in_progress(model.id, job.id, _STATUS[phase])
             job = Job(
                 id=_short_id(world),
                 tenant=tenant,
@@ -460,31 +394,25 @@ class Training:
                 inputs={"data_ids": [i.id for i in images]},
                 outcome=request.scope.get("mock.job_outcome"),
                 extra={
-                    "model_id": model.id,
-                    "trigger_word": world.ids.trigger_word(),
+                    **TrainingRecord(model.id, world.ids.trigger_word(), self._started(tenant, model) + 1).fields(),
                     "strength": strength,
                     "speed": speed,
-                    "seq": self._started(tenant, model) + 1,
                 },
             )
             world.jobs.add(job)
         return json({"trainingId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
 
-    def _training(self, request: Request) -> tuple[str, Model, Job] | Response:
+    def _training(self, request: Request) -> tuple[str, Model, Job]:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         training_id = request.path_params["training_id"]
         job = self.world.jobs.get(tenant, training_id, TRAINING)
-        if job is None or job.extra.get("model_id") != model.id:
-            return errors.training_not_found(model.id, training_id)
+        if job is None or TrainingRecord.of(job).model_id != model.id:
+            raise errors.training_not_found(model.id, training_id)
         return tenant, model, job
 
     async def list_trainings(self, request: Request) -> Response:
         found = self._model(request)
-        if isinstance(found, Response):
-            return found
         tenant, model = found
         now = self._now()
         return json(
@@ -496,8 +424,6 @@ class Training:
 
     async def get_training(self, request: Request) -> Response:
         found = self._training(request)
-        if isinstance(found, Response):
-            return found
         job = found[2]
         with self.world.store.transaction():
             state = self.world.jobs.observe(job)
@@ -505,19 +431,15 @@ class Training:
 
     async def cancel_training(self, request: Request) -> Response:
         found = self._training(request)
-        if isinstance(found, Response):
-            return found
         job = found[2]
         with self.world.store.transaction():
             winner = self.world.jobs.cancel(job)
         if winner is not None:
-            return errors.training_finished(job.id, _STATUS[winner])
+            raise errors.training_finished(job.id, _STATUS[winner])
         return json(_training_json(job, phase_of(job, self._now())))
 
     async def delete_training(self, request: Request) -> Response:
         found = self._training(request)
-        if isinstance(found, Response):
-            return found
         with self.world.store.transaction():
             self.world.jobs.delete(found[2])
         return Response(status_code=204)
@@ -526,11 +448,7 @@ class Training:
 
     async def create_prediction(self, request: Request) -> Response:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
-        body = await self._json(request, "PredictionRequest")
-        if isinstance(body, Response):
-            return body
+        body = await self._json(request, "createPrediction")
         world, now = self.world, self._now()
         prompt = body["prompt"]
         models: list[dict[str, Any]] = []
@@ -544,7 +462,7 @@ class Training:
                 problems.append(errors.detail(f"{where}.modelId", f"Model {config['modelId']} was not found."))
                 continue
             job = world.jobs.get(tenant, config["trainingId"], TRAINING)
-            if job is None or job.extra.get("model_id") != model.id:
+            if job is None or TrainingRecord.of(job).model_id != model.id:
                 missing = True
                 problems.append(
                     errors.detail(
@@ -561,7 +479,7 @@ class Training:
                     )
                 )
                 continue
-            word = job.extra["trigger_word"]
+            word = TrainingRecord.of(job).trigger_word
             models.append(
                 {
                     "modelId": model.id,
@@ -573,7 +491,7 @@ class Training:
                 }
             )
         if problems:
-            return errors.bad_references(problems, missing)
+            raise errors.bad_references(problems, missing)
         job = self._prediction_job(tenant, body, models, request, now)
         return json({"predictionId": job.id, "status": _STATUS[phase_of(job, now).phase]}, 202)
 
@@ -639,20 +557,16 @@ class Training:
             world.jobs.add(job)
         return job
 
-    def _prediction(self, request: Request) -> Job | Response:
+    def _prediction(self, request: Request) -> Job:
         tenant = self._tenant(request)
-        if isinstance(tenant, Response):
-            return tenant
         prediction_id = request.path_params["prediction_id"]
         job = self.world.jobs.get(tenant, prediction_id, PREDICTION)
         if job is None:
-            return errors.prediction_not_found(prediction_id)
+            raise errors.prediction_not_found(prediction_id)
         return job
 
     async def get_prediction(self, request: Request) -> Response:
         job = self._prediction(request)
-        if isinstance(job, Response):
-            return job
         with self.world.store.transaction():
             state = self.world.jobs.observe(job)
         images = []
@@ -680,8 +594,6 @@ class Training:
 
     async def delete_prediction(self, request: Request) -> Response:
         job = self._prediction(request)
-        if isinstance(job, Response):
-            return job
         with self.world.store.transaction():
             self.world.jobs.delete(job)
         return Response(status_code=204)
@@ -725,13 +637,14 @@ def _failure(job: Job, state: State) -> dict[str, str] | None:
 
 
 def _training_json(job: Job, state: State) -> dict[str, Any]:
+    record = TrainingRecord.of(job)
     body: dict[str, Any] = {
         "id": job.id,
-        "modelId": job.extra["model_id"],
+        "modelId": record.model_id,
         "status": _STATUS[state.phase],
         # Seed 003's only status example is {"status": "processing", "triggerWord": "FJA90AB"}: the word exists
         # while the training runs and once it succeeded; a queued, failed or cancelled one has none.
-        "triggerWord": job.extra["trigger_word"] if state.phase in (Phase.RUNNING, Phase.SUCCEEDED) else None,
+        "triggerWord": record.trigger_word if state.phase in (Phase.RUNNING, Phase.SUCCEEDED) else None,
         "trainingStrength": job.extra["strength"],
         "trainingSpeed": job.extra["speed"],
         "progress": round(state.progress * 100, 1),
@@ -743,43 +656,13 @@ def _training_json(job: Job, state: State) -> dict[str, Any]:
     return body
 
 
-def _open_image(data: bytes) -> Image.Image | str:
-    """Identify an image from its header (cheap; no pixel decoding), or say why it cannot be one. Runs on the
-    event loop so the warnings filter that turns Pillow's bomb warning into an error is not raced by threads."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return _bomb_message()
-    except UnidentifiedImageError:
-        return "The body is not a readable image (corrupt, truncated, or not an image at all)."
-    except Exception:  # Pillow's plugins raise many kinds (SyntaxError, struct.error, ValueError...) on bad headers
-        return "The body is not a readable image (its header is corrupt)."
-    width, height = image.size
-    if width * height > MAX_IMAGE_PIXELS:
-        image.close()
-        return _bomb_message(width, height)
-    return image
-
-
-def _decode(image: Image.Image) -> str | None:
-    """Decode every byte (in a worker thread) so truncated or corrupt files are refused. JPEGs decode at 1/8
-    scale, which still reads the whole stream; PNGs are verified chunk by chunk (CRCs) instead of inflated."""
-    try:
-        if image.format == "PNG":
-            image.verify()
-        else:
-            if image.format == "JPEG":
-                image.draft(None, (max(1, image.width // 8), max(1, image.height // 8)))
-            image.load()
-    except Exception:  # OSError (truncated), SyntaxError (bad chunk), zlib/struct errors from the decoders
-        return "The body is not a readable image (truncated or corrupt)."
-    finally:
-        image.close()
-    return None
-
-
-def _bomb_message(width: int | None = None, height: int | None = None) -> str:
-    dims = f" ({width}x{height})" if width else ""
-    return f"The image{dims} has more than {MAX_IMAGE_PIXELS:,} pixels and is refused as a possible decompression bomb."
+def _upload_error(refused: UploadRefused) -> SurfaceError:
+    if refused.problem is Problem.UNSUPPORTED_TYPE:
+        return errors.unsupported_image_type(refused.declared, tuple(UPLOAD_TYPES))
+    if refused.problem is Problem.TOO_LARGE:
+        return errors.image_too_large(MAX_IMAGE_BYTES)
+    if refused.problem is Problem.UNSUPPORTED_FORMAT:
+        return errors.unsupported_image_format(refused.actual)
+    if refused.problem is Problem.TYPE_MISMATCH:
+        return errors.image_type_mismatch(refused.declared, refused.actual)
+    return errors.invalid_image(refused.reason)

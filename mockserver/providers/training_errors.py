@@ -11,11 +11,13 @@ by `ErrorResponse` in `openapi/training.yaml`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
 
 from ..http import json
+from ..surface import SurfaceError
 
 # The code a status maps to when nothing more specific is known (injected faults, refusals in middleware).
 STATUS_CODES = {
@@ -64,12 +66,23 @@ def error(
     message: str | None = None,
     details: list[Detail] | None = None,
     headers: dict[str, str] | None = None,
+) -> SurfaceError:
+    return SurfaceError(status, code, message, headers, **({"details": details} if details else {}))
+
+
+def render(
+    status: int,
+    code: str | None = None,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    details: list[Detail] | None = None,
 ) -> Response:
+    """The one `{"error": {...}}` body every refusal of this surface is rendered as."""
     code = code or STATUS_CODES.get(status, "error")
     body: dict[str, Any] = {"code": code, "message": message or message_for(code)}
     if details:
         body["details"] = details
-    return json({"error": body}, status, headers)
+    return json({"error": body}, status, dict(headers) if headers else None)
 
 
 def detail(field: str, message: str) -> Detail:
@@ -79,28 +92,28 @@ def detail(field: str, message: str) -> Detail:
 # --- auth, transport ----------------------------------------------------------------------------------------
 
 
-def missing_key() -> Response:
+def missing_key() -> SurfaceError:
     return error(401, "unauthorized", "The x-api-key header is missing.")
 
 
-def invalid_key() -> Response:
+def invalid_key() -> SurfaceError:
     return error(401, "unauthorized", "The API key in the x-api-key header is not valid.")
 
 
-def not_json_type(content_type: str) -> Response:
+def not_json_type(content_type: str) -> SurfaceError:
     shown = content_type or "(none)"
     return error(415, "unsupported_media_type", f"Content-Type must be application/json, not {shown}.")
 
 
-def body_too_large(limit: int) -> Response:
+def body_too_large(limit: int) -> SurfaceError:
     return error(413, "payload_too_large", f"The request body is larger than the limit of {limit} bytes.")
 
 
-def invalid_json() -> Response:
+def invalid_json() -> SurfaceError:
     return error(400, "invalid_json", "The request body is not valid JSON.")
 
 
-def validation(details: list[Detail]) -> Response:
+def validation(details: list[Detail]) -> SurfaceError:
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
     more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
     return error(422, "validation_error", f"The request is invalid: {summary}{more}.", details)
@@ -112,6 +125,16 @@ def from_schema(problems: list[dict[str, Any]]) -> list[Detail]:
     for problem in problems:
         path = ".".join(str(part) for part in problem["loc"][1:] if part != "")
         out.append(detail(path or "body", _reword(problem["msg"])))
+    return out
+
+
+def from_parameters(problems: list[dict[str, Any]]) -> list[Detail]:
+    """Reshape parameter problems (`loc` ["header", name]): an enumerated header names its allowed values."""
+    out = []
+    for problem in problems:
+        name = str(problem["loc"][1])
+        allowed = problem.get("ctx", {}).get("enum_values")
+        out.append(detail(name, "must be one of " + ", ".join(allowed) if allowed else _reword(problem["msg"])))
     return out
 
 
@@ -146,24 +169,24 @@ def _reword(msg: str) -> str:
 # --- resources ----------------------------------------------------------------------------------------------
 
 
-def model_not_found(model_id: str, field: str | None = None) -> Response:
+def model_not_found(model_id: str, field: str | None = None) -> SurfaceError:
     message = f"Model {model_id} was not found."
     return error(404, "not_found", message, [detail(field, message)] if field else None)
 
 
-def image_not_found(model_id: str, data_id: str) -> Response:
+def image_not_found(model_id: str, data_id: str) -> SurfaceError:
     return error(404, "not_found", f"Training image {data_id} of model {model_id} was not found.")
 
 
-def training_not_found(model_id: str, training_id: str) -> Response:
+def training_not_found(model_id: str, training_id: str) -> SurfaceError:
     return error(404, "not_found", f"Training {training_id} of model {model_id} was not found.")
 
 
-def prediction_not_found(prediction_id: str) -> Response:
+def prediction_not_found(prediction_id: str) -> SurfaceError:
     return error(404, "not_found", f"Prediction {prediction_id} was not found.")
 
 
-def bad_references(details: list[Detail], missing: bool) -> Response:
+def bad_references(details: list[Detail], missing: bool) -> SurfaceError:
     """A prediction naming models or trainings it cannot use: 404 when any is unknown, else 409 (not ready)."""
     summary = "; ".join(d["message"] for d in details[:3])
     if missing:
@@ -176,7 +199,7 @@ def bad_references(details: list[Detail], missing: bool) -> Response:
 # --- uploads ------------------------------------------------------------------------------------------------
 
 
-def unsupported_image_type(declared: str, allowed: tuple[str, ...]) -> Response:
+def unsupported_image_type(declared: str, allowed: tuple[str, ...]) -> SurfaceError:
     shown = declared or "(none)"
     return error(
         415,
@@ -185,7 +208,7 @@ def unsupported_image_type(declared: str, allowed: tuple[str, ...]) -> Response:
     )
 
 
-def unsupported_image_format(actual: str) -> Response:
+def unsupported_image_format(actual: str) -> SurfaceError:
     return error(
         415,
         "unsupported_media_type",
@@ -193,7 +216,7 @@ def unsupported_image_format(actual: str) -> Response:
     )
 
 
-def image_type_mismatch(declared: str, actual: str) -> Response:
+def image_type_mismatch(declared: str, actual: str) -> SurfaceError:
     return error(
         415,
         "unsupported_media_type",
@@ -201,20 +224,20 @@ def image_type_mismatch(declared: str, actual: str) -> Response:
     )
 
 
-def image_too_large(limit: int) -> Response:
+def image_too_large(limit: int) -> SurfaceError:
     return error(
         413, "payload_too_large", f"A training image may be at most {limit} bytes ({limit // (1024 * 1024)} MB)."
     )
 
 
-def invalid_image(reason: str) -> Response:
+def invalid_image(reason: str) -> SurfaceError:
     return error(422, "invalid_image", reason)
 
 
 # --- trainings ----------------------------------------------------------------------------------------------
 
 
-def no_training_data(model_id: str) -> Response:
+def no_training_data(model_id: str) -> SurfaceError:
     return error(
         409,
         "no_training_data",
@@ -222,7 +245,7 @@ def no_training_data(model_id: str) -> Response:
     )
 
 
-def training_in_progress(model_id: str, training_id: str, status: str) -> Response:
+def training_in_progress(model_id: str, training_id: str, status: str) -> SurfaceError:
     return error(
         409,
         "training_in_progress",
@@ -231,7 +254,7 @@ def training_in_progress(model_id: str, training_id: str, status: str) -> Respon
     )
 
 
-def training_finished(training_id: str, status: str) -> Response:
+def training_finished(training_id: str, status: str) -> SurfaceError:
     return error(
         409,
         "training_finished",
