@@ -140,9 +140,15 @@ class MockServer:
         client_id = client_id or self.client_id
         return {"x-api-key": client_id, "authorization": f"Bearer {self.token(client_id, client_secret)}"}
 
-    def upload(self, data: bytes, content_type: str = "image/png", client_id: str | None = None) -> str:
+    def upload(
+        self,
+        data: bytes,
+        content_type: str = "image/png",
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> str:
         """Store an image with Firefly's `POST /v2/storage/image` and return its uploadId (for `source.uploadId`)."""
-        headers = {**self.headers(client_id), "content-type": content_type}
+        headers = {**self.headers(client_id, client_secret), "content-type": content_type}
         response = self.http.post("/v2/storage/image", headers=headers, content=data)
         response.raise_for_status()
         upload_id: str = response.json()["images"][0]["id"]

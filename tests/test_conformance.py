@@ -10,6 +10,7 @@ read off the dry runs.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 import orjson
 import pytest
+from PIL import Image
 
 from mockserver.core.jwt import claims
 from mockserver.testing import MockServer, run_server
@@ -93,6 +95,10 @@ def test_firefly_case(mock: MockServer, case: dict[str, Any]) -> None:
     names = {"client_id": CLIENT[0], "client_secret": CLIENT[1], "token": token}
     if "{job_id}" in case["request"]["path"]:
         names["job_id"] = tutorial_job(mock, token)
+    if "{upload_id}" in json.dumps(case["request"]):  # a live upload of the caller (POST /v2/storage/image)
+        image = io.BytesIO()
+        Image.new("RGB", (8, 8), "teal").save(image, "PNG")
+        names["upload_id"] = mock.upload(image.getvalue(), "image/png", *CLIENT)
     if "fault" in case:
         mock.faults.add(**case["fault"], times=1)
     request = fill(case["request"], names)

@@ -562,3 +562,17 @@ def test_unrouted_storage_paths_answer_in_the_storage_shape(firefly_mock):
     assert wrong_method.status_code == 405 and set(wrong_method.json()) == {"message", "error_code"}
     unknown = firefly_mock.http.post("/v2/storage/video", headers=firefly_mock.headers())  # storage, not /v2 at large
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "404"
+
+
+def test_generate_reference_images_must_be_live_uploads_of_the_caller(firefly_mock):
+    headers = firefly_mock.headers()
+    mine = firefly_mock.upload(picture())
+    for key in ("style", "structure"):
+        body = {"prompt": "a kite", key: {"imageReference": {"source": {"uploadId": MISSING_UPLOAD}}}}
+        refused = firefly_mock.http.post("/v3/images/generate-async", headers=headers, json=body)
+        assert refused.status_code == 422
+        assert refused.json()["validation_errors"][0]["loc"] == ["body", key, "imageReference", "source", "uploadId"]
+        body[key]["imageReference"]["source"]["uploadId"] = mine
+        assert firefly_mock.http.post("/v3/images/generate-async", headers=headers, json=body).status_code == 202
+        theirs = firefly_mock.headers("other-client-id", "other-client-secret")
+        assert firefly_mock.http.post("/v3/images/generate-async", headers=theirs, json=body).status_code == 422

@@ -26,6 +26,7 @@ from ..http import BodyTooLarge, base_url, header, is_count, is_json_type, json,
 from ..operations import operations
 from . import firefly_errors as errors
 from .firefly_fixtures import seed_custom_models
+from .firefly_uploads import unknown_upload, uploads
 
 SPEC = "firefly-v3.yaml"
 GENERATE = "firefly.generate"
@@ -95,6 +96,7 @@ class Firefly:
         self.spec = ctx.specs[SPEC]
         self.operations = operations(self.spec)
         self.world.seeders.append(seed_custom_models)
+        self.uploads = uploads(ctx)
 
     def routes(self) -> list[Route]:
         return [
@@ -254,7 +256,7 @@ class Firefly:
     async def generate(self, request: Request) -> Response:
         tenant, params, body = await self._accept(request, "generateImagesV3Async")
         version, mime = params["x-model-version"], params["x-accept-mimetype"]
-        problems = _semantic_errors(body, version)
+        problems = _semantic_errors(body, version) or self._unknown_uploads(tenant, body)
         if problems:
             raise errors.validation(problems)
         model = self._custom_model(tenant, body["customModelId"]) if version in CUSTOM_VERSIONS else None
@@ -262,6 +264,16 @@ class Firefly:
         with self.world.store.transaction():
             job = self._create_job(tenant, body, version, mime, model, profile, outcome)
         return self._accepted(request, job)
+
+    def _unknown_uploads(self, tenant: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """A reference image's `uploadId` must name a live upload of the caller (`POST /v2/storage/image`)."""
+        found = []
+        for key in ("style", "structure"):
+            source = ((body.get(key) or {}).get("imageReference") or {}).get("source") or {}
+            upload_id = source.get("uploadId")
+            if isinstance(upload_id, str) and self.uploads.get(tenant, upload_id) is None:
+                found.append(unknown_upload([key, "imageReference", "source"]))
+        return found
 
     def _custom_model(self, tenant: str, asset_id: str) -> Model:
         """A custom model the caller may generate with: known, a Firefly model, and trained."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..core.assets import Asset
 from .firefly import _source_url_error
+from .firefly_uploads import unknown_upload as unknown_upload
 
 # "The supported sizes for the output images are: ..." (fill, similar, composite)
 SIZES = {(2048, 2048), (1024, 1024), (2304, 1792), (1792, 2304), (2688, 1536), (1344, 768), (1152, 896), (896, 1152)}
@@ -125,14 +126,6 @@ def fill_sources(body: dict[str, Any], upload_ids: list[str], multipart: bool) -
     if left:
         found.append(_error(["files"], f"{len(left)} file(s) left over: each file fills an empty image or mask source"))
     return found
-
-
-def unknown_upload(loc: list[Any]) -> dict[str, Any]:
-    return {
-        "loc": ["body", *loc, "uploadId"],
-        "msg": "unknown uploadId: not uploaded by this caller, or expired (uploads last 7 days)",
-        "type": "value_error",
-    }
 
 
 # --- what the placeholders show ----------------------------------------------------------------------------------

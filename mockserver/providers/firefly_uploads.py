@@ -124,6 +124,15 @@ def authenticate(ctx: Context, request: Request) -> str:
     return tenant if has_scope(bearer) else ""
 
 
+def unknown_upload(loc: list[Any]) -> dict[str, Any]:
+    """The validation error for a `source.uploadId` that is not a live upload of the caller."""
+    return {
+        "loc": ["body", *loc, "uploadId"],
+        "msg": "unknown uploadId: not uploaded by this caller, or expired (uploads last 7 days)",
+        "type": "value_error",
+    }
+
+
 def has_scope(token: str) -> bool:
     """A token issued without a `scope` carries the credential's default scopes, which include `firefly_api` (as
     for an IMS credential set up for Firefly); one that asked for scopes must have asked for `firefly_api`."""

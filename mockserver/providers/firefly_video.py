@@ -25,8 +25,7 @@ from ..operations import operations
 from ..surface import SurfaceError
 from . import firefly_errors as errors
 from .firefly import SPEC, VIDEO_KIND, _whole_numbers
-from .firefly_rules import unknown_upload
-from .firefly_uploads import authenticate, uploads
+from .firefly_uploads import authenticate, unknown_upload, uploads
 
 OPERATION = "generateVideoV3"
 # Adobe's usage notes, "Supported aspect ratios" of the Generate Video API
