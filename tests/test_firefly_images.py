@@ -576,3 +576,27 @@ def test_generate_reference_images_must_be_live_uploads_of_the_caller(firefly_mo
         assert firefly_mock.http.post("/v3/images/generate-async", headers=headers, json=body).status_code == 202
         theirs = firefly_mock.headers("other-client-id", "other-client-secret")
         assert firefly_mock.http.post("/v3/images/generate-async", headers=theirs, json=body).status_code == 422
+
+
+def test_generate_takes_multipart_with_a_style_reference_file(firefly_mock):
+    headers = firefly_mock.headers()
+    request = (
+        '{"prompt": "a kite", "style": {"imageReference": {"source": {}}}, "size": {"width": 1024, "height": 1024}}'
+    )
+    files = [("files", ("style.png", picture(), "image/png"))]
+    job = firefly_mock.http.post("/v3/images/generate-async", headers=headers, data={"request": request}, files=files)
+    assert job.status_code == 202, job.text
+    status = wait_done(firefly_mock, headers, job.json()["statusUrl"])
+    assert download(status["result"]["outputs"][0]["image"]["url"]).size == (1024, 1024)
+    two = files + [("files", ("extra.png", picture(), "image/png"))]
+    left_over = firefly_mock.http.post(
+        "/v3/images/generate-async", headers=headers, data={"request": request}, files=two
+    )
+    assert left_over.status_code == 422 and left_over.json()["validation_errors"][0]["loc"] == ["body", "files"]
+    text = firefly_mock.http.post(
+        "/v3/images/generate-async", headers={**headers, "content-type": "text/plain"}, content=b"{}"
+    )
+    assert text.json() == {
+        "error_code": "invalid_content_type",
+        "message": "Content type must be application/json or multipart/form-data.",
+    }

@@ -15,17 +15,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..bodies import read_json
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase
 from ..core.registry import Model
 from ..core.tenants import CredentialError
 from ..core.trainings import TrainingState
-from ..http import BodyTooLarge, base_url, header, is_count, is_json_type, json, read_body
+from ..http import BodyTooLarge, base_url, header, is_count, json, read_body
 from ..operations import operations
 from . import firefly_errors as errors
 from .firefly_fixtures import seed_custom_models
+from .firefly_multipart import Files, fill_sources, read_request, store_files
 from .firefly_uploads import unknown_upload, uploads
 
 SPEC = "firefly-v3.yaml"
@@ -35,6 +35,7 @@ VIDEO_KIND = "firefly.video"  # its status has an integer progress and outputs[]
 # image-to-image ones, firefly_video the videos).
 JOB_KINDS = (GENERATE, "firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite", VIDEO_KIND)
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
+REFERENCE_SOURCES = (("style", "imageReference", "source"), ("structure", "imageReference", "source"))
 # From the `size` description of Adobe's GenerateImagesRequestV3 (the newer spec, with image4 and custom models).
 _IMAGE3_SIZES = {
     (2048, 2048),
@@ -227,36 +228,35 @@ class Firefly:
 
     # --- generate, status, cancel --------------------------------------------------------------------------
 
-    async def _accept(self, request: Request, operation: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        """What every async operation checks first, as Firefly does: the caller, then a JSON body (415, the API
-        gateway's 413, 400 when empty or unreadable), then its header parameters and body against the operation
-        in the spec (one 422 listing every problem). Returns tenant, parameters (defaults filled in) and body."""
+    async def _accept(
+        self, request: Request, operation: str
+    ) -> tuple[str, dict[str, Any], dict[str, Any], Files | None]:
+        """What every async operation checks first, as Firefly does: the caller, then a JSON (or multipart) body
+        (415, the API gateway's 413, 400 when empty or unreadable), then its header parameters and body against the
+        operation in the spec (one 422 listing every problem). Returns tenant, parameters (defaults filled in),
+        body and the multipart files (None for a JSON body)."""
         tenant = self._tenant(request)
-        if not is_json_type(request.headers.get("content-type")):
-            raise errors.api(415, "invalid_content_type")
-        try:
-            body = await read_json(request, self.ctx.settings.max_json_bytes)
-        except BodyTooLarge:
-            raise errors.too_large() from None
-        if body.empty:
-            raise errors.api(400, "empty_input_body")
-        if body.error is not None:
-            raise errors.api(400, "bad_request")
+        settings = self.ctx.settings
+        body, files = await read_request(request, settings.max_json_bytes, settings.max_body_bytes)
         op = self.operations[operation]
         params, problems = op.parameters(request, defaults=True)
-        if not isinstance(body.value, dict):
+        if not isinstance(body, dict):
             raise errors.validation(
                 [*problems, {"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"}]
             )
-        problems += op.body_errors(body.value)
+        problems += op.body_errors(body)
         if problems:
             raise errors.validation(problems)
-        return tenant, params, _whole_numbers(body.value)
+        return tenant, params, _whole_numbers(body), files
 
     async def generate(self, request: Request) -> Response:
-        tenant, params, body = await self._accept(request, "generateImagesV3Async")
+        tenant, params, body, files = await self._accept(request, "generateImagesV3Async")
         version, mime = params["x-model-version"], params["x-accept-mimetype"]
-        problems = _semantic_errors(body, version) or self._unknown_uploads(tenant, body)
+        problems = _semantic_errors(body, version)
+        if files is not None and not problems:  # multipart: the files fill the empty style, then structure, sources
+            stored = await store_files(self.world, self.uploads, tenant, files)
+            problems = fill_sources(body, stored, True, REFERENCE_SOURCES)
+        problems = problems or self._unknown_uploads(tenant, body)
         if problems:
             raise errors.validation(problems)
         model = self._custom_model(tenant, body["customModelId"]) if version in CUSTOM_VERSIONS else None
@@ -268,11 +268,11 @@ class Firefly:
     def _unknown_uploads(self, tenant: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         """A reference image's `uploadId` must name a live upload of the caller (`POST /v2/storage/image`)."""
         found = []
-        for key in ("style", "structure"):
-            source = ((body.get(key) or {}).get("imageReference") or {}).get("source") or {}
+        for path in REFERENCE_SOURCES:
+            source = ((body.get(path[0]) or {}).get(path[1]) or {}).get(path[2]) or {}
             upload_id = source.get("uploadId")
             if isinstance(upload_id, str) and self.uploads.get(tenant, upload_id) is None:
-                found.append(unknown_upload([key, "imageReference", "source"]))
+                found.append(unknown_upload(list(path)))
         return found
 
     def _custom_model(self, tenant: str, asset_id: str) -> Model:

@@ -8,29 +8,24 @@ show what was asked, drawn over the caller's uploaded pixels (`images.Layer`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.datastructures import Headers, UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..bodies import JsonBody, parse, read_json
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job
-from ..core.uploads import Full
-from ..http import BodyTooLarge, base_url, is_json_type, json, read_body
+from ..http import base_url, json
 from ..operations import operations
-from ..uploads import UploadRefused
-from ..uploads import check_image as check_bytes
 from . import firefly_errors as errors
 from . import firefly_rules as rules
 from .firefly import SPEC, _whole_numbers
-from .firefly_uploads import authenticate, refusal, uploads
+from .firefly_multipart import read_request, store_files
+from .firefly_uploads import authenticate, uploads
 
 MAX_FILES = 4  # a request names at most an image, a mask and a style reference
 
@@ -95,7 +90,8 @@ class FireflyAsync:
         if tenant == "":
             headers = {"x-access-error": "invalid_ims_scope"}
             raise errors.api(403, "access_error", "The token lacks the firefly_api scope.", headers)
-        body, files = await self._body(request)
+        settings = self.ctx.settings
+        body, files = await read_request(request, settings.max_json_bytes, settings.max_body_bytes)
         params, problems = self.operations[op.id].parameters(request, defaults=True)
         if not isinstance(body, dict):
             problems.append({"loc": ["body"], "msg": "value is not a valid dict", "type": "type_error.dict"})
@@ -106,7 +102,7 @@ class FireflyAsync:
             problems = rules.errors(op.kind, body)
         if problems:
             raise errors.validation(problems)
-        stored = await self._store_files(tenant, files) if files else []
+        stored = await store_files(self.world, self.uploads, tenant, files) if files else []
         problems = rules.fill_sources(body, stored, files is not None)
         found: dict[str, Asset] = {}
         for loc, source in rules.sources(body):
@@ -126,55 +122,6 @@ class FireflyAsync:
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
         link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'
         return json({"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}, 202, {"Link": link})
-
-    async def _body(self, request: Request) -> tuple[Any, list[tuple[str, bytes]] | None]:
-        """The request (parsed JSON) and, for a multipart body, its image files; refusals as Firefly words them:
-        415, the API gateway's 413, 400 when empty or unreadable."""
-        content_type = request.headers.get("content-type", "")
-        multipart = content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
-        if not multipart and not is_json_type(content_type):
-            message = "Content type must be application/json or multipart/form-data."
-            raise errors.api(415, "invalid_content_type", message)
-        files: list[tuple[str, bytes]] | None = None
-        try:
-            if multipart:
-                parsed, files = await _form(request.headers, await read_body(request, self.ctx.settings.max_body_bytes))
-            else:
-                parsed = await read_json(request, self.ctx.settings.max_json_bytes)
-        except BodyTooLarge:
-            raise errors.too_large() from None
-        if parsed.empty:
-            raise errors.api(400, "empty_input_body")
-        if parsed.error is not None:
-            raise errors.api(400, "bad_request")
-        request.scope["mock.body"] = parsed.value
-        return parsed.value, files
-
-    async def _store_files(self, tenant: str, files: list[tuple[str, bytes]]) -> list[str]:
-        """Check each multipart image as the storage API would, and keep it as an upload of the caller."""
-        ids = []
-        for index, (declared, data) in enumerate(files):
-            try:
-                image = await check_bytes(data, declared)
-            except UploadRefused as refused:
-                problem = {"loc": ["body", "files", index], "msg": refusal(refused), "type": "value_error"}
-                raise errors.validation([problem]) from None
-            world = self.world
-            asset = Asset(
-                world.ids.uuid(),
-                tenant,
-                image.mime,
-                image.width,
-                image.height,
-                world.clock.now(),
-                meta={"kind": "upload"},
-            )
-            with world.store.transaction():
-                try:
-                    ids.append(self.uploads.add(asset, data).id)
-                except Full:
-                    raise errors.api(429, "rate_limited", "Too many stored uploads.", {"retry-after": "60"}) from None
-        return ids
 
     def _create_job(
         self,
@@ -229,33 +176,3 @@ class FireflyAsync:
             outcome=outcome,
         )
         return world.jobs.add(job)
-
-
-async def _form(headers: Headers, raw: bytes) -> tuple[JsonBody, list[tuple[str, bytes]]]:
-    """The `request` part (JSON text) and the image `files` of a multipart body, in order."""
-
-    async def stream() -> AsyncGenerator[bytes, None]:
-        yield raw
-
-    parser = MultiPartParser(headers, stream(), max_files=MAX_FILES, max_fields=MAX_FILES + 1, max_part_size=1 << 20)
-    try:
-        form = await parser.parse()
-    except (MultiPartException, ValueError, KeyError) as exc:
-        raise errors.api(400, "bad_request", f"The multipart body cannot be read: {exc}") from None
-    request_part = b""
-    files: list[tuple[str, bytes]] = []
-    try:
-        for name, value in form.multi_items():
-            if name == "files" and isinstance(value, UploadFile):
-                files.append(((value.content_type or "").split(";", 1)[0].strip().lower(), await value.read()))
-            elif name == "request" and isinstance(value, str):
-                request_part = value.encode("utf-8")
-            else:
-                problem = {"loc": ["body", name], "msg": "extra fields not permitted", "type": "value_error.extra"}
-                raise errors.validation([problem])
-    finally:
-        await form.close()
-    for name, present in (("request", request_part), ("files", files)):
-        if not present:
-            raise errors.validation([{"loc": ["body", name], "msg": "field required", "type": "value_error.missing"}])
-    return parse(request_part), files

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..core.assets import Asset
 from .firefly import _source_url_error
+from .firefly_multipart import fill_sources as multipart_fill
 from .firefly_uploads import unknown_upload as unknown_upload
 
 # "The supported sizes for the output images are: ..." (fill, similar, composite)
@@ -110,22 +111,8 @@ def _size(body: dict[str, Any]) -> tuple[int, int]:
 
 
 def fill_sources(body: dict[str, Any], upload_ids: list[str], multipart: bool) -> list[dict[str, Any]]:
-    """Give the multipart `files`, in order, to the sources the request leaves empty (image, then mask); in a JSON
-    body (no files) an empty source is an error."""
-    left = list(upload_ids)
-    found = []
-    for path, files in SOURCE_PATHS:
-        source = _at(body, path)
-        if not files or not isinstance(source, dict) or "uploadId" in source or "url" in source:
-            continue
-        if not left:
-            more = " (or one more file)" if multipart else ""
-            found.append(_error(list(path), f"either uploadId or url is required{more}"))
-            continue
-        source["uploadId"] = left.pop(0)
-    if left:
-        found.append(_error(["files"], f"{len(left)} file(s) left over: each file fills an empty image or mask source"))
-    return found
+    """Multipart files fill the empty image and mask sources, in that order (`firefly_multipart`)."""
+    return multipart_fill(body, upload_ids, multipart, tuple(path for path, files in SOURCE_PATHS if files))
 
 
 # --- what the placeholders show ----------------------------------------------------------------------------------

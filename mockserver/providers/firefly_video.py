@@ -91,7 +91,6 @@ class FireflyVideo:
         if parsed.error is not None:
             raise errors.api(400, "bad_request")
         body = parsed.value
-        request.scope["mock.body"] = body
         params, problems = self.operation.parameters(request, defaults=True)
         if not isinstance(body, dict):
             raise bad_request(
