@@ -23,6 +23,7 @@ from .settings import Settings, SettingsError, check, env_name
 # Idle keep-alive connections stay open this long, as behind common gateways (nginx's default): clients whose own
 # idle limit is shorter (httpx: 5 s, aiohttp: 15 s) then never send a request on a connection being closed.
 KEEP_ALIVE_SECONDS = 75
+BACKLOG = 2048  # Uvicorn's default
 
 
 def _version() -> str:
@@ -120,6 +121,9 @@ def _bind(host: str, port: int) -> socket.socket:
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        # Listen now, before "listening on" is printed: a client that connects as soon as it reads that line is
+        # queued until the server accepts, instead of refused while the app and its workers are still starting.
+        sock.listen(BACKLOG)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     sock.set_inheritable(True)

@@ -1,0 +1,56 @@
+"""Edges of start-up and settings found in verification: a client may connect as soon as it reads "listening on";
+a huge integer from code is refused naming the setting; `run_server(port=None)` still picks a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from mockserver.settings import SettingsError
+from mockserver.testing import run_server, stop_process
+
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("MOCKSERVER_")}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_port_accepts_connections_once_listening_is_printed(workers: str) -> None:
+    """docs/sidecar.md: "a script may read the address from it and connect at once". Connecting is not refused;
+    the request is answered once the app has started."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--workers", workers, "--no-access-log"],
+        env=CLEAN_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        port = int(line.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:  # refused before the fix
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            client.settimeout(30)
+            assert client.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        stop_process(process)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def test_a_huge_integer_from_code_is_refused_naming_the_setting() -> None:
+    with (
+        pytest.raises(SettingsError, match="setting 'port': an integer of .* bits is out of range"),
+        run_server(port=10**5000),
+    ):
+        pass
+
+
+def test_run_server_with_port_none_picks_a_free_port() -> None:
+    with run_server(port=None) as mock:
+        assert not mock.base_url.endswith(":8080")
+        assert mock.http.get("/ready").status_code == 200
