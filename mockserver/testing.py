@@ -65,7 +65,12 @@ class _Admin:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, f"/__admin{path}", headers=self.headers, **kwargs)
-        response.raise_for_status()
+        if response.is_error:  # the same exception as raise_for_status(), with the fake's own explanation in it
+            raise httpx.HTTPStatusError(
+                f"{method} /__admin{path} answered {response.status_code}: {response.text[:500]}",
+                request=response.request,
+                response=response,
+            )
         return response.json() if response.content else None
 
 

@@ -54,3 +54,24 @@ def test_run_server_with_port_none_picks_a_free_port() -> None:
     with run_server(port=None) as mock:
         assert not mock.base_url.endswith(":8080")
         assert mock.http.get("/ready").status_code == 200
+
+
+def test_a_marker_option_with_a_typo_or_a_bad_value_fails_saying_why(tmp_path) -> None:
+    (tmp_path / "test_marked.py").write_text(
+        "import pytest\n\n\n"
+        "@pytest.mark.mockserver(profle='instant')\n"
+        "def test_typo(mockserver):\n    pass\n\n\n"
+        "@pytest.mark.mockserver(profile='warp')\n"
+        "def test_bad_profile(mockserver):\n    pass\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_marked.py"],
+        cwd=tmp_path,
+        env=CLEAN_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "2 errors" in run.stdout, run.stdout[-3000:]
+    assert "takes only profile= and seed=, not ['profle']" in run.stdout  # ignored before: the test ran on "fast"
+    assert "PUT /__admin/profile answered 400:" in run.stdout and "not a valid enumeration member" in run.stdout
