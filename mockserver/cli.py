@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import inspect
 import os
 import socket
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(argv)
     except SettingsError as exc:
         _fail(str(exc))
+    _warn_unknown_variables()
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -167,6 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     _listening(host, port)
     _graceful_server_class()(uvicorn.Config(app, **common)).run(sockets=[sock])
     return 0
+
+
+def _warn_unknown_variables() -> None:
+    """A misspelt variable (MOCKSERVER_AUTHMODE=strict) would silently leave its setting at the default (auth
+    open). Not an error: other tools may use MOCKSERVER_* names of their own (a test suite's MOCKSERVER_URL)."""
+    known = [env_name(f.name) for f in dataclasses.fields(Settings)]
+    for name in sorted(n for n in os.environ if n.startswith("MOCKSERVER_") and n not in known):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        print(f"mockserver: warning: {name} is not a setting and is ignored{hint}", file=sys.stderr, flush=True)
 
 
 def _listening(host: str, port: int) -> None:

@@ -75,3 +75,22 @@ def test_a_marker_option_with_a_typo_or_a_bad_value_fails_saying_why(tmp_path) -
     assert "2 errors" in run.stdout, run.stdout[-3000:]
     assert "takes only profile= and seed=, not ['profle']" in run.stdout  # ignored before: the test ran on "fast"
     assert "PUT /__admin/profile answered 400:" in run.stdout and "not a valid enumeration member" in run.stdout
+
+
+def test_a_misspelt_variable_is_named_in_a_warning() -> None:
+    """MOCKSERVER_AUTHMODE=strict left auth open without a word; now stderr says so before "listening on"."""
+    env = {**CLEAN_ENV, "MOCKSERVER_AUTHMODE": "strict"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert first == (
+            "mockserver: warning: MOCKSERVER_AUTHMODE is not a setting and is ignored "
+            "(did you mean MOCKSERVER_AUTH_MODE?)\n"
+        )
+        assert "listening on" in process.stderr.readline()
+    finally:
+        stop_process(process)
+        process.stderr.close()  # type: ignore[union-attr]
