@@ -78,7 +78,7 @@ class Settings:
     max_models: int = _setting(10_000, "training-API models per tenant (0: no limit)", low=0, high=10**7)
     max_training_images: int = _setting(500, "training images per model (0: no limit)", low=0, high=10**6)
     journal_size: int = _setting(1000, "requests kept in the journal", low=0, high=10**7)
-    public_url: str | None = _setting(None, "base URL for returned links (default: from the Host header)")
+    public_url: str | None = _setting(None, "base URL for returned links (none: each request's Host header)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
