@@ -182,7 +182,8 @@ def _warn_unknown_variables() -> None:
 
 
 def _listening(host: str, port: int) -> None:
-    print(f"mockserver: listening on http://{host}:{port}", file=sys.stderr, flush=True)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    print(f"mockserver: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from mockserver.settings import SettingsError
-from mockserver.testing import run_server, stop_process
+from mockserver.testing import run_server, serve_process, stop_process
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("MOCKSERVER_")}
 
@@ -94,3 +95,12 @@ def test_a_misspelt_variable_is_named_in_a_warning() -> None:
     finally:
         stop_process(process)
         process.stderr.close()  # type: ignore[union-attr]
+
+
+def test_an_ipv6_host_is_announced_as_a_usable_url() -> None:
+    """`--host ::1` printed "listening on http://::1:PORT", which no client can parse."""
+    with serve_process(
+        [sys.executable, "-m", "mockserver", "serve", "--host", "::1", "--no-access-log"], CLEAN_ENV
+    ) as (_, base):
+        assert base.startswith("http://[::1]:")
+        assert httpx.get(f"{base}/ready").json() == {"status": "ready"}
