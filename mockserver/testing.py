@@ -65,7 +65,12 @@ class _Admin:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, f"/__admin{path}", headers=self.headers, **kwargs)
-        response.raise_for_status()
+        if response.is_error:  # the same exception as raise_for_status(), with the fake's own explanation in it
+            raise httpx.HTTPStatusError(
+                f"{method} /__admin{path} answered {response.status_code}: {response.text[:500]}",
+                request=response.request,
+                response=response,
+            )
         return response.json() if response.content else None
 
 
@@ -220,9 +225,8 @@ class _Server(uvicorn.Server):
 def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[MockServer]:
     """Serve the fake on 127.0.0.1 in a background thread; stop it on exit. The socket is bound here, on port 0
     unless a port is given, so two servers started at once can never race for the same port."""
-    settings = settings or Settings.from_env(
-        env={}, **{"port": 0, "host": "127.0.0.1", "access_log": False, **overrides}
-    )
+    given = {k: v for k, v in overrides.items() if v is not None}  # None means "not given", as in from_env
+    settings = settings or Settings.from_env(env={}, **{"port": 0, "host": "127.0.0.1", "access_log": False, **given})
     app = create_app(settings)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
