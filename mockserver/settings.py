@@ -135,7 +135,7 @@ def check(f: Any, value: Any, source: str) -> Any:
         raise SettingsError(f"{source}: {_brief(value)} is not one of {', '.join(choices)}")
     if f.name == "public_url":
         _check_url(value, source)
-    elif f.name == "host" and not value.strip():
+    elif f.name in ("host", "admin_token") and not value.strip():
         raise SettingsError(f"{source} must not be empty")
     return value
 

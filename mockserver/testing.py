@@ -21,7 +21,7 @@ import uvicorn
 
 from .app import create_app
 from .cli import KEEP_ALIVE_SECONDS
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 _LIMITS = httpx.Limits(keepalive_expiry=2)
 
@@ -227,6 +227,8 @@ def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[M
     unless a port is given, so two servers started at once can never race for the same port."""
     given = {k: v for k, v in overrides.items() if v is not None}  # None means "not given", as in from_env
     settings = settings or Settings.from_env(env={}, **{"port": 0, "host": "127.0.0.1", "access_log": False, **given})
+    if settings.workers != 1:
+        raise SettingsError("setting 'workers': run_server serves from one thread; use `mockserver serve --workers`")
     app = create_app(settings)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
