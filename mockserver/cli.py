@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import inspect
 import os
 import socket
@@ -23,6 +24,7 @@ from .settings import Settings, SettingsError, check, env_name
 # Idle keep-alive connections stay open this long, as behind common gateways (nginx's default): clients whose own
 # idle limit is shorter (httpx: 5 s, aiohttp: 15 s) then never send a request on a connection being closed.
 KEEP_ALIVE_SECONDS = 75
+BACKLOG = 2048  # Uvicorn's default
 
 
 def _version() -> str:
@@ -120,6 +122,9 @@ def _bind(host: str, port: int) -> socket.socket:
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        # Listen now, before "listening on" is printed: a client that connects as soon as it reads that line is
+        # queued until the server accepts, instead of refused while the app and its workers are still starting.
+        sock.listen(BACKLOG)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     sock.set_inheritable(True)
@@ -131,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_args(argv)
     except SettingsError as exc:
         _fail(str(exc))
+    _warn_unknown_variables()
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -165,8 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _warn_unknown_variables() -> None:
+    """A misspelt variable (MOCKSERVER_AUTHMODE=strict) would silently leave its setting at the default (auth
+    open). Not an error: other tools may use MOCKSERVER_* names of their own (a test suite's MOCKSERVER_URL)."""
+    known = [env_name(f.name) for f in dataclasses.fields(Settings)]
+    for name in sorted(n for n in os.environ if n.startswith("MOCKSERVER_") and n not in known):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        print(f"mockserver: warning: {name} is not a setting and is ignored{hint}", file=sys.stderr, flush=True)
+
+
 def _listening(host: str, port: int) -> None:
-    print(f"mockserver: listening on http://{host}:{port}", file=sys.stderr, flush=True)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    print(f"mockserver: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

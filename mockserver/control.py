@@ -202,9 +202,11 @@ class Control:
             self.ctx.journal.clear()
             return Response(status_code=204)
         filters = self._query(request)
-        limit = request.query_params.get("limit", "")
+        limit = request.query_params.get("limit")
+        if limit is not None and not is_count(limit):
+            raise _error(400, "invalid_request", "limit must be a non-negative integer.")
         found = self.ctx.journal.query(**filters)
-        if is_count(limit):
+        if limit is not None:
             found = found[-int(limit) :] if int(limit) else []
         return json({"requests": found, "count": len(found)})
 
@@ -218,6 +220,8 @@ class Control:
         if request.method == "GET":
             return json(self.export())
         body = await self._body(request, "importState")
+        if body.get("version", STATE_VERSION) != STATE_VERSION:
+            raise _error(422, "invalid_state", f"The state cannot be imported: version must be {STATE_VERSION}.")
         try:
             objects = [
                 (o["kind"], o["key"], o.get("tenant", ""), codec.decode(o["kind"], o["data"])) for o in body["objects"]

@@ -27,6 +27,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def _prepare(handle: MockServer, request: pytest.FixtureRequest) -> MockServer:
     marker = request.node.get_closest_marker("mockserver")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    unknown = sorted(set(options) - {"profile", "seed"})
+    if unknown or (marker and marker.args):  # a typo must not quietly run the test with the defaults
+        pytest.fail(f"@pytest.mark.mockserver takes only profile= and seed=, not {unknown or marker.args}", False)
     handle.reset(seed=options.get("seed"))
     if options.get("profile"):
         handle.profile(options["profile"])

@@ -78,7 +78,7 @@ class Settings:
     max_models: int = _setting(10_000, "training-API models per tenant (0: no limit)", low=0, high=10**7)
     max_training_images: int = _setting(500, "training images per model (0: no limit)", low=0, high=10**6)
     journal_size: int = _setting(1000, "requests kept in the journal", low=0, high=10**7)
-    public_url: str | None = _setting(None, "base URL for returned links (default: from the Host header)")
+    public_url: str | None = _setting(None, "base URL for returned links (none: each request's Host header)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -126,7 +126,7 @@ def check(f: Any, value: Any, source: str) -> Any:
         value = _integer(value, source)
         low, high = meta.get("low"), meta.get("high")
         if (low is not None and value < low) or (high is not None and value > high):
-            raise SettingsError(f"{source}: {value} is out of range ({low} to {high})")
+            raise SettingsError(f"{source}: {_brief(value)} is out of range ({low} to {high})")
         return value
     if not isinstance(value, str):
         raise SettingsError(f"{source}: {_brief(value)} is not text")
@@ -135,7 +135,7 @@ def check(f: Any, value: Any, source: str) -> Any:
         raise SettingsError(f"{source}: {_brief(value)} is not one of {', '.join(choices)}")
     if f.name == "public_url":
         _check_url(value, source)
-    elif f.name == "host" and not value.strip():
+    elif f.name in ("host", "admin_token") and not value.strip():
         raise SettingsError(f"{source} must not be empty")
     return value
 
@@ -164,5 +164,7 @@ def _check_url(value: str, source: str) -> None:
 
 def _brief(value: Any) -> str:
     """A value as quoted in a message, cut short: an error must not echo a megabyte back."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of {value.bit_length()} bits"  # repr() of one over 4,300 digits raises ValueError
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

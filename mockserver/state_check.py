@@ -61,6 +61,12 @@ class StateError(ValueError):
 def check_objects(objects: list[tuple[str, str, str, Any]], specs: dict[str, Spec]) -> None:
     """Raise StateError naming the first object that the routes could not serve."""
     keys = {(kind, key) for kind, key, _, _ in objects}
+    if len(keys) < len(objects):
+        seen: set[tuple[str, str]] = set()
+        for index, (kind, key, _, _) in enumerate(objects):
+            if (kind, key) in seen:
+                raise StateError(f"objects.{index} ({kind} {key!r}): the same kind and key appear twice")
+            seen.add((kind, key))
     for index, (kind, key, tenant, obj) in enumerate(objects):
         try:
             _check(kind, key, tenant, obj, keys, specs)

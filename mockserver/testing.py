@@ -21,7 +21,7 @@ import uvicorn
 
 from .app import create_app
 from .cli import KEEP_ALIVE_SECONDS
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 _LIMITS = httpx.Limits(keepalive_expiry=2)
 
@@ -65,7 +65,12 @@ class _Admin:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, f"/__admin{path}", headers=self.headers, **kwargs)
-        response.raise_for_status()
+        if response.is_error:  # the same exception as raise_for_status(), with the fake's own explanation in it
+            raise httpx.HTTPStatusError(
+                f"{method} /__admin{path} answered {response.status_code}: {response.text[:500]}",
+                request=response.request,
+                response=response,
+            )
         return response.json() if response.content else None
 
 
@@ -234,9 +239,10 @@ class _Server(uvicorn.Server):
 def run_server(settings: Settings | None = None, **overrides: Any) -> Iterator[MockServer]:
     """Serve the fake on 127.0.0.1 in a background thread; stop it on exit. The socket is bound here, on port 0
     unless a port is given, so two servers started at once can never race for the same port."""
-    settings = settings or Settings.from_env(
-        env={}, **{"port": 0, "host": "127.0.0.1", "access_log": False, **overrides}
-    )
+    given = {k: v for k, v in overrides.items() if v is not None}  # None means "not given", as in from_env
+    settings = settings or Settings.from_env(env={}, **{"port": 0, "host": "127.0.0.1", "access_log": False, **given})
+    if settings.workers != 1:
+        raise SettingsError("setting 'workers': run_server serves from one thread; use `mockserver serve --workers`")
     app = create_app(settings)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

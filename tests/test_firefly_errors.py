@@ -326,3 +326,20 @@ def test_a_crash_is_a_500_in_the_providers_format(monkeypatch):
         assert mock.count(status=500) == 1
         monkeypatch.undo()
         assert mock.http.get(job["statusUrl"], headers=headers).status_code == 200  # still serving
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "file", "s3"])
+def test_reference_url_on_an_allowed_domain_must_still_be_http(firefly_mock, scheme):
+    """Adobe's `PublicBinaryInputV3.url` has `maxLength: 2083`, pydantic v1's `HttpUrl`: only http(s) pre-signed
+    URLs; a storage domain under another scheme was accepted (202) before."""
+    url = f"{scheme}://bucket.s3.amazonaws.com/a.png"
+    r = generate(firefly_mock, {"prompt": "x", "structure": {"imageReference": {"source": {"url": url}}}})
+    assert r.status_code == 422
+    assert r.json()["validation_errors"] == [
+        {
+            "loc": ["body", "structure", "imageReference", "source", "url"],
+            "msg": "URL scheme not permitted",
+            "type": "value_error.url.scheme",
+            "ctx": {"allowed_schemes": ["http", "https"]},
+        }
+    ]

@@ -119,3 +119,40 @@ def test_requests_to_no_surface_are_journaled() -> None:
         assert entry["request_id"] == "wrong-base-url"
         mock.http.get("/health")
         assert mock.count(surface="none") == 1  # health checks and the like stay out of it
+
+
+def test_run_server_refuses_workers_it_cannot_start() -> None:
+    with pytest.raises(SettingsError, match="workers"), run_server(workers=2):
+        pass
+
+
+@pytest.mark.parametrize("token", ["", " ", "\t"])
+def test_a_blank_admin_token_is_refused(token: str) -> None:
+    if token == "":  # an empty variable counts as not set; an empty value from code is refused
+        with pytest.raises(SettingsError, match="admin_token"):
+            Settings(admin_token=token)
+        return
+    run = serve(env={"MOCKSERVER_ADMIN_TOKEN": token})
+    assert run.returncode == 2 and "MOCKSERVER_ADMIN_TOKEN" in run.stderr
+
+
+def test_the_journal_limit_must_be_a_count() -> None:
+    with run_server() as mock:
+        for bad in ("-1", "1e999", "x", "9" * 40):
+            answer = mock.http.get("/__admin/requests", params={"limit": bad})
+            assert answer.status_code == 400, (bad, answer.text)
+        mock.http.get("/v3/custom-models")
+        mock.http.get("/v3/custom-models")
+        assert len(mock.http.get("/__admin/requests", params={"limit": "1"}).json()["requests"]) == 1
+        assert mock.http.get("/__admin/requests", params={"limit": "0"}).json()["requests"] == []
+
+
+def test_state_imports_of_another_version_or_with_duplicates_are_refused() -> None:
+    with run_server() as mock:
+        state = mock.export_state()
+        before = mock.http.get("/__admin/state").json()
+        future = mock.http.put("/__admin/state", json={**state, "version": 99})
+        assert future.status_code == 422 and future.json()["error"] == "invalid_state"
+        twice = mock.http.put("/__admin/state", json={**state, "objects": state["objects"] + state["objects"][:1]})
+        assert twice.status_code == 422 and "twice" in twice.json()["message"]
+        assert mock.http.get("/__admin/state").json() == before  # nothing changed

@@ -520,6 +520,12 @@ def _source_url_error(url: str) -> dict[str, Any] | None:
         host = ""
     if not parts.scheme or not host:
         return {"msg": "invalid or missing URL scheme", "type": "value_error.url.scheme"}
+    if parts.scheme.lower() not in ("http", "https"):  # maxLength 2083 in Adobe's schema is pydantic v1's HttpUrl
+        return {
+            "msg": "URL scheme not permitted",
+            "type": "value_error.url.scheme",
+            "ctx": {"allowed_schemes": ["http", "https"]},
+        }
     if not any(host == d or host.endswith(f".{d}") for d in SOURCE_DOMAINS):
         return {
             "msg": f"URL domain {host} is not allowed; allowed domains: {', '.join(SOURCE_DOMAINS)}",
