@@ -27,8 +27,6 @@ from .firefly import SPEC, _whole_numbers
 from .firefly_multipart import read_request, store_files
 from .firefly_uploads import authenticate, uploads
 
-MAX_FILES = 4  # a request names at most an image, a mask and a style reference
-
 
 @dataclass(frozen=True)
 class Operation:
