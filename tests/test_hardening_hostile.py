@@ -573,7 +573,7 @@ def test_unrouted_file_path_says_no_such_key(world: World) -> None:
         ("/v3/custom-models?start=%C2%B2", True, 400),  # '²': isdigit() but not int() (these four used to be 500s)
         ("/v3/custom-models?limit=%C2%B2", True, 400),
         ("/__admin/requests?status=%C2%B2", False, 400),
-        ("/__admin/requests?limit=%C2%B2", False, 200),
+        ("/__admin/requests?limit=%C2%B2", False, 400),  # the journal limit must be a count (QA fix on main)
         ("/v3/custom-models?limit=%D9%A1", True, 400),  # Arabic-Indic one: int() takes it, the API should not
         ("/__admin/requests?status=abc", False, 400),
         ("/v3/custom-models?start=-1", True, 400),
