@@ -94,10 +94,12 @@ class Control:
             body = await read_json(request, self.ctx.settings.max_json_bytes)
         except BodyTooLarge:
             raise _error(413, "too_large", "Request body is too large.") from None
-        if body.empty:
+        if not body.raw:
             if optional:
                 return {}
             raise _error(400, "empty_body", "A JSON body is required.")
+        if body.empty:  # only whitespace: a body was sent, and it is not JSON
+            raise _error(400, "invalid_json", "The body is not valid JSON: it holds only whitespace.")
         if body.error is not None:
             raise _error(400, "invalid_json", f"The body is not valid JSON: {body.error}")
         if too_deep(body.value):  # the gateway leaves the control API's bodies alone, so the depth is checked here

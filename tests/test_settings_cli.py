@@ -156,3 +156,14 @@ def test_state_imports_of_another_version_or_with_duplicates_are_refused() -> No
         twice = mock.http.put("/__admin/state", json={**state, "objects": state["objects"] + state["objects"][:1]})
         assert twice.status_code == 422 and "twice" in twice.json()["message"]
         assert mock.http.get("/__admin/state").json() == before  # nothing changed
+
+
+def test_schemathesis_finds_stay_fixed() -> None:
+    """Two inputs random Schemathesis runs found: a non-ASCII signature (was a 500) and a whitespace-only body on
+    an optional-body admin route (was accepted as no body)."""
+    with run_server() as mock:
+        answer = mock.http.get("/files/abc.jpg", params={"expires": "99999999999", "signature": "é"})
+        assert answer.status_code == 403 and b"SignatureDoesNotMatch" in answer.content
+        blank = mock.http.post("/__admin/reset", content=b"  \n", headers={"content-type": "application/json"})
+        assert blank.status_code == 400 and blank.json()["error"] == "invalid_json"
+        assert mock.http.post("/__admin/reset").status_code == 200  # no body at all is still fine

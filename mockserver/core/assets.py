@@ -45,7 +45,8 @@ class Signer:
         """None when the URL is good, else why not ("invalid" or "expired")."""
         if not (0 < len(expires) <= 18 and expires.isascii() and expires.isdigit()):  # int() only on short digits
             return "invalid"
-        if not hmac.compare_digest(self._digest(asset_id, int(expires)), signature):
+        given = signature.encode("utf-8", "replace")  # bytes: compare_digest refuses non-ASCII text
+        if not hmac.compare_digest(self._digest(asset_id, int(expires)).encode(), given):
             return "invalid"
         if int(expires) <= now:
             return "expired"
