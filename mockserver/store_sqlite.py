@@ -48,6 +48,7 @@ class SqliteStore:
         self.db.executescript(_SCHEMA)
         self._depth = 0
         self._lock = threading.RLock()
+        self._writes = 0  # this connection's changes: `PRAGMA data_version` only counts other connections'
 
     def get(self, kind: str, key: str) -> Any | None:
         with self._lock:
@@ -56,6 +57,7 @@ class SqliteStore:
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
         with self._lock:
+            self._writes += 1
             self.db.execute(
                 "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)",
                 (kind, key, tenant, _encode(kind, obj)),
@@ -63,6 +65,7 @@ class SqliteStore:
 
     def delete(self, kind: str, key: str) -> None:
         with self._lock:
+            self._writes += 1
             self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key))
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
@@ -84,6 +87,7 @@ class SqliteStore:
 
     def clear(self, tenant: str | None = None) -> None:
         with self.transaction():
+            self._writes += 1
             if tenant is None:
                 self.db.execute("DELETE FROM objects")
                 self.db.execute("DELETE FROM meta WHERE substr(name, 1, ?) != ?", (len(KEEP_PREFIX), KEEP_PREFIX))
@@ -107,6 +111,7 @@ class SqliteStore:
             except BaseException:
                 self._depth -= 1
                 if outer:
+                    self._writes += 1
                     self.db.execute("ROLLBACK")
                 raise
             self._depth -= 1
@@ -122,17 +127,20 @@ class SqliteStore:
 
     def meta_put(self, name: str, value: Any) -> None:
         with self._lock:
+            self._writes += 1
             self.db.execute(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, orjson.dumps(value).decode())
             )
 
     def meta_delete(self, name: str) -> None:
         with self._lock:
+            self._writes += 1
             self.db.execute("DELETE FROM meta WHERE name=?", (name,))
 
     def meta_init(self, name: str, value: Any) -> Any:
         """Store `value` under `name` unless another worker did first; return what is stored (atomic)."""
         with self.transaction():
+            self._writes += 1
             self.db.execute(
                 "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, orjson.dumps(value).decode())
             )
@@ -148,6 +156,10 @@ class SqliteStore:
         """Changes whenever another connection commits: a cheap way to notice other workers' writes."""
         with self._lock:
             return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def revision(self) -> tuple[int, int]:
+        """Changes with every write, this worker's or another's: what a cache of derived answers checks."""
+        return (self.data_version(), self._writes)
 
     # --- the request journal, shared by workers ------------------------------------------------------------
 

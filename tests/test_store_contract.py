@@ -179,3 +179,34 @@ def run_threads(targets: list[Callable[[], None]]) -> None:
         thread.join(timeout=60)
     assert not errors, errors
     assert not any(t.is_alive() for t in threads)
+
+
+def test_revision_changes_with_every_write_from_any_handle(opener: Callable[[], Any]) -> None:
+    """Caches of derived answers (the custom-models listing) rely on it: one worker's write is seen by another."""
+    first, second = opener(), opener()
+    seen = [first.revision()]
+
+    def changed() -> bool:
+        now = first.revision()
+        fresh = now != seen[-1]
+        seen.append(now)
+        return fresh
+
+    assert not changed()
+    second.put("blob", "b1", b"x", "t1")
+    assert changed()
+    second.delete("blob", "b1")
+    assert changed()
+    second.meta_put("name", 1)
+    assert changed()
+    second.meta_delete("name")
+    assert changed()
+    second.put("blob", "b2", b"x", "t1")
+    assert changed()
+    second.clear("t1")
+    assert changed()
+    with pytest.raises(RuntimeError), first.transaction():  # a rollback restores state, but not the revision
+        first.meta_put("name", 2)
+        raise RuntimeError
+    assert changed()
+    assert not changed()
