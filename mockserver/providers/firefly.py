@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -172,25 +173,31 @@ class Firefly:
         if state not in PUBLISHED_STATES:
             raise errors.reason(400, f"The 'publishedState' parameter must be one of {', '.join(PUBLISHED_STATES)}.")
         first, size = int(start), int(limit)
-        models = self.listings.get((tenant, state, sort_by), lambda: self._listing(tenant, state, sort_by))
-        page = models[first : first + size]
-        links: dict[str, Any] = {
-            "page": {"href": "/v3/custom-models?start={start}&limit={limit}", "rel": "page", "templated": True}
-        }
-        if first + size < len(models):
-            extra = "".join(f"&{k}={quote(v)}" for k, v in (("sortBy", sort_by), ("publishedState", state)) if k in q)
-            links["next"] = {"href": f"/v3/custom-models?start={first + size}&limit={size}{extra}", "rel": "next"}
-        return json({"custom_models": page, "_links": links, "total_count": len(models)})
+        models, timed = self.listings.get((tenant, state, sort_by), lambda: self._listing(tenant, state, sort_by))
+        extra = "".join(f"&{k}={quote(v)}" for k, v in (("sortBy", sort_by), ("publishedState", state)) if k in q)
+        body = self.listings.get(
+            (tenant, state, sort_by, first, size, extra), lambda: (self._page(models, first, size, extra), timed)
+        )
+        return Response(body, media_type="application/json")
 
-    def _listing(self, tenant: str, state: str, sort_by: str) -> tuple[list[dict[str, Any]], bool]:
-        """Every model the listing shows, filtered, sorted and rendered; and whether that depends on the time
-        (a model with trainings, not ready from the start)."""
+    def _listing(self, tenant: str, state: str, sort_by: str) -> tuple[tuple[list[dict[str, Any]], bool], bool]:
+        """Every model the listing shows, filtered, sorted and rendered; and (twice: the value carries it to the
+        pages made from it) whether that depends on the time (a model with trainings, not ready from the start)."""
         every = self.world.registry.models(tenant, "firefly")
         models = [m for m in every if self._matches(m, state)]
         key = SORT_KEYS[sort_by.lstrip("-")]
         models.sort(key=lambda m: (key(m), m.id), reverse=sort_by.startswith("-"))
         timed = any(not m.ready and self.world.model_trainings(m) for m in every)
-        return [self._model_json(m) for m in models], timed
+        return ([self._model_json(m) for m in models], timed), timed
+
+    def _page(self, models: list[dict[str, Any]], first: int, size: int, extra: str) -> bytes:
+        links: dict[str, Any] = {
+            "page": {"href": "/v3/custom-models?start={start}&limit={limit}", "rel": "page", "templated": True}
+        }
+        if first + size < len(models):
+            links["next"] = {"href": f"/v3/custom-models?start={first + size}&limit={size}{extra}", "rel": "next"}
+        page = models[first : first + size]
+        return orjson.dumps({"custom_models": page, "_links": links, "total_count": len(models)})  # as json() does
 
     async def get_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
