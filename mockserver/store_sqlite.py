@@ -22,7 +22,19 @@ CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, tenan
 CREATE INDEX IF NOT EXISTS objects_by_tenant ON objects (kind, tenant);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
+# Objects per kind, kept by triggers: counting jobs on every generate (the max_jobs check) was a scan of the
+# index, slower with every job. REPLACE fires the delete trigger only with recursive_triggers on (every
+# connection sets it); a file from before the triggers is counted once when they are made.
+_COUNTED = (
+    """CREATE TRIGGER objects_counted_in AFTER INSERT ON objects BEGIN
+         INSERT INTO counts (kind, n) VALUES (new.kind, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1; END""",
+    """CREATE TRIGGER objects_counted_out AFTER DELETE ON objects BEGIN
+         UPDATE counts SET n = n - 1 WHERE kind = old.kind; END""",
+    "DELETE FROM counts",
+    "INSERT INTO counts (kind, n) SELECT kind, COUNT(*) FROM objects GROUP BY kind",
+)
 
 
 def _encode(kind: str, obj: Any) -> bytes:
@@ -45,10 +57,15 @@ class SqliteStore:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA recursive_triggers=ON")
         self.db.executescript(_SCHEMA)
         self._depth = 0
         self._lock = threading.RLock()
         self._writes = 0  # this connection's changes: `PRAGMA data_version` only counts other connections'
+        with self.transaction():
+            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='objects_counted_in'").fetchone():
+                for statement in _COUNTED:
+                    self.db.execute(statement)
 
     def get(self, kind: str, key: str) -> Any | None:
         with self._lock:
@@ -83,7 +100,8 @@ class SqliteStore:
             if tenant is not None:
                 query = "SELECT COUNT(*) FROM objects WHERE kind=? AND tenant=?"
                 return self.db.execute(query, (kind, tenant)).fetchone()[0]
-            return self.db.execute("SELECT COUNT(*) FROM objects WHERE kind=?", (kind,)).fetchone()[0]
+            row = self.db.execute("SELECT n FROM counts WHERE kind=?", (kind,)).fetchone()
+            return row[0] if row else 0
 
     def clear(self, tenant: str | None = None) -> None:
         with self.transaction():

@@ -210,3 +210,42 @@ def test_revision_changes_with_every_write_from_any_handle(opener: Callable[[], 
         raise RuntimeError
     assert changed()
     assert not changed()
+
+
+def test_counts_follow_puts_replacements_deletes_and_clears(opener: Callable[[], Any]) -> None:
+    first, second = opener(), opener()
+    for i in range(5):
+        first.put("blob", f"b{i}", b"x", "t1" if i % 2 else "t2")
+    first.put("blob", "b0", b"y", "t1")  # a replacement (moving tenant too) is not a new object
+    second.put("blob", "b1", b"z", "t1")
+    assert first.count("blob") == second.count("blob") == 5
+    second.delete("blob", "b2")
+    second.delete("blob", "missing")
+    assert first.count("blob") == 4 and first.count("other") == 0
+    with pytest.raises(RuntimeError), first.transaction():
+        first.put("blob", "b9", b"x", "t1")
+        raise RuntimeError
+    assert second.count("blob") == 4
+    first.clear("t1")
+    assert second.count("blob") == len(second.items("blob")) == 1
+    first.clear()
+    assert second.count("blob") == 0
+
+
+def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = SqliteStore(str(tmp_path))
+    for i in range(3):
+        store.put("blob", f"b{i}", b"x", "t")
+    store.close()
+    db = sqlite3.connect(str(tmp_path / "mockserver.db"))
+    db.executescript("DROP TRIGGER objects_counted_in; DROP TRIGGER objects_counted_out; DELETE FROM counts;")
+    db.close()
+    reopened = SqliteStore(str(tmp_path))
+    try:
+        assert reopened.count("blob") == 3
+        reopened.put("blob", "b3", b"x", "t")
+        assert reopened.count("blob") == 4
+    finally:
+        reopened.close()
