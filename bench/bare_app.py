@@ -2,7 +2,8 @@
 
 `python -m bench.bare_app --port P` serves it the way `mockserver serve` serves the fake (mockserver/cli.py builds
 `uvicorn.Config(app, host=..., port=..., log_level="warning", access_log=False, timeout_graceful_shutdown=5)` and
-runs one `uvicorn.Server`), so the only difference the benchmark sees is the fake's own code.
+runs one `uvicorn.Server`), so the only difference the benchmark sees is the fake's own code. With `--blob FILE`,
+`GET /blob` answers FILE's bytes as a JPEG: a download is compared with the same bytes, not the small JSON body.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -25,11 +27,14 @@ BODY = (
 )
 
 
-def build() -> Starlette:
+def build(blob: bytes = b"") -> Starlette:
     ready = {"ok": False}
 
     async def fixed(request: Request) -> Response:
         return Response(BODY, media_type="application/json")
+
+    async def file_bytes(request: Request) -> Response:
+        return Response(blob, media_type="image/jpeg")
 
     async def readiness(request: Request) -> Response:
         return Response(b'{"status":"ready"}', 200 if ready["ok"] else 503, media_type="application/json")
@@ -40,7 +45,11 @@ def build() -> Starlette:
         yield
 
     return Starlette(
-        routes=[Route("/json", fixed, methods=["GET", "POST"]), Route("/ready", readiness, methods=["GET"])],
+        routes=[
+            Route("/json", fixed, methods=["GET", "POST"]),
+            Route("/blob", file_bytes, methods=["GET"]),
+            Route("/ready", readiness, methods=["GET"]),
+        ],
         lifespan=lifespan,
     )
 
@@ -49,9 +58,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--blob", help="a file whose bytes GET /blob answers")
     args = parser.parse_args()
+    blob = Path(args.blob).read_bytes() if args.blob else b""
     config = uvicorn.Config(
-        build(), host=args.host, port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+        build(blob), host=args.host, port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
     )
     uvicorn.Server(config).run()
 

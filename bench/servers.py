@@ -120,5 +120,10 @@ def mockserver(*flags: str, env: dict[str, str] | None = None, name: str = "mock
     return Server(["-m", "mockserver", "serve", *flags], env=env, name=name, cpus=SERVER_CPUS)
 
 
-def bare_app() -> Server:
-    return Server(["-m", "bench.bare_app"], name="bare app", cpus=SERVER_CPUS)
+def bare_app(*flags: str) -> Server:
+    return Server(["-m", "bench.bare_app", *flags], name="bare app", cpus=SERVER_CPUS)
+
+
+def raw_app(*flags: str) -> Server:
+    """The raw ASGI app (no framework): the second ceiling."""
+    return Server(["-m", "bench.raw_app", *flags], name="raw ASGI app", cpus=SERVER_CPUS)

@@ -17,6 +17,7 @@ from . import spec as specs
 from .context import Context
 from .control import Control
 from .core.world import World
+from .direct import Direct
 from .files import Files
 from .gateway import Gateway
 from .http import json
@@ -94,7 +95,14 @@ def create_app(settings: Settings | None = None) -> Gateway:
     surfaces = Surfaces(listed)
     # Each surface's routes are mounted as one route; the surfaces clients poll come first, and within each
     # surface the routes they poll (status, downloads, job and prediction reads).
-    hot = ("/v3/status/{job_id:path}", "/files/{name}", "/v1/jobs/{job_id}", "/predictions/{prediction_id}")
+    hot = (
+        "/v3/status/{job_id:path}",
+        "/files/{name}",
+        "/v1/jobs/{job_id}",
+        "/predictions/{prediction_id}",
+        "/v3/custom-models",
+        "/v3/images/generate-async",
+    )
     first = ("firefly", "files", "scenario", "training")
     ordered = sorted(surfaces, key=lambda s: first.index(s.surface) if s.surface in first else len(first))
     routes: list[BaseRoute] = [SurfaceRoutes(surfaces, each, hot) for each in ordered]
@@ -122,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.ctx = ctx
     app.state.surfaces = surfaces
-    return Gateway(app, ctx, surfaces)
+    return Gateway(app, ctx, surfaces, Direct(app, [r for r in routes if isinstance(r, SurfaceRoutes)], hot))
 
 
 def app_from_env() -> Gateway:

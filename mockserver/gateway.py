@@ -23,6 +23,7 @@ from .context import Context
 from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
 from .core.jobs import Outcome
+from .direct import Direct
 from .http import MAX_JSON_DEPTH, is_count, over_limit, too_deep
 from .http import json as json_response
 from .surface import SCOPE_KEY, Surface, SurfaceError, Surfaces, render
@@ -34,8 +35,9 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class Gateway:
-    def __init__(self, app: ASGIApp, ctx: Context, surfaces: Surfaces) -> None:
+    def __init__(self, app: ASGIApp, ctx: Context, surfaces: Surfaces, direct: Direct | None = None) -> None:
         self.app = app
+        self.direct = direct
         self.ctx = ctx
         self.surfaces = surfaces
         self.limiter = RateLimiter(surfaces) if ctx.settings.rate_limits == "realistic" else None
@@ -111,7 +113,7 @@ class Gateway:
                 and "content-length" not in headers
                 and not self.world.faults.any()
             ):
-                await self.app(scope, receive, send_with_id)  # the polling fast path: nothing to check first
+                await self._pass(scope, receive, send_with_id, surface)  # the polling fast path: nothing to check
             else:
                 await self._handle(scope, receive, send, send_with_id, surface, headers, seen)
         except Exception:
@@ -170,7 +172,16 @@ class Gateway:
                 retry = {"retry-after": str(math.ceil(wait)), "x-access-rate-limit-level": "org"}
                 await self._error(surface, path, SurfaceError(429, "rate_limited", None, retry), send_with_id)
                 return
-        await self.app(scope, receive, send_with_id)
+        await self._pass(scope, receive, send_with_id, surface)
+
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, surface: Surface) -> None:
+        """Hand the request on: straight to a hot route's endpoint when it is one, else through the app."""
+        direct = self.direct
+        found = direct.find(scope, surface) if direct is not None else None
+        if direct is None or found is None:
+            await self.app(scope, receive, send)
+        else:
+            await direct.serve(found, scope, receive, send, surface)
 
     async def _apply(
         self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Surface, path: str

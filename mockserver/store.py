@@ -30,6 +30,7 @@ class Store(Protocol):
     def meta_init(self, name: str, value: Any) -> Any: ...
     def next_counter(self, name: str) -> int: ...
     def data_version(self) -> int: ...
+    def revision(self) -> tuple[int, int]: ...
 
 
 class MemoryStore:
@@ -50,6 +51,7 @@ class MemoryStore:
         self._depth = 0
         self._undo: list[Callable[[], None]] | None = None
         self._order: dict[str, list[str]] = {}  # key order of kinds a transaction deleted from, to restore it
+        self._writes = 0  # bumped by every change, rollbacks included: what `revision` reports
 
     def _remember(self, kind: str, key: str, deleting: bool = False) -> None:
         """Inside a transaction, note how to put (kind, key) back as it is now (and, before the first delete from
@@ -74,6 +76,7 @@ class MemoryStore:
         self._put(kind, key, obj, tenant)
 
     def _put(self, kind: str, key: str, obj: Any, tenant: str) -> None:
+        self._writes += 1
         self._objects.setdefault(kind, {})[key] = obj
         owners = self._owner.setdefault(kind, {})
         if owners.get(key) != tenant:
@@ -88,6 +91,7 @@ class MemoryStore:
         self._delete(kind, key)
 
     def _delete(self, kind: str, key: str) -> None:
+        self._writes += 1
         table = self._objects.get(kind)
         if table is None or key not in table:
             return
@@ -109,6 +113,7 @@ class MemoryStore:
 
     def clear(self, tenant: str | None = None) -> None:
         """Forget every object (and every meta value but the kept ones), or one tenant's objects."""
+        self._writes += 1
         if self._undo is not None:
             for kind, key, _, _ in self.dump():
                 if tenant is None or self._owner[kind][key] == tenant:
@@ -146,10 +151,12 @@ class MemoryStore:
             self._undo.append(lambda: self._meta.pop(name, None))
 
     def meta_put(self, name: str, value: Any) -> None:
+        self._writes += 1
         self._remember_meta(name)
         self._meta[name] = value
 
     def meta_delete(self, name: str) -> None:
+        self._writes += 1
         self._remember_meta(name)
         self._meta.pop(name, None)
 
@@ -168,6 +175,10 @@ class MemoryStore:
     def data_version(self) -> int:
         return 0
 
+    def revision(self) -> tuple[int, int]:
+        """Changes with every write: what a cache of derived answers checks before reusing one."""
+        return (0, self._writes)
+
     def close(self) -> None:
         pass
 
@@ -184,6 +195,7 @@ class MemoryStore:
                 yield
             except BaseException:
                 if outer:
+                    self._writes += 1
                     undo, self._undo = self._undo or [], None
                     for step in reversed(undo):
                         step()

@@ -22,7 +22,19 @@ CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, tenan
 CREATE INDEX IF NOT EXISTS objects_by_tenant ON objects (kind, tenant);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
+# Objects per kind, kept by triggers: counting jobs on every generate (the max_jobs check) was a scan of the
+# index, slower with every job. REPLACE fires the delete trigger only with recursive_triggers on (every
+# connection sets it); a file from before the triggers is counted once when they are made.
+_COUNTED = (
+    """CREATE TRIGGER objects_counted_in AFTER INSERT ON objects BEGIN
+         INSERT INTO counts (kind, n) VALUES (new.kind, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1; END""",
+    """CREATE TRIGGER objects_counted_out AFTER DELETE ON objects BEGIN
+         UPDATE counts SET n = n - 1 WHERE kind = old.kind; END""",
+    "DELETE FROM counts",
+    "INSERT INTO counts (kind, n) SELECT kind, COUNT(*) FROM objects GROUP BY kind",
+)
 
 
 def _encode(kind: str, obj: Any) -> bytes:
@@ -45,9 +57,15 @@ class SqliteStore:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA recursive_triggers=ON")
         self.db.executescript(_SCHEMA)
         self._depth = 0
         self._lock = threading.RLock()
+        self._writes = 0  # this connection's changes: `PRAGMA data_version` only counts other connections'
+        with self.transaction():
+            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='objects_counted_in'").fetchone():
+                for statement in _COUNTED:
+                    self.db.execute(statement)
 
     def get(self, kind: str, key: str) -> Any | None:
         with self._lock:
@@ -56,6 +74,7 @@ class SqliteStore:
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
         with self._lock:
+            self._writes += 1
             self.db.execute(
                 "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)",
                 (kind, key, tenant, _encode(kind, obj)),
@@ -63,6 +82,7 @@ class SqliteStore:
 
     def delete(self, kind: str, key: str) -> None:
         with self._lock:
+            self._writes += 1
             self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key))
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
@@ -80,10 +100,12 @@ class SqliteStore:
             if tenant is not None:
                 query = "SELECT COUNT(*) FROM objects WHERE kind=? AND tenant=?"
                 return self.db.execute(query, (kind, tenant)).fetchone()[0]
-            return self.db.execute("SELECT COUNT(*) FROM objects WHERE kind=?", (kind,)).fetchone()[0]
+            row = self.db.execute("SELECT n FROM counts WHERE kind=?", (kind,)).fetchone()
+            return row[0] if row else 0
 
     def clear(self, tenant: str | None = None) -> None:
         with self.transaction():
+            self._writes += 1
             if tenant is None:
                 self.db.execute("DELETE FROM objects")
                 self.db.execute("DELETE FROM meta WHERE substr(name, 1, ?) != ?", (len(KEEP_PREFIX), KEEP_PREFIX))
@@ -107,6 +129,7 @@ class SqliteStore:
             except BaseException:
                 self._depth -= 1
                 if outer:
+                    self._writes += 1
                     self.db.execute("ROLLBACK")
                 raise
             self._depth -= 1
@@ -122,17 +145,20 @@ class SqliteStore:
 
     def meta_put(self, name: str, value: Any) -> None:
         with self._lock:
+            self._writes += 1
             self.db.execute(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, orjson.dumps(value).decode())
             )
 
     def meta_delete(self, name: str) -> None:
         with self._lock:
+            self._writes += 1
             self.db.execute("DELETE FROM meta WHERE name=?", (name,))
 
     def meta_init(self, name: str, value: Any) -> Any:
         """Store `value` under `name` unless another worker did first; return what is stored (atomic)."""
         with self.transaction():
+            self._writes += 1
             self.db.execute(
                 "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, orjson.dumps(value).decode())
             )
@@ -148,6 +174,10 @@ class SqliteStore:
         """Changes whenever another connection commits: a cheap way to notice other workers' writes."""
         with self._lock:
             return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def revision(self) -> tuple[int, int]:
+        """Changes with every write, this worker's or another's: what a cache of derived answers checks."""
+        return (self.data_version(), self._writes)
 
     # --- the request journal, shared by workers ------------------------------------------------------------
 

@@ -179,3 +179,73 @@ def run_threads(targets: list[Callable[[], None]]) -> None:
         thread.join(timeout=60)
     assert not errors, errors
     assert not any(t.is_alive() for t in threads)
+
+
+def test_revision_changes_with_every_write_from_any_handle(opener: Callable[[], Any]) -> None:
+    """Caches of derived answers (the custom-models listing) rely on it: one worker's write is seen by another."""
+    first, second = opener(), opener()
+    seen = [first.revision()]
+
+    def changed() -> bool:
+        now = first.revision()
+        fresh = now != seen[-1]
+        seen.append(now)
+        return fresh
+
+    assert not changed()
+    second.put("blob", "b1", b"x", "t1")
+    assert changed()
+    second.delete("blob", "b1")
+    assert changed()
+    second.meta_put("name", 1)
+    assert changed()
+    second.meta_delete("name")
+    assert changed()
+    second.put("blob", "b2", b"x", "t1")
+    assert changed()
+    second.clear("t1")
+    assert changed()
+    with pytest.raises(RuntimeError), first.transaction():  # a rollback restores state, but not the revision
+        first.meta_put("name", 2)
+        raise RuntimeError
+    assert changed()
+    assert not changed()
+
+
+def test_counts_follow_puts_replacements_deletes_and_clears(opener: Callable[[], Any]) -> None:
+    first, second = opener(), opener()
+    for i in range(5):
+        first.put("blob", f"b{i}", b"x", "t1" if i % 2 else "t2")
+    first.put("blob", "b0", b"y", "t1")  # a replacement (moving tenant too) is not a new object
+    second.put("blob", "b1", b"z", "t1")
+    assert first.count("blob") == second.count("blob") == 5
+    second.delete("blob", "b2")
+    second.delete("blob", "missing")
+    assert first.count("blob") == 4 and first.count("other") == 0
+    with pytest.raises(RuntimeError), first.transaction():
+        first.put("blob", "b9", b"x", "t1")
+        raise RuntimeError
+    assert second.count("blob") == 4
+    first.clear("t1")
+    assert second.count("blob") == len(second.items("blob")) == 1
+    first.clear()
+    assert second.count("blob") == 0
+
+
+def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = SqliteStore(str(tmp_path))
+    for i in range(3):
+        store.put("blob", f"b{i}", b"x", "t")
+    store.close()
+    db = sqlite3.connect(str(tmp_path / "mockserver.db"))
+    db.executescript("DROP TRIGGER objects_counted_in; DROP TRIGGER objects_counted_out; DELETE FROM counts;")
+    db.close()
+    reopened = SqliteStore(str(tmp_path))
+    try:
+        assert reopened.count("blob") == 3
+        reopened.put("blob", "b3", b"x", "t")
+        assert reopened.count("blob") == 4
+    finally:
+        reopened.close()

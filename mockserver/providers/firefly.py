@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from ..context import Context
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase
+from ..core.memo import Memo
 from ..core.registry import Model
 from ..core.tenants import CredentialError
 from ..core.trainings import TrainingState
@@ -98,6 +100,7 @@ class Firefly:
         self.operations = operations(self.spec)
         self.world.seeders.append(seed_custom_models)
         self.uploads = uploads(ctx)
+        self.listings = Memo(self.world.store, self.world.clock)  # custom-model listings, per tenant and order
 
     def routes(self) -> list[Route]:
         return [
@@ -175,17 +178,31 @@ class Firefly:
         if state not in PUBLISHED_STATES:
             raise errors.reason(400, f"The 'publishedState' parameter must be one of {', '.join(PUBLISHED_STATES)}.")
         first, size = int(start), int(limit)
-        models = [m for m in self.world.registry.models(tenant, "firefly") if self._matches(m, state)]
+        models, timed = self.listings.get((tenant, state, sort_by), lambda: self._listing(tenant, state, sort_by))
+        extra = "".join(f"&{k}={quote(v)}" for k, v in (("sortBy", sort_by), ("publishedState", state)) if k in q)
+        body = self.listings.get(
+            (tenant, state, sort_by, first, size, extra), lambda: (self._page(models, first, size, extra), timed)
+        )
+        return Response(body, media_type="application/json")
+
+    def _listing(self, tenant: str, state: str, sort_by: str) -> tuple[tuple[list[dict[str, Any]], bool], bool]:
+        """Every model the listing shows, filtered, sorted and rendered; and (twice: the value carries it to the
+        pages made from it) whether that depends on the time (a model with trainings, not ready from the start)."""
+        every = self.world.registry.models(tenant, "firefly")
+        models = [m for m in every if self._matches(m, state)]
         key = SORT_KEYS[sort_by.lstrip("-")]
         models.sort(key=lambda m: (key(m), m.id), reverse=sort_by.startswith("-"))
-        page = models[first : first + size]
+        timed = any(not m.ready and self.world.model_trainings(m) for m in every)
+        return ([self._model_json(m) for m in models], timed), timed
+
+    def _page(self, models: list[dict[str, Any]], first: int, size: int, extra: str) -> bytes:
         links: dict[str, Any] = {
             "page": {"href": "/v3/custom-models?start={start}&limit={limit}", "rel": "page", "templated": True}
         }
         if first + size < len(models):
-            extra = "".join(f"&{k}={quote(v)}" for k, v in (("sortBy", sort_by), ("publishedState", state)) if k in q)
             links["next"] = {"href": f"/v3/custom-models?start={first + size}&limit={size}{extra}", "rel": "next"}
-        return json({"custom_models": [self._model_json(m) for m in page], "_links": links, "total_count": len(models)})
+        page = models[first : first + size]
+        return orjson.dumps({"custom_models": page, "_links": links, "total_count": len(models)})  # as json() does
 
     async def get_model(self, request: Request) -> Response:
         tenant = self._tenant(request)
