@@ -23,12 +23,12 @@ from ..core.memo import Memo
 from ..core.registry import Model
 from ..core.tenants import CredentialError
 from ..core.trainings import TrainingState
-from ..http import BodyTooLarge, base_url, header, is_count, json, read_body
+from ..http import BodyTooLarge, base_url, is_count, json, read_body
 from ..operations import operations
 from . import firefly_errors as errors
 from .firefly_fixtures import seed_custom_models
 from .firefly_multipart import Files, fill_sources, read_request, store_files
-from .firefly_uploads import unknown_upload, uploads
+from .firefly_uploads import tenant_of, unknown_upload, uploads
 
 SPEC = "firefly-v3.yaml"
 GENERATE = "firefly.generate"
@@ -151,14 +151,7 @@ class Firefly:
         return json({"access_token": token.value, "token_type": "bearer", "expires_in": 86399})
 
     def _tenant(self, request: Request) -> str:
-        auth = header(request, b"authorization")
-        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        try:
-            tenant = self.world.tenants.check_token(bearer, header(request, b"x-api-key"))
-        except CredentialError as exc:
-            raise errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key() from None
-        request.scope["mock.tenant"] = tenant
-        return tenant
+        return tenant_of(self.ctx, request)
 
     # --- custom models -------------------------------------------------------------------------------------
 
@@ -264,7 +257,7 @@ class Firefly:
         problems += op.body_errors(body)
         if problems:
             raise errors.validation(problems)
-        return tenant, params, _whole_numbers(body), files
+        return tenant, params, whole_numbers(body), files
 
     async def generate(self, request: Request) -> Response:
         tenant, params, body, files = await self._accept(request, "generateImagesV3Async")
@@ -461,7 +454,7 @@ def accepts_json(accept: str | None) -> bool:
     return False
 
 
-def _whole_numbers(body: dict[str, Any]) -> dict[str, Any]:
+def whole_numbers(body: dict[str, Any]) -> dict[str, Any]:
     """JSON Schema counts 2.0 as an integer, and Firefly (pydantic) accepts it as 2: make such numbers ints."""
 
     def whole(value: Any) -> Any:
@@ -522,13 +515,13 @@ def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]
     for key in ("style", "structure"):
         source = ((body.get(key) or {}).get("imageReference") or {}).get("source") or {}
         if isinstance(source.get("url"), str):
-            problem = _source_url_error(source["url"])
+            problem = source_url_error(source["url"])
             if problem is not None:
                 found.append({"loc": ["body", key, "imageReference", "source", "url"], **problem})
     return found
 
 
-def _source_url_error(url: str) -> dict[str, Any] | None:
+def source_url_error(url: str) -> dict[str, Any] | None:
     """A reference image URL must be an absolute URL on one of the storage domains Adobe lists."""
     parts = urlsplit(url)
     try:

@@ -23,7 +23,7 @@ from ..http import base_url, json
 from ..operations import operations
 from . import firefly_errors as errors
 from . import firefly_rules as rules
-from .firefly import SPEC, _whole_numbers
+from .firefly import SPEC, whole_numbers
 from .firefly_multipart import read_request, store_files
 from .firefly_uploads import authenticate, uploads
 
@@ -96,7 +96,7 @@ class FireflyAsync:
             raise errors.validation(problems)
         problems += self.operations[op.id].body_errors(body)
         if not problems:
-            body = _whole_numbers(body)
+            body = whole_numbers(body)
             problems = rules.errors(op.kind, body)
         if problems:
             raise errors.validation(problems)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.assets import Asset
-from .firefly import _source_url_error
+from .firefly import source_url_error
 from .firefly_multipart import fill_sources as multipart_fill
 from .firefly_uploads import unknown_upload as unknown_upload
 
@@ -73,7 +73,7 @@ def errors(kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     for loc, source in sources(body):
         url = source.get("url")
         if isinstance(url, str):
-            problem = _source_url_error(url)
+            problem = source_url_error(url)
             if problem is not None:
                 found.append({"loc": ["body", *loc, "url"], **problem})
         elif "uploadId" not in source and not _fillable(loc):

@@ -23,6 +23,7 @@ from ..http import BodyTooLarge, header, json, read_body
 from ..surface import NO_RATE_LIMITS, SurfaceError
 from ..uploads import Problem, UploadedImage, UploadRefused
 from ..uploads import check_image as check_bytes
+from . import firefly_errors as errors
 
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024  # "The maximum file size supported for uploading an image is 15MB."
 UPLOAD_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}  # the spec's request media types
@@ -108,20 +109,27 @@ def uploads(ctx: Context) -> Uploads:
     return Uploads(ctx.world.store, ctx.world.clock, ctx.world.assets, PER_TENANT, TOTAL, TOTAL_BYTES)
 
 
-def authenticate(ctx: Context, request: Request) -> str:
-    """The caller's tenant from `Authorization: Bearer` and `x-api-key`, as Adobe's gateway checks them (bad token
-    401, bad key 403, raised). "" means a valid token without the `firefly_api` scope; the caller answers that in
-    its own format."""
-    auth = header(request, b"authorization")
-    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+def tenant_of(ctx: Context, request: Request) -> str:
+    """The caller's tenant from `Authorization: Bearer` and `x-api-key`, as Adobe's gateway checks them on every
+    Firefly route: a bad token is 401, then a bad key 403 (raised)."""
     try:
-        tenant = ctx.world.tenants.check_token(bearer, header(request, b"x-api-key"))
+        tenant = ctx.world.tenants.check_token(_bearer(request), header(request, b"x-api-key"))
     except CredentialError as exc:
-        if exc.reason == "bad_token":
-            raise SurfaceError(401, "401013", "Oauth token is not valid") from None
-        raise SurfaceError(403, "403003", "Api Key is invalid") from None
+        raise errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key() from None
     request.scope["mock.tenant"] = tenant
-    return tenant if has_scope(bearer) else ""
+    return tenant
+
+
+def authenticate(ctx: Context, request: Request) -> str:
+    """`tenant_of`, and "" for a valid token without the `firefly_api` scope; the caller answers that in its own
+    format."""
+    tenant = tenant_of(ctx, request)
+    return tenant if has_scope(_bearer(request)) else ""
+
+
+def _bearer(request: Request) -> str:
+    auth = header(request, b"authorization")
+    return auth[7:].strip() if auth[:7].lower() == "bearer " else ""
 
 
 def unknown_upload(loc: list[Any]) -> dict[str, Any]:

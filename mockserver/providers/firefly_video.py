@@ -24,7 +24,7 @@ from ..http import BodyTooLarge, base_url, is_json_type, json
 from ..operations import operations
 from ..surface import SurfaceError
 from . import firefly_errors as errors
-from .firefly import SPEC, VIDEO_KIND, _whole_numbers
+from .firefly import SPEC, VIDEO_KIND, whole_numbers
 from .firefly_uploads import authenticate, unknown_upload, uploads
 
 OPERATION = "generateVideoV3"
@@ -98,7 +98,7 @@ class FireflyVideo:
             )
         problems += self.operation.body_errors(body)
         if not problems:
-            body = _whole_numbers(body)
+            body = whole_numbers(body)
             problems = self._rules(body)
         if problems:
             raise bad_request(problems)
