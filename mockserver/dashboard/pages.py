@@ -9,6 +9,7 @@ build step, works offline.
 
 from __future__ import annotations
 
+import hmac
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -22,7 +23,9 @@ from starlette.templating import Jinja2Templates
 
 from ..admin_auth import COOKIE, authorized, cookie_value
 from ..context import Context
+from ..core.assets import Asset
 from ..core.profiles import PROFILES
+from ..files import asset_bytes
 from ..http import BodyTooLarge, base_url, read_body
 from ..surface import NO_RATE_LIMITS, SurfaceError
 from . import views
@@ -179,8 +182,8 @@ class Dashboard:
             raise SurfaceError(404, "not_found", "No generated image has this id.")
         return self._page(request, "image.html", picture=found)
 
-    def _asset(self, request: Request) -> Any:
-        asset = self.world.assets.get(request.path_params["asset_id"].split(".", 1)[0])
+    def _asset(self, request: Request) -> Asset:
+        asset = self.world.assets.get(request.path_params["asset_id"])
         if asset is None or not asset.mime.startswith("image/"):
             raise SurfaceError(404, "not_found", "No image has this id.")
         return asset
@@ -194,8 +197,6 @@ class Dashboard:
 
     async def file(self, request: Request) -> Response:
         """The full-size file, without a signed URL (the dashboard is behind the admin token instead)."""
-        from ..files import asset_bytes
-
         asset = self._asset(request)
         data = await asset_bytes(self.ctx, asset)
         if data is None:
@@ -220,7 +221,11 @@ class Dashboard:
     async def models(self, request: Request) -> Response:
         tenant = self._query(request, "tenant")["tenant"]
         return self._page(
-            request, "models.html", groups=views.models(self.world, tenant), tenant=tenant, tenants=views.tenants(self.world)
+            request,
+            "models.html",
+            groups=views.models(self.world, tenant),
+            tenant=tenant,
+            tenants=views.tenants(self.world),
         )
 
     async def controls(self, request: Request) -> Response:
@@ -249,7 +254,7 @@ class Dashboard:
         form = urllib.parse.parse_qs(raw.decode("utf-8", "replace"), max_num_fields=10)
         given = (form.get("token") or [""])[0]
         wanted = _local((form.get("next") or [""])[0])
-        if not authorized_token(given, self.token):
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
             return self._page(request, "login.html", 401, problem="That is not the admin token.", next=wanted)
         response = RedirectResponse(wanted, 303)
         response.set_cookie(
@@ -268,12 +273,6 @@ class Dashboard:
             raise SurfaceError(404, "not_found", "No such file.")
         data, media_type = found
         return Response(data, 200, {"cache-control": "no-cache", "x-content-type-options": "nosniff"}, media_type)
-
-
-def authorized_token(given: str, token: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def _local(target: str) -> str:
