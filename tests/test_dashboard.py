@@ -63,6 +63,19 @@ def test_jobs_page_lists_every_surface_newest_first_with_status_and_filters(mock
     assert mock.http.get(f"{UI}/jobs", params={"tenant": "nobody"}).text.count("data-job=") == 0
 
 
+def test_polled_rows_are_not_rendered_again_while_nothing_moves(mock: MockServer) -> None:
+    mock.clock.freeze()
+    job = firefly_job(mock, "a frozen job")
+    first = mock.http.get(f"{UI}/jobs/rows")
+    etag = first.headers["etag"]
+    unchanged = mock.http.get(f"{UI}/jobs/rows", headers={"if-none-match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    mock.clock.advance(0.3)  # into its running phase
+    moved = mock.http.get(f"{UI}/jobs/rows", headers={"if-none-match": etag})
+    assert moved.status_code == 200 and f'data-job="{job}" data-status="running"' in moved.text
+    assert moved.headers["etag"] != etag
+
+
 def test_timeline_follows_the_fake_clock(mock: MockServer) -> None:
     mock.clock.freeze()
     job = firefly_job(mock, "a timeline")

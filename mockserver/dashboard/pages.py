@@ -9,6 +9,7 @@ build step, works offline.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -156,7 +157,10 @@ class Dashboard:
         """The Jobs table's rows alone: what the page's script fetches every second to update in place."""
         filters = self._query(request, "tenant", "surface", "status")
         rows, total = self._job_rows(filters)
-        headers = {**SECURITY_HEADERS, "x-total": str(total), "x-shown": str(len(rows))}
+        etag = _etag(rows, total)
+        headers = {**SECURITY_HEADERS, "etag": etag, "x-total": str(total), "x-shown": str(len(rows))}
+        if request.headers.get("if-none-match") == etag:  # nothing moved since the last poll: no rendering
+            return Response(status_code=304, headers=headers)
         return self.templates.TemplateResponse(request, "_job_rows.html", {"rows": rows}, 200, headers)
 
     def _job_rows(self, filters: dict[str, str | None]) -> tuple[list[views.JobRow], int]:
@@ -273,6 +277,14 @@ class Dashboard:
             raise SurfaceError(404, "not_found", "No such file.")
         data, media_type = found
         return Response(data, 200, {"cache-control": "no-cache", "x-content-type-options": "nosniff"}, media_type)
+
+
+def _etag(rows: list[views.JobRow], total: int) -> str:
+    """What the rows fragment shows, as a tag: it changes when a row's phase, progress or poll count does, and with
+    the clock while a shown job waits or runs (its timeline marker moves); a frozen clock changes nothing."""
+    live = ("pending", "running")
+    shown = [(r.job.id, r.status, r.progress, r.job.polls, r.elapsed if r.status in live else 0) for r in rows]
+    return f'"{hashlib.blake2b(repr((total, shown)).encode(), digest_size=12).hexdigest()}"'
 
 
 def _local(target: str) -> str:

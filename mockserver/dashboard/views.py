@@ -94,20 +94,25 @@ def _check(value: str | None, allowed: tuple[str, ...], name: str) -> str | None
     return value
 
 
-def jobs(world: World, tenant: str | None, surface: str | None, status: str | None) -> tuple[list[JobRow], int]:
-    """Every surface's jobs, newest first, filtered; at most MAX_ROWS of them, and how many matched."""
-    surface = _check(surface, SURFACES, "surface")
-    status = _check(status, STATUSES, "status")
-    now = world.clock.now()
+def _all_jobs(world: World, tenant: str | None, surface: str | None = None) -> list[Job]:
     found: list[Job] = []
     for kind, owner in JOB_SURFACES.items():
         if surface is None or owner == surface:
             found.extend(j for j in world.store.items(world.jobs.store_kind(kind), tenant or None) if not j.deleted)
     found.sort(key=lambda j: (j.created_at, j.id), reverse=True)
-    rows = [job_row(j, now) for j in found]
+    return found
+
+
+def jobs(world: World, tenant: str | None, surface: str | None, status: str | None) -> tuple[list[JobRow], int]:
+    """Every surface's jobs, newest first, filtered; at most MAX_ROWS of them, and how many matched. Rows (with
+    their timelines) are built only for the jobs shown: the page polls this every second."""
+    surface = _check(surface, SURFACES, "surface")
+    status = _check(status, STATUSES, "status")
+    now = world.clock.now()
+    found = _all_jobs(world, tenant, surface)
     if status is not None:
-        rows = [r for r in rows if r.status == status]
-    return rows[:MAX_ROWS], len(rows)
+        found = [j for j in found if phase_of(j, now).phase.value == status]
+    return [job_row(j, now) for j in found[:MAX_ROWS]], len(found)
 
 
 def tenants(world: World) -> list[str]:
@@ -142,19 +147,20 @@ def _model_of(job: Job) -> str:
 
 
 def pictures(world: World, tenant: str | None = None) -> list[Picture]:
-    """Finished image outputs of succeeded jobs, newest first (videos are left out)."""
+    """Finished image outputs of succeeded jobs, newest first, at most MAX_IMAGES (videos are left out)."""
     now = world.clock.now()
     found: list[Picture] = []
-    for kind, surface in JOB_SURFACES.items():
-        for job in world.store.items(world.jobs.store_kind(kind), tenant or None):
-            if job.deleted or not job.outputs or phase_of(job, now).phase is not Phase.SUCCEEDED:
-                continue
-            for out in job.outputs:
-                asset = world.assets.get(out.get("asset", ""))
-                if asset is not None and asset.mime.startswith("image/"):
-                    found.append(Picture(asset, job, surface, out.get("seed"), _prompt(job), _model_of(job)))
-    found.sort(key=lambda p: (p.job.created_at, p.job.id), reverse=True)
-    return found[:MAX_IMAGES]
+    for job in _all_jobs(world, tenant):
+        if not job.outputs or phase_of(job, now).phase is not Phase.SUCCEEDED:
+            continue
+        for out in job.outputs:
+            asset = world.assets.get(out.get("asset", ""))
+            if asset is not None and asset.mime.startswith("image/"):
+                surface = JOB_SURFACES.get(job.kind, "?")
+                found.append(Picture(asset, job, surface, out.get("seed"), _prompt(job), _model_of(job)))
+                if len(found) >= MAX_IMAGES:
+                    return found
+    return found
 
 
 def picture(world: World, asset_id: str) -> Picture | None:

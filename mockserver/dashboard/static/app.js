@@ -51,9 +51,15 @@
   const rows = document.getElementById("job-rows");
   async function refresh() {
     try {
-      if (rows) {
-        const response = await fetch(rows.dataset.live + location.search, { credentials: "same-origin" });
-        if (response.ok) {
+      if (document.hidden) {
+        // a background tab polls nothing
+      } else if (rows) {
+        const headers = rows.dataset.etag ? { "if-none-match": rows.dataset.etag } : {};
+        const response = await fetch(rows.dataset.live + location.search, { credentials: "same-origin", headers: headers });
+        if (response.status === 304) {
+          // unchanged since the last tick
+        } else if (response.ok) {
+          rows.dataset.etag = response.headers.get("etag") || "";
           rows.innerHTML = await response.text();
           const total = document.getElementById("total");
           const shown = document.getElementById("shown");
@@ -64,7 +70,7 @@
           return;
         }
       }
-      if (document.querySelector("[data-clock]")) showClock(await call("GET", "/__admin/clock"));
+      if (!document.hidden && document.querySelector("[data-clock]")) showClock(await call("GET", "/__admin/clock"));
     } catch (e) {
       // the server may be restarting: try again on the next tick
     }
