@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,8 +107,12 @@ def scenario(mock: MockServer, prompt: str) -> str:
     return str(response.json()["job"]["jobId"])
 
 
+def _bearer() -> dict[str, str]:
+    return {"authorization": f"Bearer {TOKEN}"}
+
+
 def clock(mock: MockServer) -> dict[str, Any]:
-    response = mock.http.get("/__admin/clock", headers={"authorization": f"Bearer {TOKEN}"})
+    response = mock.http.get("/__admin/clock", headers=_bearer())
     response.raise_for_status()
     return dict(response.json())
 
@@ -245,3 +250,28 @@ def test_requests_show_unrouted_calls_and_copy_as_curl(page: Page, mock: MockSer
     # the page's own calls (and its polling of the clock) are not in the journal, nor is a favicon request
     paths = [r["path"] for r in mock.requests()]
     assert "/v9/typo" in paths and not [p for p in paths if p.startswith("/__admin") or p == "/favicon.ico"]
+
+
+def test_profile_export_reset_and_import_from_the_ui(page: Page, mock: MockServer, tmp_path: Path) -> None:
+    page.goto(f"{mock.base_url}{UI}/controls")
+    page.select_option("#profile", "instant")
+    page.click("button[data-action=profile]")
+    expect(page.locator("#profile-now")).to_have_text("current: instant")
+    assert mock.profile() == "instant"
+    job = generate(mock, "a job to keep")
+    with page.expect_download() as download:
+        page.click("#export")
+    saved = tmp_path / "state.json"
+    download.value.save_as(saved)
+    assert job in saved.read_text()
+    page.once("dialog", lambda dialog: dialog.accept())  # "Forget every job…?"
+    page.click("button[data-action=reset]")
+    expect(page.locator("#message")).to_have_text("The fake is back to its fresh state.")
+    assert mock.profile() == "fast" and job not in mock.http.get(f"{UI}/jobs", headers=_bearer()).text
+    page.set_input_files("#import-file", str(saved))
+    page.click("button[data-action=import]")
+    expect(page.locator("#message")).to_contain_text("Imported")
+    assert mock.profile() == "instant" and job in mock.http.get(f"{UI}/jobs", headers=_bearer()).text
+    page.set_input_files("#import-file", {"name": "bad.json", "mimeType": "application/json", "buffer": b"{}"})
+    page.click("button[data-action=import]")
+    expect(page.locator("#message.bad")).to_contain_text("objects")  # the control API's own reason
