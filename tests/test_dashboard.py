@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from mockserver.admin_auth import COOKIE, UI_HEADER
+from mockserver.dashboard.views import curl
 from mockserver.testing import MockServer, in_process
 
 UI = "/__admin/ui"
@@ -109,6 +110,36 @@ def test_images_gallery_thumbnails_are_small_and_cached(mock: MockServer) -> Non
     assert "a red fox in snow" in detail and "1024×1024" in detail and "image3" in detail
     full = mock.http.get(f"{UI}/files/{assets[0]}")
     assert Image.open(io.BytesIO(full.content)).size == (1024, 1024)
+
+
+def test_image_details_name_the_model_and_uploads_have_thumbnails_only(mock: MockServer) -> None:
+    mock.clock.freeze()
+    scenario_job(mock, "a copper kettle")
+    mock.clock.advance(60)
+    [asset] = re.findall(r'data-asset="([^"]+)"', mock.http.get(f"{UI}/images").text)
+    detail = mock.http.get(f"{UI}/images/{asset}").text
+    assert "model_imagen4-ultra" in detail and "a copper kettle" in detail
+    picture = io.BytesIO()
+    Image.new("RGB", (600, 300), (10, 200, 30)).save(picture, "PNG")
+    upload = mock.upload(picture.getvalue())
+    thumb = mock.http.get(f"{UI}/thumbs/{upload}")
+    assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).size == (256, 128)
+    assert mock.http.get(f"{UI}/images/{upload}").status_code == 404  # an upload, not a job's output
+
+
+def test_curl_redacts_secrets_and_notes_truncated_bodies() -> None:
+    entry = {
+        "method": "POST",
+        "path": "/v1/generate",
+        "query": "dryRun=true",
+        "surface": "scenario",
+        "headers": {"x-api-key": "k-123", "cookie": "session=abc", "content-type": "application/json", "host": "h"},
+        "body": {"_truncated": 70000},
+    }
+    command = curl(entry, "http://127.0.0.1:9")
+    assert command.startswith("curl -X POST 'http://127.0.0.1:9/v1/generate?dryRun=true'")
+    assert "k-123" not in command and "abc" not in command and "host: h" not in command
+    assert "'authorization: <redacted>'" in command and "<70000 bytes, not journaled>" in command
 
 
 def test_requests_page_shows_unrouted_requests_and_redacted_curl(mock: MockServer) -> None:
@@ -208,6 +239,12 @@ def test_admin_token_guards_every_page_and_the_login_cookie_works() -> None:
         assert http.get(f"{UI}/jobs", headers={"authorization": "Bearer s3cret"}).status_code == 200
         huge = http.post(f"{UI}/login", content=b"token=" + b"x" * 10_000)
         assert huge.status_code == 400 and "too large" in huge.text
+
+
+def test_without_a_token_the_login_page_sends_you_on() -> None:
+    with in_process() as mock:
+        response = mock.http.get(f"{UI}/login", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == f"{UI}/jobs"
 
 
 def test_no_admin_means_no_dashboard() -> None:

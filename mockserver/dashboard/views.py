@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase, history, phase_of
 from ..core.registry import PUBLIC, Model
@@ -168,13 +170,11 @@ def picture(world: World, asset_id: str) -> Picture | None:
     asset = world.assets.get(asset_id)
     if asset is None:
         return None
-    job_id = asset.meta.get("job")
+    job_id = asset.meta.get("job")  # Scenario's outputs name their job; otherwise look through the owner's jobs
     for kind, surface in JOB_SURFACES.items():
-        candidates = [world.store.get(world.jobs.store_kind(kind), job_id)] if job_id else []
-        candidates = [c for c in candidates if c is not None] or world.store.items(
-            world.jobs.store_kind(kind), asset.tenant
-        )
-        for job in candidates:
+        table = world.jobs.store_kind(kind)
+        known = world.store.get(table, job_id) if isinstance(job_id, str) else None
+        for job in [known] if known is not None else world.store.items(table, asset.tenant):
             for out in job.outputs:
                 if out.get("asset") == asset_id:
                     return Picture(asset, job, surface, out.get("seed"), _prompt(job), _model_of(job))
@@ -229,8 +229,6 @@ def curl(entry: dict[str, Any], base_url: str) -> str:
     if isinstance(body, dict) and "_truncated" in body and len(body) == 1:
         parts += ["--data-binary", f"<{body['_truncated']} bytes, not journaled>"]
     elif body is not None:
-        import orjson
-
         parts += ["--data-binary", orjson.dumps(body).decode()]
     return " ".join(shlex.quote(p) for p in parts)
 
