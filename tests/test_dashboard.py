@@ -77,6 +77,15 @@ def test_polled_rows_are_not_rendered_again_while_nothing_moves(mock: MockServer
     assert moved.headers["etag"] != etag
 
 
+def test_what_clients_sent_is_escaped(mock: MockServer) -> None:
+    firefly_job(mock, '<img src=x onerror="alert(1)">')
+    mock.http.get("/<script>alert(1)</script>")
+    for page in ("jobs", "requests"):
+        html = mock.http.get(f"{UI}/{page}").text
+        assert "<img src=x" not in html and "<script>alert" not in html, page
+        assert "&lt;img src=x onerror=" in html, page  # shown, as text
+
+
 def test_timeline_follows_the_fake_clock(mock: MockServer) -> None:
     mock.clock.freeze()
     job = firefly_job(mock, "a timeline")
