@@ -121,6 +121,7 @@ class Dashboard:
             "now": clock.now(),
             "frozen": clock.frozen,
             "token_set": bool(self.token),
+            "logged_in": name != "login.html",  # the login page shows neither the clock nor a logout button
             **context,
         }
         return self.templates.TemplateResponse(request, name, context, status, SECURITY_HEADERS)
