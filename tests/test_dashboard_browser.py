@@ -2,7 +2,8 @@
 subprocess, with an admin token (so every test also goes through the login cookie).
 
 Time moves only through the fake's clock; waits are Playwright's own polling with generous deadlines. Without
-Chromium these tests skip locally and fail in CI (`CI` set), where `.ci/run` installs it."""
+Chromium (`chromium` on PATH, /usr/bin/chromium, or MOCKSERVER_CHROMIUM) these tests skip locally and fail in CI
+(`CI` set), where `.ci/run` installs it."""
 
 from __future__ import annotations
 
