@@ -17,6 +17,7 @@ from . import spec as specs
 from .context import Context
 from .control import Control
 from .core.world import World
+from .dashboard import Dashboard
 from .direct import Direct
 from .files import Files
 from .gateway import Gateway
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         Files(ctx),
     ]
     if not settings.no_admin:
-        listed.append(Control(ctx))
+        listed += [Dashboard(ctx), Control(ctx)]  # the dashboard's /__admin/ui before the control API's /__admin
     ctx.world.start()
     ready = {"ok": False}
 

@@ -1,13 +1,13 @@
 """The control API under /__admin: reset, clock, timing profile, faults, request journal, state export/import.
 
-It needs no provider credentials; `--admin-token` makes it require `Authorization: Bearer <token>`, and
-`--no-admin` leaves these routes out entirely. Bodies are checked against `openapi/admin.yaml`.
+It needs no provider credentials; `--admin-token` makes it require `Authorization: Bearer <token>` (or the
+dashboard's login cookie, see `admin_auth`), and `--no-admin` leaves these routes out entirely. Bodies are checked
+against `openapi/admin.yaml`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import codec
+from .admin_auth import authorized
 from .bodies import read_json
 from .context import Context
 from .core.clock import ClockState
@@ -80,10 +81,8 @@ class Control:
         token = self.ctx.settings.admin_token
 
         async def guarded(request: Request) -> Response:
-            if token:
-                given = request.headers.get("authorization", "")
-                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                    raise _error(401, "unauthorized", "The control API needs Authorization: Bearer <admin token>.")
+            if not authorized(request, token):
+                raise _error(401, "unauthorized", "The control API needs Authorization: Bearer <admin token>.")
             return await handler(request)
 
         return guarded

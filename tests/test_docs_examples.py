@@ -52,6 +52,7 @@ SURFACE_PAGES = {
     "training": "docs/training.md",
     "scenario": "docs/scenario.md",
     "admin": "docs/control-api.md",
+    "dashboard": "docs/dashboard.md",
 }
 
 

@@ -2,8 +2,8 @@
 checkout: `python -m pytest smoke_installed.py`. Its name keeps it out of the normal test run, which uses the
 checkout.
 
-It checks that the package came from site-packages with its bundled fixtures and specs, that the pytest plugin's
-fixtures work, and that the Docker image's own command and environment start a working server.
+It checks that the package came from site-packages with its bundled fixtures, specs and dashboard files, that the
+pytest plugin's fixtures work, and that the Docker image's own command and environment start a working server.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ def test_plugin_fixture_runs_the_generate_flow(firefly_mock) -> None:
     assert status["status"] == "succeeded"
     image = httpx.get(status["result"]["outputs"][0]["image"]["url"])
     assert Image.open(io.BytesIO(image.content)).format == "JPEG"
+    # the dashboard's templates and static files ship in the wheel
+    page = firefly_mock.http.get("/__admin/ui/images")
+    assert page.status_code == 200 and "from a wheel" in page.text, page.text[:500]
+    assert "refresh" in firefly_mock.http.get("/__admin/ui/static/app.js").text
 
 
 def test_docker_command_and_environment_serve() -> None:
