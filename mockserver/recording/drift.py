@@ -92,6 +92,7 @@ class Replayer:
                 return "a binary body recorded as a hash cannot be replayed (record with --keep-binary)"
         elif body and "json" in body:
             content = _json_bytes(self._swap(body["json"]))
+            headers.setdefault("content-type", "application/json")
         elif body and "form" in body:
             content = self._form(body["form"])
         try:

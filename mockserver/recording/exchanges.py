@@ -173,7 +173,7 @@ class Recording:
         else:
             at = round(finished - current.origin, 3)
             keep = ("seq", "started", "elapsed_ms", "request", "response")
-            polls.append({"at": at, **{k: exchange[k] for k in keep}})
+            polls.append({"at": at, **{k: exchange[k] for k in keep if k in exchange}})
         _write(current.path, current.data, self.redactor)
         return f"jobs/{current.path.name}"
 

@@ -157,11 +157,11 @@ def _phases(polls: list[dict[str, Any]]) -> tuple[float, float] | None:
         at = float(poll["at"])
         if status is None:
             return None
-        if status not in PENDING and started is None:
-            started = (previous + at) / 2
-        if status not in PENDING and status not in RUNNING:
-            started = started if started is not None else 0.0
+        if status not in PENDING and status not in RUNNING:  # ended: halfway between this poll and the last
+            started = started if started is not None else previous  # never seen running: from the last pending
             return round(started, 3), round(max((previous + at) / 2 - started, 0.0), 3)
+        if status in RUNNING and started is None:
+            started = (previous + at) / 2
         previous = at
     return None
 
