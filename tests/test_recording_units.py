@@ -238,6 +238,20 @@ def test_urls_of_followed_hosts_are_routed_through_the_proxy(tmp_path: Path) -> 
     assert steps[1].job is not None and steps[1].job["created_by"] == steps[0].source.split("/")[1]
 
 
+def test_bodies_too_large_to_hold_are_refused_in_the_surfaces_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mockserver.recording.proxy.MAX_BODY", 10)
+    proxy = _proxy(tmp_path, {"scenario": "http://scenario.test"}, lambda r: httpx.Response(200, content=b"x" * 11))
+    refused = _call(proxy, "POST", "/v1/generate/custom/m", content=b"x" * 11)
+    assert refused.status_code == 413 and refused.json() == {"reason": "Request body is too large to record."}
+    proxy = _proxy(
+        tmp_path / "2", {"scenario": "http://scenario.test"}, lambda r: httpx.Response(200, content=b"x" * 11)
+    )
+    too_large = _call(proxy, "GET", "/v1/models")
+    assert too_large.status_code == 502 and "too large" in too_large.json()["reason"]
+
+
 def test_shapes_compare_types_keys_items_and_enumerations() -> None:
     recorded = {"status": "succeeded", "progress": 0, "items": [{"a": 1}, {"b": "x"}], "empty": [], "gone": True}
     same = {"status": "succeeded", "progress": 0.5, "items": [{"b": "y", "a": 2}], "empty": [{"z": 1}], "gone": False}
@@ -302,6 +316,16 @@ def test_replays_that_cannot_be_made_are_noted_and_a_job_that_never_ends_is_repo
         "response": {"status": 200, "headers": {}, "body": {"json": {"job": {"status": "success"}}}},
     }
     key = {"x-api-key": REDACTED}
+    firefly = {
+        "at": 0.0,
+        "seq": 6,
+        "request": {
+            "method": "GET",
+            "path": "/v3/status/urn:ff:jobs:ue1:recorded-1",
+            "headers": {"authorization": f"Bearer {REDACTED}", **key},
+        },
+        "response": {"status": 200, "headers": {}, "body": {"json": {"status": "succeeded"}}},
+    }
     NAMED = {"displayName": "m"}
     upload = "POST /models/{model_id}/training-data"
     steps = [
@@ -325,6 +349,19 @@ def test_replays_that_cannot_be_made_are_noted_and_a_job_that_never_ends_is_repo
             201,
         ),
         Step(4, "GET /v1/jobs/{job_id}", "j", job={"job": "job_recorded0001", "surface": "scenario", "polls": [poll]}),
+        _step(
+            5,
+            "POST /v3/images/generate-async",
+            {
+                "method": "POST",
+                "path": "/v3/images/generate-async",
+                "headers": {"authorization": f"Bearer {REDACTED}", **key},  # no token exchange was recorded
+                "body": {"json": {"prompt": "p"}},
+            },
+            202,
+            {"json": {"jobId": "urn:ff:jobs:ue1:recorded-1"}},
+        ),
+        Step(6, "GET /v3/status/{job_id:path}", "f", job={"job": "urn:ff:jobs:ue1:recorded-1", "polls": [firefly]}),
     ]
     credentials = {
         "ims_client_id": "mock-client-id",
@@ -334,13 +371,18 @@ def test_replays_that_cannot_be_made_are_noted_and_a_job_that_never_ends_is_repo
         "scenario_api_secret": "s",
     }
     with in_process() as fake:
-        result = replay(steps, fake.http, credentials, admin=True, timeout=5)
+        fake.clock.freeze()  # the Firefly job stays pending: it cannot end within the timeout
+        result = replay(steps, fake.http, credentials, admin=False, timeout=0)
     uploads = result.operations[upload]
     assert uploads.notes == ["a binary body recorded as a hash cannot be replayed (record with --keep-binary)"]
     assert uploads.replayed == [201]  # the image body was stood in for by a placeholder of its type
     created_model = result.operations["POST /models"]
     assert created_model.replayed == [201]  # the recorded answer was only {"id"}: the rest is reported as extra
     assert Difference("extra", "displayName", "", "string") in created_model.differences
+    assert result.operations["POST /v3/images/generate-async"].replayed == [202]  # a token was fetched for it
+    waited = result.operations["GET /v3/status/{job_id:path}"]
+    assert waited.notes == ["the replayed job had not ended after 0 s"]
+    assert Difference("enum", "status", "succeeded", "pending") in waited.differences
     job = result.operations["GET /v1/jobs/{job_id}"]
     assert job.replayed == [401] and Difference("status", "", "200", "401") in job.differences
 
@@ -384,12 +426,15 @@ def test_fixtures_from_an_empty_recording_says_so(tmp_path: Path, capsys: pytest
         (["drift", "{tmp}/empty", "--against", "http://x", "--fixtures", "{tmp}"], "not with --against"),
         (["drift", "{tmp}/empty", "--fixtures", "{tmp}/nothing"], "no such folder"),
         (["fixtures-from", "{tmp}/nothing", "--out", "{tmp}/fx"], "not a recording"),
+        (["drift", "{tmp}/broken"], "cannot be read"),
     ],
 )
 def test_usage_errors_exit_2(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     Recording(tmp_path / "empty").start({}, "now")
+    Recording(tmp_path / "broken").start({}, "now")
+    (tmp_path / "broken" / "exchanges" / "000001-x.json").write_text("{")
     assert main([a.replace("{tmp}", str(tmp_path)) for a in args]) == 2
     assert message in capsys.readouterr().err
 

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,16 +207,6 @@ def load(root: str | Path) -> list[Step]:
             steps.append(Step(first, str(data["operation"]), f"jobs/{path.name}", job=data))
     steps.sort(key=lambda s: s.seq)
     return steps
-
-
-def exchanges(steps: list[Step]) -> Iterator[dict[str, Any]]:
-    """Every recorded exchange, polls included, in recorded order."""
-    for step in steps:
-        if step.exchange is not None:
-            yield step.exchange
-        elif step.job is not None:
-            for poll in step.job["polls"]:
-                yield {"operation": step.operation, "surface": step.job.get("surface"), **poll}
 
 
 def _read(path: Path) -> dict[str, Any]:
