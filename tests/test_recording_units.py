@@ -30,6 +30,7 @@ S3 = (
 )
 AZURE = "https://acct.blob.core.windows.net/c/i.png?sv=2024-01-01&se=2026-01-01&sp=r&sig=azuresigvalue%2Bxyz"
 CLOUDFRONT = "https://cdn.example.com/a.png?Expires=1700000000&Signature=cfsignaturevalue~~&Key-Pair-Id=APKAKEYPAIR77"
+IMS_QUERY = f"grant_type=client_credentials&client_id={REDACTED}&client_secret={REDACTED}"
 SECRETS = [
     "bearertokenvalue42",
     "apikeyvalue-1234",
@@ -328,7 +329,9 @@ def test_replays_that_cannot_be_made_are_noted_and_a_job_that_never_ends_is_repo
     }
     NAMED = {"displayName": "m"}
     upload = "POST /models/{model_id}/training-data"
+    token = "POST /ims/token/v3"
     steps = [
+        _step(0, token, {"method": "POST", "path": "/ims/token/v3", "query": IMS_QUERY}, 200, {"json": {}}),
         _step(1, upload, {"method": "POST", "path": "/models/x/training-data", "body": hashed}, 201),
         _step(
             2,
@@ -373,6 +376,9 @@ def test_replays_that_cannot_be_made_are_noted_and_a_job_that_never_ends_is_repo
     with in_process() as fake:
         fake.clock.freeze()  # the Firefly job stays pending: it cannot end within the timeout
         result = replay(steps, fake.http, credentials, admin=False, timeout=0)
+        sent = [r["query"] for r in fake.requests(path="/ims/token/v3")]
+    assert any("client_id=mock-client-id&client_secret=mock-client-secret" in query for query in sent)
+    assert result.operations[token].replayed == [200]  # the replay's own credentials went in the query
     uploads = result.operations[upload]
     assert uploads.notes == ["a binary body recorded as a hash cannot be replayed (record with --keep-binary)"]
     assert uploads.replayed == [201]  # the image body was stood in for by a placeholder of its type
@@ -437,6 +443,18 @@ def test_usage_errors_exit_2(args: list[str], message: str, tmp_path: Path, caps
     (tmp_path / "broken" / "exchanges" / "000001-x.json").write_text("{")
     assert main([a.replace("{tmp}", str(tmp_path)) for a in args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_fixtures_the_drift_fake_cannot_load_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "now")
+    recording.add(_step(1, "GET /v1/models", {"method": "GET", "path": "/v1/models"}, 200).exchange or {}, None, 0)
+    (tmp_path / "fx").mkdir()
+    (tmp_path / "fx" / "bad.yaml").write_text("custom_models: [{trainingMode: painting}]")
+    assert main(["drift", str(tmp_path / "rec"), "--fixtures", str(tmp_path / "fx")]) == 2
+    assert "bad fixtures:" in capsys.readouterr().err
 
 
 def test_a_bad_flag_is_a_usage_error() -> None:

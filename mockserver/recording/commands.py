@@ -97,7 +97,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _url(value: str, flag: str) -> str | None:
+def _url(value: str) -> str | None:
     try:
         parts = urlsplit(value)
     except ValueError:
@@ -118,7 +118,7 @@ def run_record(args: argparse.Namespace) -> int:
         value = getattr(args, f"upstream_{name}")
         if value is None:
             continue
-        if _url(value, f"--upstream-{name}") is None:
+        if _url(value) is None:
             return _fail(f"--upstream-{name}: {value!r} is not an http(s) URL such as {_EXAMPLES['ims']}")
         upstreams[name] = value
     if not upstreams:
@@ -170,11 +170,12 @@ def credentials(args: argparse.Namespace, env: Any = os.environ) -> dict[str, st
 
 
 def run_drift(args: argparse.Namespace) -> int:
+    from ..fixtures import FixtureError
     from . import report
     from .drift import replay_recording
     from .exchanges import RecordingError, load
 
-    if args.against is not None and _url(args.against, "--against") is None:
+    if args.against is not None and _url(args.against) is None:
         return _fail(f"--against: {args.against!r} is not an http(s) base URL")
     if args.against is not None and args.fixtures is not None:
         return _fail("drift: --fixtures is for the fake drift starts itself; not with --against")
@@ -186,7 +187,10 @@ def run_drift(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not steps:
         return _fail(f"{args.recording}: the recording holds no exchanges")
-    result = replay_recording(steps, args.against, args.fixtures, credentials(args), args.timeout)
+    try:
+        result = replay_recording(steps, args.against, args.fixtures, credentials(args), args.timeout)
+    except FixtureError as exc:  # the fake drift starts for itself could not load --fixtures
+        return _fail(f"bad fixtures: {exc}")
     text = report.render(result, args.format)
     if args.out:
         try:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
@@ -101,6 +101,10 @@ class Replayer:
             return f"the request failed: {type(exc).__name__}: {exc}"
 
     def _target(self, path: str, query: str) -> str:
+        own = {"client_id": self.credentials["ims_client_id"], "client_secret": self.credentials["ims_client_secret"]}
+        pairs = parse_qsl(query, keep_blank_values=True) if REDACTED in query else []
+        if any(k in own and v == REDACTED for k, v in pairs):  # credentials sent in the query: the replay's own
+            query = urlencode([(k, own[k] if k in own and v == REDACTED else v) for k, v in pairs])
         whole = f"{path}?{query}" if query else path
         if whole in self.swaps:  # a URL an earlier answer handed out (a download, a status URL)
             swapped = self.swaps[whole]
@@ -125,8 +129,6 @@ class Replayer:
         return {k: self._swap(v) for k, v in headers.items() if REDACTED not in v}
 
     def _form(self, fields: list[list[str]]) -> bytes:
-        from urllib.parse import urlencode
-
         own = {"client_id": self.credentials["ims_client_id"], "client_secret": self.credentials["ims_client_secret"]}
         pairs = [(k, own.get(k, v) if v == REDACTED else v) for k, v in fields]
         return urlencode(pairs).encode()
