@@ -199,8 +199,10 @@ def test_an_unreachable_upstream_is_a_502_not_a_crash(tmp_path: Path) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    proxy = _proxy(tmp_path, {"scenario": "http://scenario.test"}, handler=refuse)
+    proxy = _proxy(tmp_path, {"scenario": "http://user:upstreampassword@scenario.test"}, handler=refuse)
     answer = _call(proxy, "GET", "/v1/models")
+    meta = (tmp_path / "rec" / "recording.json").read_text()
+    assert json.loads(meta)["upstreams"] == {"scenario": "http://scenario.test"} and "upstreampassword" not in meta
     assert answer.status_code == 502
     assert answer.json() == {"reason": "mockserver record: the upstream failed: ConnectError"}
     assert _call(_proxy(tmp_path / "2", {}, handler=refuse), "GET", "/ready").json()["status"] == "ok"

@@ -48,8 +48,9 @@ _URL = re.compile(r"https?://[^\s\"'<>]+")
 
 
 def origin_of(url: str) -> str:
+    """Scheme, host and port: no userinfo (credentials an upstream URL may carry never reach the disk)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 class Proxy:
@@ -75,7 +76,9 @@ class Proxy:
         self.log = log
 
     def start(self) -> None:
-        shown = {name: origin_of(url) for name, url in self.upstreams.items()}  # no userinfo, no path secrets
+        for url in self.upstreams.values():
+            self.recording.redactor.url(url)  # remembers userinfo and secret parameters, to be scrubbed anywhere
+        shown = {name: origin_of(url) for name, url in self.upstreams.items()}
         self.recording.start(shown, datetime.now(UTC).isoformat(timespec="milliseconds"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,7 +186,7 @@ class Proxy:
                 parts = urlsplit(url)
             except ValueError:
                 return url
-            origin = f"{parts.scheme}://{parts.netloc}"
+            origin = origin_of(url)
             followed = any(fnmatch.fnmatch(parts.hostname or "", pattern) for pattern in self.follow_hosts)
             if origin not in self.origins and not followed:
                 return url
