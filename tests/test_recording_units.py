@@ -435,6 +435,7 @@ def test_fixtures_from_an_empty_recording_says_so(tmp_path: Path, capsys: pytest
         (["drift", "{tmp}/empty", "--fixtures", "{tmp}/nothing"], "no such folder"),
         (["fixtures-from", "{tmp}/nothing", "--out", "{tmp}/fx"], "not a recording"),
         (["drift", "{tmp}/broken"], "cannot be read"),
+        (["drift", "{tmp}/empty", "--timeout", "-1"], "out of range"),
     ],
 )
 def test_usage_errors_exit_2(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -179,6 +179,8 @@ def run_drift(args: argparse.Namespace) -> int:
         return _fail(f"--against: {args.against!r} is not an http(s) base URL")
     if args.against is not None and args.fixtures is not None:
         return _fail("drift: --fixtures is for the fake drift starts itself; not with --against")
+    if not 0 <= args.timeout <= 86400:
+        return _fail(f"--timeout: {args.timeout:g} is out of range (0 to 86400 seconds)")
     if args.fixtures is not None and not Path(args.fixtures).is_dir():
         return _fail(f"--fixtures: {args.fixtures}: no such folder")
     try:
