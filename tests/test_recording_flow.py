@@ -33,6 +33,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     out = tmp_path_factory.mktemp("recording") / "rec"
     seen: dict[str, Any] = {"out": out}
     with run_server() as upstream:
+        upstream.clock.freeze()  # jobs move only when the test moves the upstream's clock
         args = [*MOCKSERVER, "record", "--out", str(out)]
         for name in ("ims", "firefly", "training"):
             args += [f"--upstream-{name}", upstream.base_url]
