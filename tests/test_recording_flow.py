@@ -184,7 +184,8 @@ def test_fixtures_from_a_recording_load_in_serve(recorded: dict[str, Any], tmp_p
     with serve_process(args) as (_, base), httpx.Client(base_url=base, timeout=30) as client:
         model = client.get("/v1/models/model_imagen4-ultra", headers={"authorization": BASIC})
         assert model.json()["model"] == recorded["scenario_model"]
-        token = MockServer(base).token()
+        fake = MockServer(base, http=client)  # the handle on this client, closed with it
+        token = fake.token()
         headers = {"x-api-key": MockServer.client_id, "authorization": f"Bearer {token}"}
         listed = client.get("/v3/custom-models", headers=headers).json()["custom_models"]
         assert [m["assetId"] for m in listed] == [m["assetId"] for m in recorded["custom_models"]]
