@@ -474,3 +474,27 @@ def test_credentials_come_from_flags_then_the_environment_then_the_fakes_default
     found = credentials(args, {"DRIFT_IMS_CLIENT_ID": "env-id", "DRIFT_SCENARIO_API_KEY": "env-key"})
     assert found["ims_client_id"] == "flag-id" and found["scenario_api_key"] == "env-key"
     assert found["ims_client_secret"] == "mock-client-secret"
+
+
+def test_memory_stays_bounded_and_a_job_let_go_carries_on_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mockserver.recording.exchanges.MAX_OPEN_JOBS", 1)
+    monkeypatch.setattr("mockserver.recording.exchanges.MAX_POLLS", 2)
+    monkeypatch.setattr("mockserver.recording.redact.MAX_SEEN", 2)
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "now")
+    poll = {"operation": "GET /v1/jobs/{job_id}", "surface": "scenario", "upstream": "scenario", "request": {}}
+    poll["response"] = {"status": 200, "headers": {}, "body": None}
+    recording.add(poll, "job-a", 10.0)
+    recording.add(poll, "job-b", 11.0)  # job-a is let go from memory
+    recording.add(poll, "job-a", 12.5)
+    recording.add(poll, "job-a", 13.0)  # past MAX_POLLS
+    assert list(recording.jobs) == ["job-a"]
+    files = {json.loads(p.read_text())["job"]: json.loads(p.read_text()) for p in (tmp_path / "rec/jobs").iterdir()}
+    assert [p["at"] for p in files["job-a"]["polls"]] == [0.0, 2.5] and files["job-a"]["truncated"] is True
+    assert [p["seq"] for p in files["job-a"]["polls"]] == [1, 3]
+    redactor = Redactor()
+    for secret in ("first-secret", "second-secret", "third-secret"):
+        redactor.header("x-api-key", secret)
+    assert list(redactor.seen) == ["second-secret", "third-secret"]

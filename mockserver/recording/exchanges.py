@@ -34,6 +34,8 @@ from .redact import Redactor
 FORMAT = 1
 MAX_TEXT = 1024 * 1024  # larger text bodies are kept as a hash, like binary ones
 MAX_POLLS = 1000  # polls kept per job: a client polling forever must not fill the disk
+MAX_KNOWN_JOBS = 100_000  # jobs whose creation (time, file) is remembered
+MAX_OPEN_JOBS = 1000  # jobs whose polls are held in memory; one polled again later is read back from its file
 JOB_KEYS = ("jobId", "id")  # where a creating answer names its job: {"jobId"}, {"job": {"jobId"}}, {"id"}
 
 
@@ -127,8 +129,8 @@ class Recording:
     root: Path
     redactor: Redactor = field(default_factory=Redactor)
     seq: int = 0
-    created: dict[str, tuple[float, str]] = field(default_factory=dict)  # job id -> (monotonic time, file)
-    jobs: dict[str, _Job] = field(default_factory=dict)
+    created: dict[str, tuple[float, str | None]] = field(default_factory=dict)  # job id -> (monotonic time, file)
+    jobs: dict[str, _Job] = field(default_factory=dict)  # the jobs polled last, at most MAX_OPEN_JOBS
 
     def start(self, upstreams: dict[str, str], started: str) -> None:
         (self.root / "exchanges").mkdir(parents=True, exist_ok=True)
@@ -146,17 +148,25 @@ class Recording:
         _write(self.root / "exchanges" / name, exchange, self.redactor)
         if exchange["request"]["method"] != "GET" and exchange["response"]["status"] < 300:
             for job_id in job_ids(exchange["response"]["body"]):
-                if len(self.created) >= 100_000:
-                    self.created.pop(next(iter(self.created)))
-                self.created[job_id] = (finished, name)
+                self._created(job_id, finished, name)
         return name
 
+    def _created(self, job: str, at: float, name: str | None) -> None:
+        if len(self.created) >= MAX_KNOWN_JOBS:
+            self.created.pop(next(iter(self.created)))
+        self.created[job] = (at, name)
+
     def _poll(self, exchange: dict[str, Any], job: str, finished: float) -> str:
-        current = self.jobs.get(job)
+        current = self.jobs.pop(job, None)
         if current is None:
-            origin, creator = self.created.get(job, (finished, None))
+            if job not in self.created:  # not seen created: its times count from this first poll
+                self._created(job, finished, None)
+            origin, creator = self.created[job]
             digest = hashlib.sha256(job.encode()).hexdigest()[:8]
             path = self.root / "jobs" / f"{_slug(job, 60)}-{digest}.json"
+            if path.is_file():  # a job polled again after it was let go from memory: carry on its file
+                current = _Job(path, json.loads(path.read_text(encoding="utf-8")), origin)
+        if current is None:
             data = {
                 "job": job,
                 "operation": exchange["operation"],
@@ -165,7 +175,10 @@ class Recording:
                 "created_by": creator,
                 "polls": [],
             }
-            current = self.jobs[job] = _Job(path, data, origin)
+            current = _Job(path, data, origin)
+        self.jobs[job] = current  # the most recently polled last
+        if len(self.jobs) > MAX_OPEN_JOBS:
+            del self.jobs[next(iter(self.jobs))]
         polls = current.data["polls"]
         if len(polls) >= MAX_POLLS:
             current.data["truncated"] = True

@@ -59,6 +59,7 @@ _PARAMETER_NAMES = frozenset({"code", "sig", "policy", "keypairid"})
 _SECRET_SUFFIXES = ("secret", "password", "token", "signature", "credential")
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+MAX_SEEN = 10_000  # secrets remembered for pass 3 (passes 1 and 2 do not depend on it)
 _MIN_SCRUB = 6  # shorter remembered values ("a", "1") would scrub innocent text; they are redacted by name anyway
 
 
@@ -74,11 +75,13 @@ class Redactor:
     """Redacts one recording's exchanges, remembering every secret it removed (pass 3)."""
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.seen: dict[str, None] = {}  # insertion-ordered: past MAX_SEEN the oldest are forgotten
 
     def _hide(self, value: str) -> str:
         if len(value) >= _MIN_SCRUB and value != REDACTED:
-            self.seen.add(value)
+            self.seen[value] = None
+            if len(self.seen) > MAX_SEEN:  # a client fetching a token per request must not slow every write
+                del self.seen[next(iter(self.seen))]
         return REDACTED
 
     def header(self, name: str, value: str) -> str:
