@@ -4,6 +4,7 @@ proxy's own answers, shapes, reports, fixtures-from's measurements and the comma
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 from pathlib import Path
@@ -158,7 +159,7 @@ def test_bodies_round_trip_as_far_as_they_were_kept() -> None:
 
 
 def _proxy(tmp_path: Path, upstreams: dict[str, str], handler: Any = None, follow: tuple[str, ...] = ()) -> Proxy:
-    proxy = Proxy(upstreams, Recording(tmp_path / "rec"), ROUTES, follow_hosts=follow, log=io.StringIO())
+    proxy = Proxy(upstreams, Recording(tmp_path / "rec"), _routes(), follow_hosts=follow, log=io.StringIO())
     proxy.start()
     if handler is not None:
         proxy.client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
@@ -167,7 +168,9 @@ def _proxy(tmp_path: Path, upstreams: dict[str, str], handler: Any = None, follo
     return proxy
 
 
-ROUTES = Routes()
+@functools.cache
+def _routes() -> Routes:
+    return Routes()  # the fake's app, built once for the proxy tests that need it
 
 
 def _call(proxy: Proxy, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -385,6 +388,7 @@ def test_replays_that_cannot_be_made_are_noted_and_a_job_that_never_ends_is_repo
     assert uploads.notes == ["a binary body recorded as a hash cannot be replayed (record with --keep-binary)"]
     assert uploads.replayed == [201]  # the image body was stood in for by a placeholder of its type
     created_model = result.operations["POST /models"]
+    assert not [d for d in created_model.differences if d.kind == "header"]  # the fake's x-request-id is its own
     assert created_model.replayed == [201]  # the recorded answer was only {"id"}: the rest is reported as extra
     assert Difference("extra", "displayName", "", "string") in created_model.differences
     assert result.operations["POST /v3/images/generate-async"].replayed == [202]  # a token was fetched for it
@@ -498,3 +502,28 @@ def test_memory_stays_bounded_and_a_job_let_go_carries_on_its_file(
     for secret in ("first-secret", "second-secret", "third-secret"):
         redactor.header("x-api-key", secret)
     assert list(redactor.seen) == ["second-secret", "third-secret"]
+
+
+def test_answers_compare_status_headers_a_client_relies_on_and_body_kinds() -> None:
+    from mockserver.recording.drift import compare_answers
+
+    request = httpx.Request("GET", "http://fake.test/x")
+    recorded = {
+        "status": 429,
+        "headers": {"Retry-After": "1", "Content-Type": "application/json; charset=utf-8"},
+        "body": {"json": {"error_code": "too_many_requests"}},
+    }
+    same = httpx.Response(429, json={"error_code": "too_many_requests"}, headers={"x-request-id": "r"}, request=request)
+    assert compare_answers({**recorded, "headers": {"content-type": "application/json"}}, same) == []
+    assert compare_answers(recorded, same) == [Difference("header", "retry-after", "present", "absent")]
+    html = httpx.Response(413, text="<html>", headers={"content-type": "text/html"}, request=request)
+    assert compare_answers(recorded, html) == [
+        Difference("status", "", "429", "413"),
+        Difference("header", "content-type", "application/json", "text/html"),
+        Difference("header", "retry-after", "present", "absent"),
+        Difference("body", "(body)", "json", "other"),
+    ]
+    empty = {"status": 204, "headers": {}, "body": None}
+    assert compare_answers(empty, httpx.Response(204, content=b"x", request=request)) == [
+        Difference("body", "(body)", "empty", "present")
+    ]
