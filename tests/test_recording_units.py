@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from mockserver import fixtures as fixture_files
 from mockserver.cli import main
+from mockserver.fixtures import FixtureError
 from mockserver.recording import fixtures_from, report
 from mockserver.recording.drift import OperationReport, Result, replay
 from mockserver.recording.exchanges import Recording, Step, decode_body, encode_body, load
@@ -527,3 +529,16 @@ def test_answers_compare_status_headers_a_client_relies_on_and_body_kinds() -> N
     assert compare_answers(empty, httpx.Response(204, content=b"x", request=request)) == [
         Difference("body", "(body)", "empty", "present")
     ]
+
+
+def test_a_fixtures_timing_is_what_the_realistic_profile_takes(tmp_path: Path) -> None:
+    (tmp_path / "timing.yaml").write_text("timing: {generate: {pending: 0.5, running: 1.0}}\n")
+    with in_process(fixtures=str(tmp_path), profile="realistic") as fake:
+        fake.clock.freeze()
+        headers = fake.headers()
+        job = fake.http.post("/v3/images/generate-async", headers=headers, json={"prompt": "p"}).json()
+        fake.clock.advance(1.9)  # past 1.5 s ± 25%, far short of the built-in 2 s + 8 s
+        assert fake.http.get(job["statusUrl"], headers=headers).json()["status"] == "succeeded"
+    (tmp_path / "timing.yaml").write_text("timing: {painting: {pending: 1, running: 1}}\n")
+    with pytest.raises(FixtureError, match="timing"):
+        fixture_files.load(tmp_path)
