@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
             kwargs["choices"] = meta["choices"]
             kwargs.pop("metavar")
         serve.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+    from .recording import commands  # record, fixtures-from, drift
+
+    commands.add_parsers(sub)
     return parser
 
 
@@ -68,6 +71,7 @@ def _shown(value: object) -> str:
 def settings_from_args(argv: list[str] | None = None) -> Settings:
     args = vars(_parser().parse_args(argv))
     args.pop("command")
+    args.pop("run", None)
     overrides: dict[str, Any] = {}
     for name, value in args.items():
         if isinstance(value, str):  # flags arrive as text: check them exactly as variables are checked
@@ -132,6 +136,10 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parsed = _parser().parse_args(argv)
+    if parsed.command != "serve":
+        run: Callable[[argparse.Namespace], int] = parsed.run
+        return run(parsed)
     try:
         settings = settings_from_args(argv)
     except SettingsError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+WORK = ("generate", "video", "training", "training_hq")  # the kinds of work a timing plan is made for
 _MODEL = {
     "type": "object",
     "required": ["displayName"],
@@ -63,6 +64,21 @@ SCHEMA: dict[str, Any] = {
         "scenario": {"type": "object"},
         # a recorded `GET /v1/models/{id}` reply, dropped in unchanged: one Scenario model
         "model": {"type": "object"},
+        # seconds a job of each kind waits and runs under the "realistic" profile (`mockserver fixtures-from`
+        # measures them in a recording), instead of the built-in figures
+        "timing": {
+            "type": "object",
+            "propertyNames": {"enum": list(WORK)},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["pending", "running"],
+                "properties": {
+                    "pending": {"type": "number", "minimum": 0, "maximum": 86400},
+                    "running": {"type": "number", "minimum": 0, "maximum": 86400},
+                },
+                "additionalProperties": False,
+            },
+        },
     },
     "additionalProperties": False,
 }
@@ -80,6 +96,7 @@ class Fixtures:
     custom_models: list[dict[str, Any]] = field(default_factory=list)
     scenario: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    timing: dict[str, dict[str, float]] = field(default_factory=dict)  # work -> {pending, running} seconds
 
 
 def load(folder: str | Path) -> Fixtures:
@@ -101,6 +118,7 @@ def load(folder: str | Path) -> Fixtures:
             if not isinstance(items, list):
                 raise FixtureError(f"{path}: field scenario/{key}: must be a list")
             merged.scenario.setdefault(key, []).extend(items)
+        merged.timing.update(data.get("timing", {}))
         merged.files.append(str(path))
     return merged
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .ids import Ids
 from .jobs import Plan
 
@@ -25,16 +27,19 @@ _JITTER = {"generate": (0.25, 0.25), "video": (0.25, 0.25), "training": (0.25, 0
 _POLLS: dict[str, tuple[float, float]] = {"generate": (1, 1), "training": (1, 2), "training_hq": (1, 4)}
 
 
-def plan_for(profile: str, work: str, ids: Ids) -> Plan:
+def plan_for(profile: str, work: str, ids: Ids, recorded: Mapping[str, Mapping[str, float]] | None = None) -> Plan:
     """A timing plan for one job. `work` is "generate", "video" (a realistic video takes minutes, like Firefly's),
     "training" or "training_hq". Realistic plans jitter (see
-    `_JITTER`), drawn from the seeded source so they repeat under --seed."""
+    `_JITTER`), drawn from the seeded source so they repeat under --seed. `recorded` (the fixtures' `timing`, as
+    measured in a recording) replaces the realistic figures of the kinds of work it names."""
     if profile == "instant":
         return Plan(0.0, 0.0)
     if profile == "polls":
         pending, running = _POLLS.get(work, _POLLS["generate"])
         return Plan(pending, running, unit="polls")
     pending, running = _SECONDS.get(profile, _SECONDS["fast"]).get(work, _SECONDS["fast"]["generate"])
+    if profile == "realistic" and recorded and work in recorded:
+        pending, running = float(recorded[work]["pending"]), float(recorded[work]["running"])
     if profile == "realistic":
         spread_pending, spread_running = _JITTER.get(work, _JITTER["generate"])
         pending *= ids.uniform(1 - spread_pending, 1 + spread_pending)

@@ -176,4 +176,4 @@ class World:
         self.set_profile(profile)
 
     def plan(self, work: str, profile: str | None = None) -> Any:
-        return plan_for(profile or self.profile, work, self.ids)
+        return plan_for(profile or self.profile, work, self.ids, self.fixtures.timing)
