@@ -1,7 +1,8 @@
-"""The store contract, run against both stores: whatever the world relies on holds in memory and on SQLite alike.
+"""The store contract, run against every store: whatever the world relies on holds in memory, on SQLite and on
+PostgreSQL alike.
 
-A second handle stands for a second worker: on SQLite it is another connection to the same file, in memory the
-same object (one process has one memory store).
+A second handle stands for a second worker: on SQLite it is another connection to the same file, on PostgreSQL
+another store (a replica) on the same database, in memory the same object (one process has one memory store).
 """
 
 from __future__ import annotations
@@ -18,14 +19,20 @@ from mockserver.store import KEEP_PREFIX, MemoryStore
 from mockserver.store_sqlite import SqliteStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
     """Opens handles on one store; every handle is closed at the end."""
     opened: list[Any] = []
     memory = MemoryStore()
+    url = request.getfixturevalue("database_url") if request.param == "postgres" else ""
 
     def open_store() -> Any:
-        store = memory if request.param == "memory" else SqliteStore(str(tmp_path))
+        if request.param == "postgres":
+            from mockserver.store_postgres import PostgresStore
+
+            store: Any = PostgresStore(url)
+        else:
+            store = memory if request.param == "memory" else SqliteStore(str(tmp_path))
         opened.append(store)
         return store
 
