@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -118,21 +118,23 @@ class PostgresStore:
         """Create or migrate the schema. Replicas starting together take turns on an advisory lock; the schema
         version row says what is there. A database that cannot be used is an OSError naming it (password out)."""
         try:
-            with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    conn.execute("CREATE TABLE IF NOT EXISTS mockserver_schema (version integer NOT NULL)")
-                    row = conn.execute("SELECT max(version) FROM mockserver_schema").fetchone()
-                    found = (row[0] if row else None) or 0
-                    if found > SCHEMA_VERSION:
-                        raise OSError(
-                            f"the database {redact(self.url)} holds schema version {found}, newer than this "
-                            f"mockserver's {SCHEMA_VERSION}"
-                        )
-                    for version in range(found + 1, SCHEMA_VERSION + 1):
-                        conn.execute(_MIGRATIONS[version])
-                        conn.execute("DELETE FROM mockserver_schema")
-                        conn.execute("INSERT INTO mockserver_schema VALUES (%s)", (version,))
+            with (
+                psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn,
+                conn.transaction(),
+            ):
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                conn.execute("CREATE TABLE IF NOT EXISTS mockserver_schema (version integer NOT NULL)")
+                row = conn.execute("SELECT max(version) FROM mockserver_schema").fetchone()
+                found = (row[0] if row else None) or 0
+                if found > SCHEMA_VERSION:
+                    raise OSError(
+                        f"the database {redact(self.url)} holds schema version {found}, newer than this "
+                        f"mockserver's {SCHEMA_VERSION}"
+                    )
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    conn.execute(_MIGRATIONS[version])
+                    conn.execute("DELETE FROM mockserver_schema")
+                    conn.execute("INSERT INTO mockserver_schema VALUES (%s)", (version,))
         except psycopg.Error as exc:
             reason = str(exc).strip().replace(urlsplit(self.url).password or "\0", "***")
             raise OSError(f"cannot use the database {redact(self.url)}: {reason}") from None
@@ -236,10 +238,8 @@ class PostgresStore:
             except BaseException:
                 self._rollbacks += 1
                 if not conn.closed:
-                    try:
+                    with suppress(*_LOST):
                         conn.execute("ROLLBACK")
-                    except _LOST:
-                        pass
                 raise
             try:
                 conn.execute("COMMIT")
@@ -270,6 +270,7 @@ class PostgresStore:
         self._run(lambda c: c.execute(query, (kind, key)))
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
+        args: tuple[str, ...]
         if tenant is None:
             query, args = "SELECT data FROM mockserver_objects WHERE kind = %s ORDER BY seq", (kind,)
         else:
@@ -279,6 +280,7 @@ class PostgresStore:
         return [_decode(kind, row[0]) for row in rows]
 
     def count(self, kind: str, tenant: str | None = None) -> int:
+        args: tuple[str, ...]
         if tenant is None:
             query, args = "SELECT n FROM mockserver_counts WHERE kind = %s", (kind,)
         else:

@@ -350,10 +350,8 @@ def throwaway_postgres(durable: bool = False) -> Iterator[str]:
     data = os.path.join(folder, "data")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
     try:
-        done = subprocess.run(
-            [*as_user, str(bin_dir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-            **quiet,  # type: ignore[call-overload]
-        )
+        initdb = [str(bin_dir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        done = subprocess.run([*as_user, *initdb], **quiet)  # type: ignore[call-overload]
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr[-2000:]}")
         port = free_port()
