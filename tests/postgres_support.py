@@ -4,10 +4,12 @@ PostgreSQL must be there). Each test gets a database of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -56,3 +58,71 @@ def unavailable() -> None:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+class Proxy:
+    """A TCP relay between replicas and PostgreSQL: `cut()` drops every connection and refuses new ones, as a lost
+    database does; `restore()` listens again on the same port. Works on any server, even one the suite shares."""
+
+    def __init__(self, url: str) -> None:
+        import socket
+        import threading
+
+        parts = urlsplit(url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self._socket, self._threading = socket, threading
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+        self._listener: Any = None
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.url = urlunsplit(parts._replace(netloc=f"{parts.netloc.rsplit('@', 1)[0]}@127.0.0.1:{self.port}"))
+        self.restore()
+
+    def restore(self) -> None:
+        listener = self._socket.socket()
+        listener.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        self._threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: Any) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = self._socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for each in (source, sink):
+            with contextlib.suppress(OSError):
+                each.shutdown(self._socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self._listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for each in conns:
+            with contextlib.suppress(OSError):
+                each.shutdown(self._socket.SHUT_RDWR)
+            each.close()
+
+    def close(self) -> None:
+        self.cut()
