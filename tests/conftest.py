@@ -63,6 +63,13 @@ def instant_mock(instant_server: MockServer) -> MockServer:
     return instant_server
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Where tests run (not in a pytest-xdist controller, whose workers inherit its environment), take
+    MOCKSERVER_TEST_DATABASE_URL out of the environment before any server is started."""
+    if not (getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")):
+        pg.take_variable()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str | None]:
     """A PostgreSQL server for the session (see tests/pg.py); None when there is none."""

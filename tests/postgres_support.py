@@ -17,14 +17,22 @@ import pytest
 from mockserver.testing import postgres_bin, throwaway_postgres
 
 VARIABLE = "MOCKSERVER_TEST_DATABASE_URL"
+GIVEN: str | None = None
+
+
+def take_variable() -> None:
+    """Read the variable, and take it out of the environment: the servers the tests start would warn that it
+    names no setting of theirs."""
+    global GIVEN
+    GIVEN = os.environ.pop(VARIABLE, None) or GIVEN
 
 
 @contextmanager
 def server() -> Iterator[str | None]:
     """The URL of a PostgreSQL server for this test session, or None when there is none to be had."""
-    given = os.environ.get(VARIABLE)
-    if given:
-        yield given
+    take_variable()
+    if GIVEN:
+        yield GIVEN
         return
     if postgres_bin() is None:
         yield None

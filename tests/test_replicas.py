@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 import postgres_support as pg
+import pytest
 from test_training_support import image_bytes
 
+from mockserver.settings import Settings, SettingsError
 from mockserver.testing import free_port, serve_process, stop_process, wait_until_ready
 
 FLAGS = ["--no-access-log", "--profile", "realistic", "--rate-limits", "realistic"]
@@ -234,3 +236,43 @@ def test_a_replica_that_loses_the_database_answers_503_then_recovers(database_ur
         status = http.get(f"/v3/status/{job['jobId']}", headers=headers)
         assert status.status_code == 200 and status.json()["jobId"] == job["jobId"]
         assert not any("Traceback" in line for line in proc.stderr_lines)  # type: ignore[attr-defined]
+
+
+# --- the setting ------------------------------------------------------------------------------------------------
+
+
+def serve(*args: str, python: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [*(python or [sys.executable, "-m", "mockserver"]), "serve", "--port", "0", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_database_url_is_checked_and_its_password_never_shown(tmp_path: Any, monkeypatch: Any) -> None:
+    secret = "s3cret-pw"
+    refused = serve("--database-url", f"postgresql://user:{secret}@127.0.0.1:{free_port()}/db")
+    assert refused.returncode == 2 and "cannot use the database postgresql://user:***@127.0.0.1" in refused.stderr
+    assert secret not in refused.stderr
+    wrong = serve("--database-url", f"mysql://user:{secret}@host/db")
+    assert wrong.returncode == 2 and "not a PostgreSQL URL" in wrong.stderr and secret not in wrong.stderr
+    both = serve("--database-url", "postgresql://host/db", "--state-dir", str(tmp_path))
+    assert both.returncode == 2 and "'state_dir' and 'database_url' exclude each other" in both.stderr
+    # without psycopg (the `postgres` extra) the message says what to install
+    blocked = "import sys; sys.modules['psycopg'] = None; from mockserver.cli import main; sys.exit(main())"
+    missing = serve("--database-url", "postgresql://host/db", python=[sys.executable, "-c", blocked])
+    assert missing.returncode == 2 and "pip install 'mockserver[postgres]'" in missing.stderr
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(SettingsError, match=r"mockserver\[postgres\]"):
+        Settings.from_env(env={}, database_url="postgresql://host/db")
+
+
+def test_a_schema_is_made_once_and_a_newer_one_refused(database_url: str) -> None:
+    import psycopg
+
+    from mockserver.store_postgres import PostgresStore
+
+    PostgresStore(database_url).close()  # creates the schema
+    again = PostgresStore(database_url)  # finds it, migrates nothing
+    again.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE mockserver_schema SET version = 99")
+    newer = serve("--database-url", database_url)
+    assert newer.returncode == 2 and "schema version 99, newer than this mockserver's 1" in newer.stderr
