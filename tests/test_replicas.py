@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -276,3 +277,26 @@ def test_a_schema_is_made_once_and_a_newer_one_refused(database_url: str) -> Non
         conn.execute("UPDATE mockserver_schema SET version = 99")
     newer = serve("--database-url", database_url)
     assert newer.returncode == 2 and "schema version 99, newer than this mockserver's 1" in newer.stderr
+
+
+def test_the_deployment_examples_are_quoted_and_hang_together() -> None:
+    """docs/replicas.md shows the files in examples/replicas as they are; they name the pieces the docs promise."""
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs/replicas.md").read_text(encoding="utf-8")
+    for name in ("compose.yaml", "nginx.conf", "kubernetes.yaml"):
+        assert (root / "examples/replicas" / name).read_text(encoding="utf-8").rstrip() in page, name
+    compose = yaml.safe_load((root / "examples/replicas/compose.yaml").read_text(encoding="utf-8"))["services"]
+    assert compose["mockserver"]["deploy"]["replicas"] == 3
+    assert compose["mockserver"]["environment"]["MOCKSERVER_DATABASE_URL"].startswith("postgresql://")
+    assert compose["mockserver"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "nginx.conf" in compose["proxy"]["volumes"][0]
+    assert "server mockserver:8080;" in (root / "examples/replicas/nginx.conf").read_text(encoding="utf-8")
+    items = yaml.safe_load((root / "examples/replicas/kubernetes.yaml").read_text(encoding="utf-8"))["items"]
+    kinds = {item["kind"]: item for item in items}
+    container = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert kinds["Deployment"]["spec"]["replicas"] == 3
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 8080}
+    assert container["env"][0]["name"] == "MOCKSERVER_DATABASE_URL"
+    assert kinds["Service"]["spec"]["selector"] == kinds["Deployment"]["spec"]["selector"]["matchLabels"]
