@@ -13,7 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 RUN mkdir -p mockserver \
     && touch mockserver/__init__.py \
-    && pip install --no-cache-dir ".[postgres]" \
+    && pip install --no-cache-dir "./[postgres]" \
     && pip uninstall --yes mockserver \
     && rm -rf mockserver build ./*.egg-info
 

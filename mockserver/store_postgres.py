@@ -66,6 +66,16 @@ _LOST = (psycopg.OperationalError, psycopg.InterfaceError)  # the database or th
 POOL_TIMEOUT = 5.0  # waiting for a pooled connection while the database is reachable
 CONNECT_TIMEOUT = 5  # seconds, per connection attempt
 PROBE_INTERVAL = 0.25  # while the database is lost, how often it is tried again
+# A database behind a dead network path (no reset, just silence) must not hold a request for minutes: sent data
+# unacknowledged for 5 s, or an idle connection whose keepalives go unanswered, fails the connection.
+_CONNECTION: dict[str, Any] = {
+    "connect_timeout": CONNECT_TIMEOUT,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 5000,
+}
 log = logging.getLogger("mockserver")
 
 
@@ -105,7 +115,7 @@ class PostgresStore:
             url,
             min_size=1,
             max_size=max_connections,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, "application_name": "mockserver"},
+            kwargs={"autocommit": True, "application_name": "mockserver", **_CONNECTION},
             timeout=POOL_TIMEOUT,
             reconnect_timeout=30,
             open=False,
@@ -119,7 +129,7 @@ class PostgresStore:
         version row says what is there. A database that cannot be used is an OSError naming it (password out)."""
         try:
             with (
-                psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn,
+                psycopg.connect(self.url, autocommit=True, **_CONNECTION) as conn,
                 conn.transaction(),
             ):
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
@@ -191,7 +201,7 @@ class PostgresStore:
         while not self._closed:
             time.sleep(PROBE_INTERVAL)
             try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+                with psycopg.connect(self.url, autocommit=True, **_CONNECTION) as conn:
                     conn.execute("SELECT 1")
                 self.pool.check()  # drop the connections that died with the old server, open new ones
                 with self.pool.connection() as conn:
