@@ -79,6 +79,12 @@ _CONNECTION: dict[str, Any] = {
 log = logging.getLogger("mockserver")
 
 
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """Transactions here never wait on a client (no await inside one): a replica killed or cut off in the middle of
+    one must not hold the world's write lock for longer than this."""
+    conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+
+
 def redact(url: str) -> str:
     """The URL with its password replaced, for messages and logs."""
     try:
@@ -118,6 +124,7 @@ class PostgresStore:
             kwargs={"autocommit": True, "application_name": "mockserver", **_CONNECTION},
             timeout=POOL_TIMEOUT,
             reconnect_timeout=30,
+            configure=_configure,
             open=False,
             name="mockserver",
         )
