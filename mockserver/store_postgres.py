@@ -66,6 +66,7 @@ _LOST = (psycopg.OperationalError, psycopg.InterfaceError)  # the database or th
 POOL_TIMEOUT = 5.0  # waiting for a pooled connection while the database is reachable
 CONNECT_TIMEOUT = 5  # seconds, per connection attempt
 PROBE_INTERVAL = 0.25  # while the database is lost, how often it is tried again
+RETRY_WAIT = 1.0  # after a dropped connection, how long one request may wait for a fresh one
 # A database behind a dead network path (no reset, just silence) must not hold a request for minutes: sent data
 # unacknowledged for 5 s, or an idle connection whose keepalives go unanswered, fails the connection.
 _CONNECTION: dict[str, Any] = {
@@ -167,7 +168,7 @@ class PostgresStore:
                 self._lose(exc)
                 raise StoreUnavailable() from exc
         for attempt in (1, 2):
-            conn = self._connection()
+            conn = self._connection(None if attempt == 1 else RETRY_WAIT)
             try:
                 return work(conn)
             except _LOST as exc:
@@ -180,20 +181,20 @@ class PostgresStore:
             raise StoreUnavailable() from failed
         raise AssertionError("unreachable")
 
-    def _connection(self) -> psycopg.Connection[Any]:
+    def _connection(self, timeout: float | None = None) -> psycopg.Connection[Any]:
         if self._lost.is_set():
             raise StoreUnavailable()
         try:
-            return self.pool.getconn()
+            return self.pool.getconn(timeout)
         except _LOST as exc:
             self._lose(exc)
             raise StoreUnavailable() from exc
 
     def _refreshed(self) -> bool:
-        """After a connection the server dropped (a database restart): drop the pool's dead ones too, and say
-        whether a live one is ready for one more try (waiting for a new one would hold up every request)."""
+        """After a connection the server dropped (a database restart): drop the pool's dead ones too, and try once
+        more on a fresh one, waiting RETRY_WAIT at most (a database that is down fails the retry)."""
         self.pool.check()
-        return int(self.pool.get_stats().get("pool_available", 0)) > 0
+        return True
 
     def _lose(self, exc: BaseException) -> None:
         """The database is gone: answer 503 at once from now on, and probe in the background until it is back."""
@@ -238,7 +239,7 @@ class PostgresStore:
                 local.depth -= 1
             return
         for attempt in (1, 2):
-            conn = self._connection()
+            conn = self._connection(None if attempt == 1 else RETRY_WAIT)
             try:
                 conn.execute("BEGIN; SELECT n FROM mockserver_revision WHERE id = 1 FOR UPDATE")
                 break

@@ -124,6 +124,8 @@ class Proxy:
                 each.shutdown(self._socket.SHUT_RDWR)
 
     def cut(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept(): close() alone would not
+            self._listener.shutdown(self._socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             conns, self._conns = self._conns, []

@@ -236,6 +236,17 @@ def test_a_replica_that_loses_the_database_answers_503_then_recovers(database_ur
             time.sleep(0.1)
         status = http.get(f"/v3/status/{job['jobId']}", headers=headers)
         assert status.status_code == 200 and status.json()["jobId"] == job["jobId"]
+
+        # a database restart drops every connection: the next request takes a fresh one and is answered
+        import psycopg
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'mockserver' AND datname = current_database()"
+            ).fetchone()
+        assert killed is not None and killed[0] >= 1
+        assert http.get(f"/v3/status/{job['jobId']}", headers=headers).status_code == 200
         assert not any("Traceback" in line for line in proc.stderr_lines)  # type: ignore[attr-defined]
 
 
