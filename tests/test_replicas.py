@@ -311,3 +311,19 @@ def test_the_deployment_examples_are_quoted_and_hang_together() -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 8080}
     assert container["env"][0]["name"] == "MOCKSERVER_DATABASE_URL"
     assert kinds["Service"]["spec"]["selector"] == kinds["Deployment"]["spec"]["selector"]["matchLabels"]
+
+
+def test_a_throwaway_cluster_starts_and_is_gone_afterwards() -> None:
+    """The helper the benchmarks (and, without MOCKSERVER_TEST_DATABASE_URL, these tests) start PostgreSQL with."""
+    import psycopg
+
+    from mockserver.testing import postgres_bin, throwaway_postgres
+
+    if postgres_bin() is None:
+        pg.unavailable()
+    with throwaway_postgres() as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("SHOW fsync").fetchone()
+        assert row is not None and row[0] == "off"
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url, connect_timeout=5).close()
