@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 import psycopg
@@ -87,16 +87,24 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced, for messages and logs."""
+    """The URL with its password (in the user part or a `password=` parameter) replaced, for messages and logs."""
     try:
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)
-        user = netloc[0].split(":", 1)[0]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+        if parts.password is not None:
+            user, host = parts.netloc.rsplit("@", 1)
+            parts = parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}")
+        if parts.query:
+            query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+            parts = parts._replace(query=urlencode(query, safe="*/"))
+        return urlunsplit(parts)
     except ValueError:
         return "the database URL"
+
+
+def _passwords(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [v for k, v in parse_qsl(parts.query) if k == "password" and v]
+    return [*found, *([parts.password] if parts.password else [])]
 
 
 def _encode(kind: str, obj: Any) -> bytes:
@@ -154,7 +162,9 @@ class PostgresStore:
                     conn.execute("DELETE FROM mockserver_schema")
                     conn.execute("INSERT INTO mockserver_schema VALUES (%s)", (version,))
         except psycopg.Error as exc:
-            reason = str(exc).strip().replace(urlsplit(self.url).password or "\0", "***")
+            reason = str(exc).strip()
+            for secret in _passwords(self.url):
+                reason = reason.replace(secret, "***")
             raise OSError(f"cannot use the database {redact(self.url)}: {reason}") from None
 
     # --- connections: the thread's transaction, else one from the pool; a lost database fails fast ----------

@@ -264,6 +264,12 @@ def test_database_url_is_checked_and_its_password_never_shown(tmp_path: Any, mon
     refused = serve("--database-url", f"postgresql://user:{secret}@127.0.0.1:{free_port()}/db")
     assert refused.returncode == 2 and "cannot use the database postgresql://user:***@127.0.0.1" in refused.stderr
     assert secret not in refused.stderr
+    from mockserver.store_postgres import redact
+
+    assert redact(f"postgresql://u:{secret}@h:5/db?sslmode=require&password={secret}") == (
+        "postgresql://u:***@h:5/db?sslmode=require&password=***"
+    )
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
     wrong = serve("--database-url", f"mysql://user:{secret}@host/db")
     assert wrong.returncode == 2 and "not a PostgreSQL URL" in wrong.stderr and secret not in wrong.stderr
     both = serve("--database-url", "postgresql://host/db", "--state-dir", str(tmp_path))
