@@ -13,7 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 RUN mkdir -p mockserver \
     && touch mockserver/__init__.py \
-    && pip install --no-cache-dir . \
+    && pip install --no-cache-dir "./[postgres]" \
     && pip uninstall --yes mockserver \
     && rm -rf mockserver build ./*.egg-info
 
@@ -30,7 +30,8 @@ RUN pip install --no-cache-dir --no-deps . \
     && chown mockserver /data
 
 # Configuration is only through MOCKSERVER_* variables; mount your own fixtures at /fixtures and, for state that
-# survives restarts, a volume at /data with MOCKSERVER_STATE_DIR=/data.
+# survives restarts, a volume at /data with MOCKSERVER_STATE_DIR=/data; for several replicas sharing one world,
+# MOCKSERVER_DATABASE_URL=postgresql://… (the postgres extra is installed).
 ENV MOCKSERVER_HOST=0.0.0.0 \
     MOCKSERVER_PORT=8080 \
     MOCKSERVER_FIXTURES=/fixtures

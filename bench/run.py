@@ -560,6 +560,51 @@ def state_dir(b: Bench) -> None:
         )
 
 
+def postgres(b: Bench) -> None:
+    """The hot paths on PostgreSQL (--database-url), on a throwaway local cluster; skipped without PostgreSQL."""
+    from mockserver.testing import postgres_bin, throwaway_postgres
+
+    if postgres_bin() is None:
+        print("no PostgreSQL installed: skipping the --database-url figures", file=sys.stderr, flush=True)
+        return
+    print("status poll and generate accept with --database-url (PostgreSQL)", file=sys.stderr, flush=True)
+    with throwaway_postgres() as url, servers.mockserver(*MOCK_FLAGS, "--database-url", url) as server:
+        where = _pin_postgres(url)
+        polls, generate = _durable_polls(server, "postgres")
+        note = f"PostgreSQL on this machine, {where} (fsync off: a throwaway cluster)"
+        throughput(b, server, "--database-url: status poll", polls, target="reported", note=note)
+        latency(b, server, "--database-url: status poll", polls)
+        throughput(b, server, "--database-url: generate-async accept", generate, target="reported", note=note)
+        latency(b, server, "--database-url: generate-async accept", generate)
+
+
+def _pin_postgres(url: str) -> str:
+    """Put the PostgreSQL server on the servers' CPU (its backends are forked from the postmaster, so they follow):
+    the fake and its database then share one CPU, as the fake alone does in the other figures."""
+    import psycopg
+
+    if not servers.SERVER_CPUS:
+        return "not pinned"
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    postmaster = int(Path(f"/proc/{row[0] if row else 0}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    for pid in [postmaster, *_children(postmaster)]:
+        os.sched_setaffinity(pid, servers.SERVER_CPUS)
+    return f"on the server's CPU {sorted(servers.SERVER_CPUS)[0]} too"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    return found
+
+
 def access_log(b: Bench) -> None:
     print("status poll with the access log on (the CLI default)", file=sys.stderr, flush=True)
     with servers.mockserver("--profile", "instant", "--seed", "1") as server:
@@ -707,6 +752,7 @@ def main(argv: list[str] | None = None) -> int:
             hot_paths(b)
             custom_models(b)
             state_dir(b)
+            postgres(b)
             memory(b)
             if not args.quick:
                 access_log(b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,7 +43,13 @@ SPEC_FILES = ("firefly-v3.yaml", "admin.yaml", "training.yaml", "scenario.yaml")
 def build_context(settings: Settings) -> Context:
     """Load fixtures and specs (raising FixtureError or OSError with a clear message) and build the world."""
     loaded = fixture_files.load(settings.fixtures)
-    store = SqliteStore(settings.state_dir) if settings.state_dir else MemoryStore()
+    store: Any
+    if settings.database_url:
+        from .store_postgres import PostgresStore  # psycopg is an optional extra
+
+        store = PostgresStore(settings.database_url)
+    else:
+        store = SqliteStore(settings.state_dir) if settings.state_dir else MemoryStore()
     world = World(
         store,
         loaded,
@@ -78,8 +85,14 @@ def create_app(settings: Settings | None = None) -> Gateway:
     async def health(request: Request) -> Response:
         return json({"status": "ok"})
 
+    store_answers = getattr(ctx.world.store, "available", None)  # PostgreSQL: not ready while it is lost
+
     async def readiness(request: Request) -> Response:
-        return json({"status": "ready"}) if ready["ok"] else json({"status": "starting"}, 503)
+        if not ready["ok"]:
+            return json({"status": "starting"}, 503)
+        if store_answers is not None and not store_answers():
+            return json({"status": "database unavailable"}, 503)
+        return json({"status": "ready"})
 
     async def openapi(request: Request) -> Response:
         found = ctx.specs.get(request.path_params["name"])

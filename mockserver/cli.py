@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import logs
     from .app import app_from_env, build_context
 
-    if settings.workers > 1 and not settings.state_dir:
+    if settings.workers > 1 and not settings.state_dir and not settings.database_url:
         settings.state_dir = tempfile.mkdtemp(prefix="mockserver-state-")  # workers must share one store
     if settings.workers > 1:
         _build(lambda: build_context(settings)).world.store.close()  # fail fast, in the parent

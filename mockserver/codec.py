@@ -36,7 +36,7 @@ def encode(kind: str, obj: Any) -> Any:
     return obj
 
 
-KINDS = frozenset({*_TYPES, "blob", "model_alias"})
+KINDS = frozenset({*_TYPES, "blob", "model_alias", "rate"})  # rate: a rate-limit window, never exported
 
 
 def decode(kind: str, data: Any) -> Any:

@@ -255,5 +255,6 @@ class Control:
             "objects": [
                 {"kind": kind, "key": key, "tenant": tenant, "data": codec.encode(kind, obj)}
                 for kind, key, tenant, obj in self.world.store.dump()
+                if kind != "rate"  # rate-limit windows are counters of this run, like the journal
             ],
         }

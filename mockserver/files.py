@@ -55,6 +55,7 @@ class Files:
         default = {
             404: ("NoSuchKey", "The specified key does not exist."),
             405: ("MethodNotAllowed", "The specified method is not allowed against this resource."),
+            503: ("ServiceUnavailable", "Please reduce your request rate."),
         }
         fallback = default.get(status, ("InternalError", "We encountered an internal error."))
         response = _xml(status, code or fallback[0], message or fallback[1])

@@ -8,12 +8,12 @@ belongs to, so they arrive in that provider's own format.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
 import os
 import time
-from collections import deque
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +26,8 @@ from .core.jobs import Outcome
 from .direct import Direct
 from .http import MAX_JSON_DEPTH, is_count, over_limit, too_deep
 from .http import json as json_response
+from .ratelimits import RateLimiter
+from .store import StoreUnavailable
 from .surface import SCOPE_KEY, Surface, SurfaceError, Surfaces, render
 
 JOURNAL_BODY_BYTES = 64 * 1024  # larger JSON bodies are journaled as {"_truncated": <size>}
@@ -40,7 +42,7 @@ class Gateway:
         self.direct = direct
         self.ctx = ctx
         self.surfaces = surfaces
-        self.limiter = RateLimiter(surfaces) if ctx.settings.rate_limits == "realistic" else None
+        self.limiter = RateLimiter(surfaces, ctx.world.store) if ctx.settings.rate_limits == "realistic" else None
         self.shared = ctx.world.store.shared
         self.world = ctx.world
         self.clock = ctx.world.clock
@@ -65,7 +67,9 @@ class Gateway:
             return
         started = time.perf_counter()
         if self.shared:
-            self.ctx.world.sync()
+            # A lost database: the request meets it again where it needs the store, and answers 503 in its format
+            with contextlib.suppress(StoreUnavailable):
+                self.ctx.world.sync()
         path: str = scope["path"]
         headers = _headers(scope["headers"])
         request_id = headers.get("x-request-id") or f"{self.id_prefix}{next(self.id_counter):012x}"
@@ -116,6 +120,10 @@ class Gateway:
                 await self._pass(scope, receive, send_with_id, surface)  # the polling fast path: nothing to check
             else:
                 await self._handle(scope, receive, send, send_with_id, surface, headers, seen)
+        except SurfaceError as exc:  # a lost database (StoreUnavailable) met before routing
+            if seen["recorded"]:
+                raise
+            await self._error(surface, path, exc, send_with_id)
         except Exception:
             if seen["finished"]:  # Starlette's error middleware answered 500 in the provider's format already
                 log.exception("mockserver: unhandled error on %s %s", scope["method"], path)
@@ -247,51 +255,6 @@ class Gateway:
         self.journal.record(entry)
         if self.access_log:
             logs.request_line(entry)
-
-
-class RateLimiter:
-    """Sliding windows per tenant on the fake's clock, for the routes a surface declares in `rate_limits`.
-
-    At most MAX_KEYS (route, tenant) windows are kept: in open auth mode every new key is a new tenant, so idle
-    windows are dropped, then the oldest."""
-
-    MAX_KEYS = 10_000
-
-    def __init__(self, surfaces: Surfaces) -> None:
-        self.limits: dict[tuple[str, str], list[tuple[float, int]]] = {}
-        for surface in surfaces:
-            self.limits.update(surface.rate_limits)
-        self.hits: dict[tuple[str, str, str], deque[float]] = {}
-
-    def check(self, surface: Surface, method: str, path: str, tenant: str, now: float) -> float | None:
-        windows = self.limits.get((method, path))
-        if not windows:
-            return None
-        key = (method, path, tenant)
-        hits = self.hits.get(key)
-        if hits is None:
-            if len(self.hits) >= self.MAX_KEYS:
-                self._sweep(now)
-            hits = self.hits[key] = deque()
-        longest = max(w for w, _ in windows)
-        while hits and hits[0] <= now - longest:
-            hits.popleft()
-        wait = 0.0
-        for window, allowed in windows:
-            recent = [t for t in hits if t > now - window]
-            if len(recent) >= allowed:
-                wait = max(wait, recent[-allowed] + window - now)
-        if wait > 0:
-            return wait
-        hits.append(now)
-        return None
-
-    def _sweep(self, now: float) -> None:
-        longest = max((w for windows in self.limits.values() for w, _ in windows), default=0.0)
-        for key in [k for k, hits in self.hits.items() if not hits or hits[-1] <= now - longest]:
-            del self.hits[key]
-        while len(self.hits) >= self.MAX_KEYS * 0.9:
-            del self.hits[next(iter(self.hits))]
 
 
 _WANTED = frozenset({b"x-request-id", b"content-length", b"content-type", b"x-api-key", b"authorization"})

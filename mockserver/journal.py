@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import itertools
 import threading
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
+
+from .surface import SurfaceError
 
 
 class Journal:
@@ -67,7 +70,9 @@ class SharedJournal(Journal):
         self.size = max(size, 1)
 
     def record(self, entry: dict[str, Any]) -> None:
-        self.store.journal_append({**entry, "headers": readable(entry["headers"])}, self.size)
+        # A lost database (StoreUnavailable): the answer, a 503, goes out unjournaled
+        with contextlib.suppress(SurfaceError):
+            self.store.journal_append({**entry, "headers": readable(entry["headers"])}, self.size)
 
     def clear(self) -> None:
         self.store.journal_clear()

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib.resources import files
+from importlib.util import find_spec
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,6 +64,9 @@ class Settings:
         "off", "per-tenant rate limits as the real services apply them", choices=("off", "realistic")
     )
     state_dir: str | None = _setting(None, "keep state in a SQLite file in this folder (survives restarts)")
+    database_url: str | None = _setting(
+        None, "keep state in PostgreSQL, shared by every replica (postgresql://user:password@host:5432/db)"
+    )
     workers: int = _setting(1, "worker processes (they share --state-dir)", low=1, high=64)
     log_format: str = _setting("plain", "one line per request, as text or JSON", choices=("plain", "json"))
     access_log: bool = _setting(True, "log each request (--no-access-log turns it off)", flag="--no-access-log")
@@ -83,6 +87,11 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):
             setattr(self, f.name, check(f, getattr(self, f.name), f"setting {f.name!r}"))
+        if self.state_dir and self.database_url:
+            raise SettingsError(
+                "settings 'state_dir' and 'database_url' exclude each other: state lives in one SQLite folder "
+                "or in one PostgreSQL database"
+            )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -135,6 +144,8 @@ def check(f: Any, value: Any, source: str) -> Any:
         raise SettingsError(f"{source}: {_brief(value)} is not one of {', '.join(choices)}")
     if f.name == "public_url":
         _check_url(value, source)
+    elif f.name == "database_url":
+        _check_database_url(value, source)
     elif f.name in ("host", "admin_token") and not value.strip():
         raise SettingsError(f"{source} must not be empty")
     return value
@@ -160,6 +171,22 @@ def _check_url(value: str, source: str) -> None:
         raise SettingsError(f"{source}: {_brief(value)} is not a URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise SettingsError(f"{source}: {_brief(value)} is not an http(s) base URL such as https://mock.example:8080")
+
+
+def _check_database_url(value: str, source: str) -> None:
+    """A PostgreSQL URL, and psycopg there to use it. Messages never quote the password."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise SettingsError(f"{source}: not a URL ({exc})") from None
+    if parts.scheme not in ("postgresql", "postgres") or parts.fragment:
+        shown = f"{parts.scheme}://…" if parts.scheme else "the value"
+        raise SettingsError(f"{source}: {shown} is not a PostgreSQL URL such as postgresql://user:password@host/db")
+    if find_spec("psycopg") is None or find_spec("psycopg_pool") is None:
+        raise SettingsError(
+            f"{source}: PostgreSQL needs psycopg, which is not installed: pip install 'mockserver[postgres]'"
+        )
 
 
 def _brief(value: Any) -> str:

@@ -85,6 +85,8 @@ def check_clock(offset: Any, frozen_at: Any) -> None:
 
 
 def _check(kind: str, key: str, tenant: str, obj: Any, keys: set[tuple[str, str]], specs: dict[str, Spec]) -> None:
+    if kind == "rate":
+        raise StateError("rate-limit windows are not part of a state")
     if kind in ("blob", "model_alias"):
         if kind == "model_alias" and ("model", obj) not in keys:
             raise StateError(f"points at model {obj!r}, which is not in the state")

@@ -11,8 +11,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from .surface import SurfaceError
+
 # Meta entries whose name starts with this survive a full reset (the world's identity, e.g. its URL signing key).
 KEEP_PREFIX = "config:"
+
+
+class StoreUnavailable(SurfaceError):
+    """The shared store (PostgreSQL) cannot be reached. A refusal like any other: raised wherever the store is
+    used, rendered once by the request's surface as 503 in its own format; the replica recovers by itself once
+    the database answers again."""
+
+    def __init__(self) -> None:
+        super().__init__(503, None, None, {"retry-after": "1"})
 
 
 class Store(Protocol):

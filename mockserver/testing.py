@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -312,3 +316,56 @@ def serve_process(
         reader.join(timeout=5)  # it ends at end of file, once the process is gone
         if process.stderr is not None:
             process.stderr.close()
+
+
+# --- a throwaway PostgreSQL server, for tests and benchmarks of `--database-url` ----------------------------
+
+
+def postgres_bin() -> Path | None:
+    """The folder of a local PostgreSQL's `initdb` and `pg_ctl` (Debian's packages, or on PATH), if any."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@contextmanager
+def throwaway_postgres(durable: bool = False) -> Iterator[str]:
+    """Start a PostgreSQL server of its own (initdb in a temporary folder, listening on 127.0.0.1 on a free port,
+    trust authentication) and yield its URL (`postgresql://postgres@127.0.0.1:PORT/postgres`); it is stopped and
+    its folder deleted on exit. Run as root, the server runs as the user `postgres` (it refuses root). Unless
+    `durable`, it does not wait for the disk (fsync off): the data is thrown away anyway."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise RuntimeError("PostgreSQL is not installed (no initdb): apt-get install postgresql")
+    folder = tempfile.mkdtemp(prefix="mockserver-pg-")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        user = pwd.getpwnam("postgres")
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = os.path.join(folder, "data")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
+    try:
+        initdb = [str(bin_dir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        done = subprocess.run([*as_user, *initdb], **quiet)  # type: ignore[call-overload]
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed: {done.stderr[-2000:]}")
+        port = free_port()
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c max_connections=300"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        ctl = [*as_user, str(bin_dir / "pg_ctl"), "-D", data, "-l", os.path.join(folder, "log"), "-w", "-t", "60"]
+        done = subprocess.run([*ctl, "-o", options, "start"], **quiet)  # type: ignore[call-overload]
+        if done.returncode != 0:
+            log = Path(folder, "log").read_text(errors="replace") if Path(folder, "log").exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start: {done.stderr[-1000:]} {log[-2000:]}")
+        try:
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run([*ctl, "-m", "immediate", "stop"], **quiet)  # type: ignore[call-overload]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

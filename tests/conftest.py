@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import postgres_support as pg
 import pytest
 from hypothesis import settings
 from PIL import Image
@@ -60,3 +61,27 @@ def instant_server() -> Iterator[MockServer]:
 def instant_mock(instant_server: MockServer) -> MockServer:
     instant_server.reset()
     return instant_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where tests run (not in a pytest-xdist controller, whose workers inherit its environment), take
+    MOCKSERVER_TEST_DATABASE_URL out of the environment before any server is started."""
+    if not (getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")):
+        pg.take_variable()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str | None]:
+    """A PostgreSQL server for the session (see tests/pg.py); None when there is none."""
+    with pg.server() as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(postgres_server: str | None) -> Iterator[str]:
+    """A fresh database of this test's own; skips without PostgreSQL (fails under CI)."""
+    if postgres_server is None:
+        pg.unavailable()
+    assert postgres_server is not None
+    with pg.database(postgres_server) as url:
+        yield url

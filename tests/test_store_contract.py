@@ -1,7 +1,8 @@
-"""The store contract, run against both stores: whatever the world relies on holds in memory and on SQLite alike.
+"""The store contract, run against every store: whatever the world relies on holds in memory, on SQLite and on
+PostgreSQL alike.
 
-A second handle stands for a second worker: on SQLite it is another connection to the same file, in memory the
-same object (one process has one memory store).
+A second handle stands for a second worker: on SQLite it is another connection to the same file, on PostgreSQL
+another store (a replica) on the same database, in memory the same object (one process has one memory store).
 """
 
 from __future__ import annotations
@@ -18,14 +19,20 @@ from mockserver.store import KEEP_PREFIX, MemoryStore
 from mockserver.store_sqlite import SqliteStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
     """Opens handles on one store; every handle is closed at the end."""
     opened: list[Any] = []
     memory = MemoryStore()
+    url = request.getfixturevalue("database_url") if request.param == "postgres" else ""
 
     def open_store() -> Any:
-        store = memory if request.param == "memory" else SqliteStore(str(tmp_path))
+        if request.param == "postgres":
+            from mockserver.store_postgres import PostgresStore
+
+            store: Any = PostgresStore(url)
+        else:
+            store = memory if request.param == "memory" else SqliteStore(str(tmp_path))
         opened.append(store)
         return store
 
@@ -249,3 +256,46 @@ def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path: Path) ->
         assert reopened.count("blob") == 4
     finally:
         reopened.close()
+
+
+class _Limited:
+    """A surface with one rate-limited route: 3 a minute, 5 an hour."""
+
+    rate_limits = {("POST", "/go"): [(60.0, 3), (3600.0, 5)]}
+
+
+def test_rate_limit_windows_hold_across_workers(opener: Callable[[], Any]) -> None:
+    """The windows live in the store: requests spread over workers (handles) are counted once between them."""
+    from mockserver.ratelimits import RateLimiter
+
+    limiters = [RateLimiter([_Limited()], opener()) for _ in range(3)]
+    allowed: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def hit(index: int) -> None:
+        barrier.wait()
+        if limiters[index % 3].check(_Limited(), "POST", "/go", "A", 1000.0) is None:
+            allowed.append(index)
+
+    run_threads([lambda i=i: hit(i) for i in range(6)])
+    assert len(allowed) == 3
+    assert limiters[0].check(_Limited(), "POST", "/go", "A", 1030.0) == 30.0
+    assert limiters[1].check(_Limited(), "POST", "/go", "B", 1030.0) is None
+    assert limiters[1].check(_Limited(), "GET", "/go", "A", 1030.0) is None
+    assert limiters[2].check(_Limited(), "POST", "/go", "A", 1060.0) is None
+    assert limiters[2].check(_Limited(), "POST", "/go", "A", 1061.0) is None
+    assert limiters[0].check(_Limited(), "POST", "/go", "A", 1062.0) == 4600.0 - 1062.0
+
+
+def test_rate_limit_windows_are_bounded(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mockserver.ratelimits import KIND, RateLimiter
+
+    monkeypatch.setattr(RateLimiter, "MAX_KEYS", 10)
+    limiter = RateLimiter([_Limited()], store)
+    for n in range(10):
+        assert limiter.check(_Limited(), "POST", "/go", f"tenant-{n}", 100.0 + n) is None
+    assert store.count(KIND) == 10
+    limiter.check(_Limited(), "POST", "/go", "late", 200.0)  # all busy: the oldest go
+    assert store.count(KIND) <= 10 and store.get(KIND, "POST /go late") is not None
+    limiter.check(_Limited(), "POST", "/go", "later", 10_000.0)  # all idle: all go
+    assert store.count(KIND) == 1
