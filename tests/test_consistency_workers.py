@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from test_training_support import image_bytes
+from threads_support import run_all
 
 from mockserver.testing import free_port, stop_process, wait_until_ready
 
@@ -148,24 +149,6 @@ def admin_work(base: str, acked: Acked, index: int) -> None:
                 rule = http.post("/__admin/faults", json={"path": f"/never/{index}/{n}", "status": 500})
                 assert rule.status_code == 201, rule.text
                 acked.add("rules", rule.json()["id"])
-
-
-def run_all(targets: list[Callable[[], None]]) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> None:
-        try:
-            target()
-        except BaseException as exc:  # reported by the test thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(t.is_alive() for t in threads), "client threads did not finish"
-    assert not errors, errors
 
 
 def test_two_workers_concurrent_clients_kill_9_and_restart(tmp_path):

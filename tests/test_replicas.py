@@ -22,6 +22,7 @@ import httpx
 import postgres_support as pg
 import pytest
 from test_training_support import image_bytes
+from threads_support import run_all
 
 from mockserver.settings import Settings, SettingsError
 from mockserver.testing import free_port, serve_process, stop_process, wait_until_ready
@@ -71,24 +72,6 @@ def token(call: Spread, client_id: str) -> dict[str, str]:
     answer = call("POST", "/ims/token/v3", data=form)
     assert answer.status_code == 200, answer.text
     return {"x-api-key": client_id, "authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-def run_all(targets: list[Callable[[], None]]) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> None:
-        try:
-            target()
-        except BaseException as exc:  # reported by the test thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(t.is_alive() for t in threads), "client threads did not finish"
-    assert not errors, errors
 
 
 def test_three_replicas_share_one_world_and_a_killed_one_loses_nothing(database_url: str) -> None:
