@@ -93,15 +93,20 @@ class Gateway:
         # What the journal will say about this request; filled in as the gateway learns it.
         seen: dict[str, Any] = {"body": None, "tenant": None, "recorded": False, "finished": False}
 
-        def record(status: int) -> None:
+        def record(status: int) -> Any:
             if not seen["recorded"]:
                 seen["recorded"] = True
-                self._record(scope, surface, headers, seen["body"], status, started, request_id, seen["tenant"])
+                return self._record(
+                    scope, surface, headers, seen["body"], status, started, request_id, seen["tenant"]
+                )
+            return None
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), rid_header]
-                record(message["status"])  # journaled before the client can read a byte of the answer
+                committed = record(message["status"])
+                if committed is not None:  # a shared journal's group commit
+                    await committed  # journaled before the client can read a byte of the answer
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 seen["finished"] = True
             await send(message)
@@ -229,7 +234,8 @@ class Gateway:
         started: float,
         request_id: str,
         tenant_hint: str | None = None,
-    ) -> None:
+    ) -> Any:
+        """Journal the request; returns what to await before the answer may start (see `Journal.record`)."""
         query = scope.get("query_string", b"").decode("latin-1")
         entry = {
             "time": self.clock.now(),  # formatted when read, not on every request
@@ -244,9 +250,10 @@ class Gateway:
             "body": body,
             "headers": _bounded(scope["headers"]),  # raw; decoded only when someone reads the journal
         }
-        self.journal.record(entry)
+        committed = self.journal.record(entry)
         if self.access_log:
             logs.request_line(entry)
+        return committed
 
 
 class RateLimiter:

@@ -1,9 +1,15 @@
 """The durable store: one SQLite file (WAL) that survives restarts, kill -9 included, and that several worker
-processes share. Same interface as the in-memory store; every read goes to the file, so workers never disagree.
+processes share. Same interface as the in-memory store; workers never disagree: a read is answered from this
+worker's cache of decoded objects only while no connection has committed since the cache was last checked (one
+`PRAGMA data_version` per request and per write transaction), else from the file.
+
+The request journal lives in a second file beside it (`journal.db`), so the row every request writes neither
+takes the objects' write lock nor counts as a change that empties every other worker's cache.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -21,7 +27,6 @@ CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, tenan
                                     PRIMARY KEY (kind, key));
 CREATE INDEX IF NOT EXISTS objects_by_tenant ON objects (kind, tenant);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 # Objects per kind, kept by triggers: counting jobs on every generate (the max_jobs check) was a scan of the
@@ -37,8 +42,15 @@ _COUNTED = (
 )
 
 
+_JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)"
+CACHED = 4096  # decoded objects kept per worker between changes (a full cache is emptied, not evicted in order)
+
+
 def _encode(kind: str, obj: Any) -> bytes:
-    return obj if kind == "blob" else orjson.dumps(codec.encode(kind, obj))
+    """orjson writes a dataclass as `dataclasses.asdict` would, without asdict's deep copy."""
+    if kind == "blob":
+        return obj  # type: ignore[no-any-return]
+    return orjson.dumps(obj if dataclasses.is_dataclass(obj) else codec.encode(kind, obj))
 
 
 def _decode(kind: str, data: bytes) -> Any:
@@ -47,7 +59,12 @@ def _decode(kind: str, data: bytes) -> Any:
 
 class SqliteStore:
     """Autocommit by default (each put is durable when it returns); `transaction()` groups a read-modify-write
-    under an immediate write lock so concurrent workers cannot interleave inside it."""
+    under an immediate write lock so concurrent workers cannot interleave inside it.
+
+    `get` answers from a cache of decoded objects (shared, as the in-memory store's are) that is emptied when this
+    worker writes or rolls back and when `data_version` shows another connection's commit; `data_version` runs at
+    the start of every request (`World.sync`) and of every write transaction, so a read-modify-write always starts
+    from the file's latest state."""
 
     shared = True
 
@@ -62,6 +79,15 @@ class SqliteStore:
         self._depth = 0
         self._lock = threading.RLock()
         self._writes = 0  # this connection's changes: `PRAGMA data_version` only counts other connections'
+        self._cache: dict[tuple[str, str], Any] = {}
+        self._version = -1  # the data_version the cache was last checked against
+        self.journal_db = sqlite3.connect(
+            str(Path(folder) / "journal.db"), isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self.journal_db.execute("PRAGMA journal_mode=WAL")
+        self.journal_db.execute("PRAGMA synchronous=NORMAL")
+        self.journal_db.execute(_JOURNAL_SCHEMA)
+        self._journal_lock = threading.Lock()
         with self.transaction():
             if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='objects_counted_in'").fetchone():
                 for statement in _COUNTED:
@@ -69,12 +95,27 @@ class SqliteStore:
 
     def get(self, kind: str, key: str) -> Any | None:
         with self._lock:
+            cache = self._cache
+            found = cache.get((kind, key), cache)
+            if found is not cache:
+                return found
             row = self.db.execute("SELECT data FROM objects WHERE kind=? AND key=?", (kind, key)).fetchone()
-        return _decode(kind, row[0]) if row else None
+            obj = _decode(kind, row[0]) if row else None
+            if kind != "blob":  # uploaded bytes can be large: the image cache and the uploads keep their own
+                if len(cache) >= CACHED:
+                    cache.clear()
+                cache[(kind, key)] = obj
+            return obj
+
+    def _changed(self) -> None:
+        """This worker wrote (or rolled back): what the cache holds may be out of date."""
+        self._writes += 1
+        self._cache.clear()
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
         with self._lock:
             self._writes += 1
+            self._cache.pop((kind, key), None)
             self.db.execute(
                 "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)",
                 (kind, key, tenant, _encode(kind, obj)),
@@ -83,6 +124,7 @@ class SqliteStore:
     def delete(self, kind: str, key: str) -> None:
         with self._lock:
             self._writes += 1
+            self._cache.pop((kind, key), None)
             self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key))
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
@@ -105,7 +147,7 @@ class SqliteStore:
 
     def clear(self, tenant: str | None = None) -> None:
         with self.transaction():
-            self._writes += 1
+            self._changed()
             if tenant is None:
                 self.db.execute("DELETE FROM objects")
                 self.db.execute("DELETE FROM meta WHERE substr(name, 1, ?) != ?", (len(KEEP_PREFIX), KEEP_PREFIX))
@@ -123,13 +165,14 @@ class SqliteStore:
             outer = self._depth == 0
             if outer:
                 self.db.execute("BEGIN IMMEDIATE")
+                self.data_version()  # under the write lock: another worker's last commit empties the cache
             self._depth += 1
             try:
                 yield
             except BaseException:
                 self._depth -= 1
                 if outer:
-                    self._writes += 1
+                    self._changed()  # objects changed in place before the failure are read afresh
                     self.db.execute("ROLLBACK")
                 raise
             self._depth -= 1
@@ -165,15 +208,25 @@ class SqliteStore:
             return self.meta_get(name)
 
     def next_counter(self, name: str) -> int:
-        with self.transaction():
-            value = (self.meta_get(name) or 0) + 1
-            self.meta_put(name, value)
-        return value
+        """One statement, atomic on its own (in or out of a transaction): read, add one, write."""
+        with self._lock:
+            self._writes += 1
+            row = self.db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) DO UPDATE"
+                " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) RETURNING value",
+                (name,),
+            ).fetchone()
+        return int(row[0])
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap way to notice other workers' writes."""
+        """Changes whenever another connection commits: a cheap way to notice other workers' writes (and the
+        moment the cache of decoded objects is checked against them)."""
         with self._lock:
-            return self.db.execute("PRAGMA data_version").fetchone()[0]
+            version: int = self.db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                self._version = version
+                self._cache.clear()
+            return version
 
     def revision(self) -> tuple[int, int]:
         """Changes with every write, this worker's or another's: what a cache of derived answers checks."""
@@ -182,21 +235,40 @@ class SqliteStore:
     # --- the request journal, shared by workers ------------------------------------------------------------
 
     def journal_append(self, entry: dict[str, Any], keep: int) -> int:
-        with self._lock:
-            seq = self.db.execute("INSERT INTO journal (entry) VALUES (?)", (orjson.dumps(entry),)).lastrowid or 0
-            if seq % 64 == 0:  # trim now and then, not on every request
-                self.db.execute("DELETE FROM journal WHERE seq <= ?", (seq - keep,))
+        return self.journal_append_many([entry], keep)
+
+    def journal_append_many(self, entries: list[dict[str, Any]], keep: int) -> int:
+        """Several requests' rows in one commit (the journal's group commit); returns the last seq."""
+        with self._journal_lock:
+            db = self.journal_db
+            many = len(entries) > 1
+            if many:
+                db.execute("BEGIN IMMEDIATE")
+            try:
+                seq = 0
+                for entry in entries:
+                    seq = db.execute("INSERT INTO journal (entry) VALUES (?)", (orjson.dumps(entry),)).lastrowid or 0
+                    if seq % 64 == 0:  # trim now and then, not on every request
+                        db.execute("DELETE FROM journal WHERE seq <= ?", (seq - keep,))
+            except BaseException:
+                if many:
+                    db.execute("ROLLBACK")
+                raise
+            if many:
+                db.execute("COMMIT")
         return seq
 
     def journal_entries(self, keep: int) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self.db.execute("SELECT seq, entry FROM journal ORDER BY seq DESC LIMIT ?", (keep,)).fetchall()
+        with self._journal_lock:
+            query = "SELECT seq, entry FROM journal ORDER BY seq DESC LIMIT ?"
+            rows = self.journal_db.execute(query, (keep,)).fetchall()
         return [{**orjson.loads(entry), "seq": seq} for seq, entry in reversed(rows)]
 
     def journal_clear(self) -> None:
-        with self._lock:
-            self.db.execute("DELETE FROM journal")
+        with self._journal_lock:
+            self.journal_db.execute("DELETE FROM journal")
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._journal_lock:
             self.db.close()
+            self.journal_db.close()
