@@ -61,7 +61,7 @@ class SqliteStore:
     """Autocommit by default (each put is durable when it returns); `transaction()` groups a read-modify-write
     under an immediate write lock so concurrent workers cannot interleave inside it.
 
-    `get` answers from a cache of decoded objects (shared, as the in-memory store's are) that is emptied when this
+    `get` (and `count` of a kind) answers from a cache of decoded objects (shared, as the in-memory store's are) that is emptied when this
     worker writes or rolls back and when `data_version` shows another connection's commit; `data_version` runs at
     the start of every request (`World.sync`) and of every write transaction, so a read-modify-write always starts
     from the file's latest state."""
@@ -116,6 +116,7 @@ class SqliteStore:
         with self._lock:
             self._writes += 1
             self._cache.pop((kind, key), None)
+            self._cache.pop(("#count", kind), None)
             self.db.execute(
                 "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)",
                 (kind, key, tenant, _encode(kind, obj)),
@@ -125,6 +126,7 @@ class SqliteStore:
         with self._lock:
             self._writes += 1
             self._cache.pop((kind, key), None)
+            self._cache.pop(("#count", kind), None)
             self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key))
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
@@ -142,8 +144,13 @@ class SqliteStore:
             if tenant is not None:
                 query = "SELECT COUNT(*) FROM objects WHERE kind=? AND tenant=?"
                 return self.db.execute(query, (kind, tenant)).fetchone()[0]
+            cache = self._cache
+            found = cache.get(("#count", kind))
+            if found is not None:
+                return found  # type: ignore[no-any-return]
             row = self.db.execute("SELECT n FROM counts WHERE kind=?", (kind,)).fetchone()
-            return row[0] if row else 0
+            cache[("#count", kind)] = n = row[0] if row else 0
+            return n
 
     def clear(self, tenant: str | None = None) -> None:
         with self.transaction():
