@@ -49,7 +49,7 @@ CACHED = 4096  # decoded objects kept per worker between changes (a full cache i
 def _encode(kind: str, obj: Any) -> bytes:
     """orjson writes a dataclass as `dataclasses.asdict` would, without asdict's deep copy."""
     if kind == "blob":
-        return obj  # type: ignore[no-any-return]
+        return obj
     return orjson.dumps(obj if dataclasses.is_dataclass(obj) else codec.encode(kind, obj))
 
 
@@ -61,10 +61,10 @@ class SqliteStore:
     """Autocommit by default (each put is durable when it returns); `transaction()` groups a read-modify-write
     under an immediate write lock so concurrent workers cannot interleave inside it.
 
-    `get` (and `count` of a kind) answers from a cache of decoded objects (shared, as the in-memory store's are) that is emptied when this
-    worker writes or rolls back and when `data_version` shows another connection's commit; `data_version` runs at
-    the start of every request (`World.sync`) and of every write transaction, so a read-modify-write always starts
-    from the file's latest state."""
+    `get` (and `count` of a kind) answers from a cache of decoded objects (shared, as the in-memory store's are)
+    that is emptied when this worker writes or rolls back and when `data_version` shows another connection's
+    commit; `data_version` runs at the start of every request (`World.sync`) and of every write transaction, so a
+    read-modify-write always starts from the file's latest state."""
 
     shared = True
 
@@ -147,7 +147,7 @@ class SqliteStore:
             cache = self._cache
             found = cache.get(("#count", kind))
             if found is not None:
-                return found  # type: ignore[no-any-return]
+                return found
             row = self.db.execute("SELECT n FROM counts WHERE kind=?", (kind,)).fetchone()
             cache[("#count", kind)] = n = row[0] if row else 0
             return n
