@@ -96,9 +96,7 @@ class Gateway:
         def record(status: int) -> Any:
             if not seen["recorded"]:
                 seen["recorded"] = True
-                return self._record(
-                    scope, surface, headers, seen["body"], status, started, request_id, seen["tenant"]
-                )
+                return self._record(scope, surface, headers, seen["body"], status, started, request_id, seen["tenant"])
             return None
 
         async def send_with_id(message: Message) -> None:
