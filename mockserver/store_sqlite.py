@@ -1,7 +1,7 @@
 """The durable store: one SQLite file (WAL) that survives restarts, kill -9 included, and that several worker
 processes share. Same interface as the in-memory store; workers never disagree: a read is answered from this
-worker's cache of decoded objects only while no connection has committed since the cache was last checked (one
-`PRAGMA data_version` per request and per write transaction), else from the file.
+worker's cache of decoded objects only when `PRAGMA data_version` (a read of shared memory, no query) shows that
+no other connection has committed since the cache was filled, else from the file.
 
 The request journal lives in a second file beside it (`journal.db`), so the row every request writes neither
 takes the objects' write lock nor counts as a change that empties every other worker's cache.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +43,12 @@ _COUNTED = (
 )
 
 
+# Copying the WAL back into the database file (a checkpoint) fsyncs both: done inline by the connection whose commit
+# passes 1,000 pages (SQLite's default), it stalled that request for milliseconds, up to a second on a busy disk.
+# A thread does it instead (sqlite3 releases the GIL), woken every CHECKPOINT_EVERY writes; the inline one stays
+# as a backstop at a larger size, should the thread fall behind.
+CHECKPOINT_EVERY = 256
+BACKSTOP_PAGES = 16_000
 _JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)"
 CACHED = 4096  # decoded objects kept per worker between changes (a full cache is emptied, not evicted in order)
 
@@ -62,9 +69,8 @@ class SqliteStore:
     under an immediate write lock so concurrent workers cannot interleave inside it.
 
     `get` (and `count` of a kind) answers from a cache of decoded objects (shared, as the in-memory store's are)
-    that is emptied when this worker writes or rolls back and when `data_version` shows another connection's
-    commit; `data_version` runs at the start of every request (`World.sync`) and of every write transaction, so a
-    read-modify-write always starts from the file's latest state."""
+    that is emptied when this worker writes or rolls back and when `data_version`, checked on every such read,
+    shows another connection's commit."""
 
     shared = True
 
@@ -75,19 +81,23 @@ class SqliteStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA recursive_triggers=ON")
+        self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         self.db.executescript(_SCHEMA)
         self._depth = 0
         self._lock = threading.RLock()
         self._writes = 0  # this connection's changes: `PRAGMA data_version` only counts other connections'
         self._cache: dict[tuple[str, str], Any] = {}
         self._version = -1  # the data_version the cache was last checked against
+        self._unchecked = 0  # rows written since the checkpoint thread was last woken
         self.journal_db = sqlite3.connect(
             str(Path(folder) / "journal.db"), isolation_level=None, check_same_thread=False, timeout=30
         )
         self.journal_db.execute("PRAGMA journal_mode=WAL")
         self.journal_db.execute("PRAGMA synchronous=NORMAL")
+        self.journal_db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         self.journal_db.execute(_JOURNAL_SCHEMA)
         self._journal_lock = threading.Lock()
+        self._checkpointer = _Checkpointer(self, [self.path, str(Path(folder) / "journal.db")])
         with self.transaction():
             if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='objects_counted_in'").fetchone():
                 for statement in _COUNTED:
@@ -95,6 +105,7 @@ class SqliteStore:
 
     def get(self, kind: str, key: str) -> Any | None:
         with self._lock:
+            self.data_version()  # another connection's commit empties the cache
             cache = self._cache
             found = cache.get((kind, key), cache)
             if found is not cache:
@@ -112,11 +123,19 @@ class SqliteStore:
         self._writes += 1
         self._cache.clear()
 
+    def _wrote(self, rows: int = 1) -> None:
+        """Count rows written; every CHECKPOINT_EVERY, wake the checkpoint thread."""
+        self._unchecked += rows
+        if self._unchecked >= CHECKPOINT_EVERY:
+            self._unchecked = 0
+            self._checkpointer.wake()
+
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
         with self._lock:
             self._writes += 1
             self._cache.pop((kind, key), None)
             self._cache.pop(("#count", kind), None)
+            self._wrote()
             self.db.execute(
                 "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)",
                 (kind, key, tenant, _encode(kind, obj)),
@@ -127,6 +146,7 @@ class SqliteStore:
             self._writes += 1
             self._cache.pop((kind, key), None)
             self._cache.pop(("#count", kind), None)
+            self._wrote()
             self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key))
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
@@ -144,6 +164,7 @@ class SqliteStore:
             if tenant is not None:
                 query = "SELECT COUNT(*) FROM objects WHERE kind=? AND tenant=?"
                 return self.db.execute(query, (kind, tenant)).fetchone()[0]
+            self.data_version()
             cache = self._cache
             found = cache.get(("#count", kind))
             if found is not None:
@@ -172,7 +193,6 @@ class SqliteStore:
             outer = self._depth == 0
             if outer:
                 self.db.execute("BEGIN IMMEDIATE")
-                self.data_version()  # under the write lock: another worker's last commit empties the cache
             self._depth += 1
             try:
                 yield
@@ -196,6 +216,7 @@ class SqliteStore:
     def meta_put(self, name: str, value: Any) -> None:
         with self._lock:
             self._writes += 1
+            self._wrote()
             self.db.execute(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, orjson.dumps(value).decode())
             )
@@ -218,6 +239,7 @@ class SqliteStore:
         """One statement, atomic on its own (in or out of a transaction): read, add one, write."""
         with self._lock:
             self._writes += 1
+            self._wrote()
             row = self.db.execute(
                 "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) DO UPDATE"
                 " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) RETURNING value",
@@ -263,6 +285,8 @@ class SqliteStore:
                 raise
             if many:
                 db.execute("COMMIT")
+        with self._lock:
+            self._wrote(len(entries))
         return seq
 
     def journal_entries(self, keep: int) -> list[dict[str, Any]]:
@@ -276,6 +300,47 @@ class SqliteStore:
             self.journal_db.execute("DELETE FROM journal")
 
     def close(self) -> None:
+        self._checkpointer.stop()
         with self._lock, self._journal_lock:
             self.db.close()
             self.journal_db.close()
+
+
+class _Checkpointer:
+    """PASSIVE checkpoints of the store's files on a thread of their own, started on first need. It keeps only a
+    weak reference to the store and ends when the store is closed or gone. With several workers each has one;
+    SQLite lets one checkpoint run at a time and the others return at once."""
+
+    def __init__(self, store: SqliteStore, paths: list[str]) -> None:
+        self._store = weakref.ref(store)
+        self._paths = paths
+        self._event = threading.Event()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mockserver-checkpoint", daemon=True)
+            self._thread.start()
+        self._event.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._event.set()
+
+    def _run(self) -> None:
+        connections: list[sqlite3.Connection] = []
+        try:
+            connections = [sqlite3.connect(p, isolation_level=None, check_same_thread=False) for p in self._paths]
+            while True:
+                self._event.wait(10.0)
+                self._event.clear()
+                if self._stopped or self._store() is None:
+                    return
+                for db in connections:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            return  # the files went away (a test's temporary folder): the inline backstop remains
+        finally:
+            for db in connections:
+                db.close()
