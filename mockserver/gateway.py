@@ -116,7 +116,7 @@ class Gateway:
                 and "content-length" not in headers
                 and not self.world.faults.any()
             ):
-                await self._pass(scope, receive, send_with_id, surface)  # the polling fast path: nothing to check
+                await self._pass(scope, receive, send_with_id, surface, seen)  # the polling fast path
             else:
                 await self._handle(scope, receive, send, send_with_id, surface, headers, seen)
         except Exception:
@@ -175,16 +175,16 @@ class Gateway:
                 retry = {"retry-after": str(math.ceil(wait)), "x-access-rate-limit-level": "org"}
                 await self._error(surface, path, SurfaceError(429, "rate_limited", None, retry), send_with_id)
                 return
-        await self._pass(scope, receive, send_with_id, surface)
+        await self._pass(scope, receive, send_with_id, surface, seen)
 
-    async def _pass(self, scope: Scope, receive: Receive, send: Send, surface: Surface) -> None:
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, surface: Surface, seen: dict[str, Any]) -> None:
         """Hand the request on: straight to a hot route's endpoint when it is one, else through the app."""
         direct = self.direct
         found = direct.find(scope, surface) if direct is not None else None
         if direct is None or found is None:
             await self.app(scope, receive, send)
         else:
-            await direct.serve(found, scope, receive, send, surface)
+            await direct.serve(found, scope, receive, send, surface, lambda: seen["recorded"])
 
     async def _apply(
         self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Surface, path: str
