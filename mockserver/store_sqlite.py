@@ -105,7 +105,8 @@ class SqliteStore:
 
     def get(self, kind: str, key: str) -> Any | None:
         with self._lock:
-            self.data_version()  # another connection's commit empties the cache
+            if not self._depth:  # inside a write transaction no other connection can commit
+                self.data_version()  # another connection's commit empties the cache
             cache = self._cache
             found = cache.get((kind, key), cache)
             if found is not cache:
@@ -164,7 +165,8 @@ class SqliteStore:
             if tenant is not None:
                 query = "SELECT COUNT(*) FROM objects WHERE kind=? AND tenant=?"
                 return self.db.execute(query, (kind, tenant)).fetchone()[0]
-            self.data_version()
+            if not self._depth:
+                self.data_version()
             cache = self._cache
             found = cache.get(("#count", kind))
             if found is not None:
@@ -193,6 +195,7 @@ class SqliteStore:
             outer = self._depth == 0
             if outer:
                 self.db.execute("BEGIN IMMEDIATE")
+                self.data_version()  # the write lock is held from here: the last check until the commit
             self._depth += 1
             try:
                 yield
