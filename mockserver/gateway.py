@@ -162,9 +162,10 @@ class Gateway:
                     return
                 seen["body"] = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
         body = seen["body"]
-        if self.limiter is not None or world.faults.any():
+        faulty = world.faults.any()
+        if self.limiter is not None or faulty:
             seen["tenant"] = self._tenant(headers)
-        if world.faults.any():
+        if faulty:
             prompt = body.get("prompt") if isinstance(body, dict) and isinstance(body.get("prompt"), str) else None
             fired = world.faults.fire(FaultRequest(surface.surface, method, path, seen["tenant"], prompt))
             if await self._apply(fired, scope, send, send_with_id, surface, path):

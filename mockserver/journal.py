@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import itertools
 import threading
@@ -119,7 +120,8 @@ class SharedJournal(Journal):
         if running is committed.get_loop():
             _settle(committed, error)
         else:  # flushed from another thread (a journal read): settle the future on its own loop
-            committed.get_loop().call_soon_threadsafe(_settle, committed, error)
+            with contextlib.suppress(RuntimeError):  # that loop is closed: no one is waiting any more
+                committed.get_loop().call_soon_threadsafe(_settle, committed, error)
 
     def clear(self) -> None:
         self.flush()
