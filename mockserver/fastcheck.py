@@ -123,7 +123,7 @@ class _Compiler:
                 raise Unsupported(value)
             props = {name: self.compile(sub) for name, sub in value.items()}
 
-            def known(v: Any) -> bool:
+            def named(v: Any) -> bool:
                 if type(v) is not dict:
                     return True
                 for name, item in v.items():  # a body names few of the properties a schema lists
@@ -132,7 +132,7 @@ class _Compiler:
                         return False
                 return True
 
-            return known
+            return named
         if key == "additionalProperties":
             if "patternProperties" in schema:
                 raise Unsupported(key)
