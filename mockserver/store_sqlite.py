@@ -1,6 +1,6 @@
 """The durable store: one SQLite file (WAL) that survives restarts, kill -9 included, and that several worker
 processes share. Same interface as the in-memory store; workers never disagree: a read is answered from this
-worker's cache of decoded objects only when `PRAGMA data_version` (a read of shared memory, no query) shows that
+worker's cache of decoded objects only when `PRAGMA data_version` (a cheap pragma, no table read) shows that
 no other connection has committed since the cache was filled, else from the file.
 
 The request journal lives in a second file beside it (`journal.db`), so the row every request writes neither
