@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -152,4 +153,20 @@ def app_from_env() -> Gateway:
     settings = Settings.from_env()
     if settings.access_log:
         logs.configure(settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_gc()
+    return app
+
+
+# A young collection per 50,000 net new container objects instead of 700, and older generations as rarely.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """For a server process only (the CLI and its workers; never a test process that embeds the app): what the
+    fake keeps (jobs, assets, tokens) is freed by reference counting, not by the cycle collector, yet with the
+    default thresholds the collector walked every stored job again and again: about a sixth of a generate's time
+    with 10,000 jobs kept, and pauses of 100 ms and more. What exists at start-up (specs, fixtures, compiled
+    checks) is frozen out of its walks altogether."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)

@@ -9,6 +9,7 @@ method the route does not take, a root path) goes through the app as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette._utils import is_async_callable
@@ -44,27 +45,27 @@ class Direct:
         return None
 
     async def serve(
-        self, found: tuple[Route, Scope], scope: Scope, receive: Receive, send: Send, surface: Surface
+        self,
+        found: tuple[Route, Scope],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        surface: Surface,
+        started: Callable[[], bool],
     ) -> None:
+        """`started` tells whether the answer has begun (the gateway's send sees every message anyway)."""
         route, child = found
         scope.update(child)
         scope["app"] = self.app
-        started = False
-
-        async def sender(message: Any) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
             try:
-                response = await route.endpoint(Request(scope, receive, sender))
+                response = await route.endpoint(Request(scope, receive, send))
             except SurfaceError as exc:  # the app's exception handler would render it
-                if started:
+                if started():
                     raise
                 response = render(surface, scope["path"], exc)
-            await response(scope, receive, sender)
+            await response(scope, receive, send)
         except Exception:
-            if not started:  # as Starlette's error middleware: answer 500 in the provider's format, then re-raise
-                await render(surface, scope["path"], SurfaceError(500))(scope, receive, sender)
+            if not started():  # as Starlette's error middleware: answer 500 in the provider's format, then re-raise
+                await render(surface, scope["path"], SurfaceError(500))(scope, receive, send)
             raise

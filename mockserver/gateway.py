@@ -97,15 +97,18 @@ class Gateway:
         # What the journal will say about this request; filled in as the gateway learns it.
         seen: dict[str, Any] = {"body": None, "tenant": None, "recorded": False, "finished": False}
 
-        def record(status: int) -> None:
+        def record(status: int) -> Any:
             if not seen["recorded"]:
                 seen["recorded"] = True
-                self._record(scope, surface, headers, seen["body"], status, started, request_id, seen["tenant"])
+                return self._record(scope, surface, headers, seen["body"], status, started, request_id, seen["tenant"])
+            return None
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), rid_header]
-                record(message["status"])  # journaled before the client can read a byte of the answer
+                committed = record(message["status"])
+                if committed is not None:  # a shared journal's group commit
+                    await committed  # journaled before the client can read a byte of the answer
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 seen["finished"] = True
             await send(message)
@@ -117,7 +120,7 @@ class Gateway:
                 and "content-length" not in headers
                 and not self.world.faults.any()
             ):
-                await self._pass(scope, receive, send_with_id, surface)  # the polling fast path: nothing to check
+                await self._pass(scope, receive, send_with_id, surface, seen)  # the polling fast path
             else:
                 await self._handle(scope, receive, send, send_with_id, surface, headers, seen)
         except SurfaceError as exc:  # a lost database (StoreUnavailable) met before routing
@@ -167,9 +170,10 @@ class Gateway:
                     return
                 seen["body"] = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
         body = seen["body"]
-        if self.limiter is not None or world.faults.any():
+        faulty = world.faults.any()
+        if self.limiter is not None or faulty:
             seen["tenant"] = self._tenant(headers)
-        if world.faults.any():
+        if faulty:
             prompt = body.get("prompt") if isinstance(body, dict) and isinstance(body.get("prompt"), str) else None
             fired = world.faults.fire(FaultRequest(surface.surface, method, path, seen["tenant"], prompt))
             if await self._apply(fired, scope, send, send_with_id, surface, path):
@@ -180,16 +184,16 @@ class Gateway:
                 retry = {"retry-after": str(math.ceil(wait)), "x-access-rate-limit-level": "org"}
                 await self._error(surface, path, SurfaceError(429, "rate_limited", None, retry), send_with_id)
                 return
-        await self._pass(scope, receive, send_with_id, surface)
+        await self._pass(scope, receive, send_with_id, surface, seen)
 
-    async def _pass(self, scope: Scope, receive: Receive, send: Send, surface: Surface) -> None:
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, surface: Surface, seen: dict[str, Any]) -> None:
         """Hand the request on: straight to a hot route's endpoint when it is one, else through the app."""
         direct = self.direct
         found = direct.find(scope, surface) if direct is not None else None
         if direct is None or found is None:
             await self.app(scope, receive, send)
         else:
-            await direct.serve(found, scope, receive, send, surface)
+            await direct.serve(found, scope, receive, send, surface, lambda: seen["recorded"])
 
     async def _apply(
         self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Surface, path: str
@@ -237,7 +241,8 @@ class Gateway:
         started: float,
         request_id: str,
         tenant_hint: str | None = None,
-    ) -> None:
+    ) -> Any:
+        """Journal the request; returns what to await before the answer may start (see `Journal.record`)."""
         query = scope.get("query_string", b"").decode("latin-1")
         entry = {
             "time": self.clock.now(),  # formatted when read, not on every request
@@ -252,9 +257,10 @@ class Gateway:
             "body": body,
             "headers": _bounded(scope["headers"]),  # raw; decoded only when someone reads the journal
         }
-        self.journal.record(entry)
+        committed = self.journal.record(entry)
         if self.access_log:
             logs.request_line(entry)
+        return committed
 
 
 _WANTED = frozenset({b"x-request-id", b"content-length", b"content-type", b"x-api-key", b"authorization"})

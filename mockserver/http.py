@@ -9,6 +9,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+_JSON_TYPE = (b"content-type", b"application/json")
+
 
 class JSON(Response):
     """A JSON response rendered with orjson (the hot path answers mostly small JSON documents)."""
@@ -17,6 +19,35 @@ class JSON(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        """Starlette's headers, in its order (given ones, then content-length, then content-type), built without
+        its general case when no given header names either of those two (every answer on the hot routes)."""
+        raw = []
+        if headers:
+            for name, value in headers.items():
+                lower = name.lower()
+                if lower == "content-length" or lower == "content-type":
+                    super().init_headers(headers)
+                    return
+                raw.append((lower.encode("latin-1"), value.encode("latin-1")))
+        if self.status_code < 200 or self.media_type != "application/json":
+            super().init_headers(headers)
+            return
+        if self.status_code not in (204, 304):
+            raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        raw.append(_JSON_TYPE)
+        self.raw_headers = raw
+
+
+class Prepared(Response):
+    """An answer whose body and headers were rendered before (and kept): sent as Starlette's `Response` sends."""
+
+    def __init__(self, body: bytes, raw_headers: list[tuple[bytes, bytes]], status: int = 200) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = list(raw_headers)
 
 
 def json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JSON:

@@ -41,6 +41,7 @@ class Param:
     # validator then only describes a refusal): None when any string goes, or when the schema says more.
     strings: frozenset[str] | None
     simple: bool
+    key: bytes  # a header's name as ASGI hands it over (lower-case latin-1)
 
 
 class Operation:
@@ -56,7 +57,9 @@ class Operation:
                 empty = bool(param.get("allowEmptyValue"))
                 simple = schema.get("type") == "string" and set(schema) <= _PLAIN_STRING
                 strings = frozenset(schema["enum"]) if simple and "enum" in schema else None
-                self.params.append(Param(param["name"], param["in"], schema, validator, empty, strings, simple))
+                key = param["name"].lower().encode("latin-1")
+                self.params.append(Param(param["name"], param["in"], schema, validator, empty, strings, simple, key))
+        self._query = any(p.where == "query" for p in self.params)
         content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
         ref = content.get("schema", {}).get("$ref", "")
         self.body_schema: str | None = ref.rsplit("/", 1)[-1] if ref.startswith("#/components/schemas/") else None
@@ -69,9 +72,13 @@ class Operation:
         `defaults` the declared defaults of absent ones; and the problems, in the order the spec lists them."""
         values: dict[str, Any] = {}
         problems: list[Problem] = []
-        query, headers = request.query_params, request.headers
+        query = request.query_params if self._query else None
+        headers = request.scope["headers"]
         for param in self.params:
-            raw = (query if param.where == "query" else headers).get(param.name)
+            if query is not None and param.where == "query":
+                raw = query.get(param.name)
+            else:  # as Starlette's Headers.get: the first header of that name
+                raw = next((v.decode("latin-1") for k, v in headers if k == param.key), None)
             if raw is None or (raw == "" and param.allow_empty):
                 if defaults and "default" in param.schema:
                     values[param.name] = param.schema["default"]

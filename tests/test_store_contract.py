@@ -299,3 +299,61 @@ def test_rate_limit_windows_are_bounded(store: Any, monkeypatch: pytest.MonkeyPa
     assert store.count(KIND) <= 10 and store.get(KIND, "POST /go late") is not None
     limiter.check(_Limited(), "POST", "/go", "later", 10_000.0)  # all idle: all go
     assert store.count(KIND) == 1
+
+
+def test_journal_rows_are_group_committed_and_readable_elsewhere_before_each_answer_starts(tmp_path: Path) -> None:
+    """Concurrent requests share one journal commit, and each answer starts only once its row is in the file: another
+    worker's connection reads it at that moment (so does a restart after kill -9)."""
+    import asyncio
+
+    from mockserver.app import create_app
+    from mockserver.settings import Settings
+
+    app = create_app(Settings.from_env(env={}, state_dir=str(tmp_path), access_log=False))
+    journal = app.state.ctx.journal
+    other = SqliteStore(str(tmp_path))  # another worker
+    commits: list[int] = []
+    append_many = journal._append_many
+
+    def counted(entries: list[dict[str, Any]], keep: int) -> int:
+        commits.append(len(entries))
+        return append_many(entries, keep)
+
+    journal._append_many = counted
+    readable_at_start: dict[str, bool] = {}
+
+    async def poll(n: int) -> None:
+        rid = f"group-{n}"
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": f"/v3/status/job-{n}",
+            "raw_path": f"/v3/status/job-{n}".encode(),
+            "query_string": b"",
+            "root_path": "",
+            "scheme": "http",
+            "headers": [(b"host", b"127.0.0.1"), (b"x-request-id", rid.encode())],
+            "server": ("127.0.0.1", 80),
+            "client": ("127.0.0.1", 1),
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                readable_at_start[rid] = any(e["request_id"] == rid for e in other.journal_entries(1000))
+
+        await app(scope, receive, send)
+
+    async def main() -> None:
+        await asyncio.gather(*(poll(n) for n in range(16)))
+
+    try:
+        asyncio.run(main())
+        assert readable_at_start == {f"group-{n}": True for n in range(16)}
+        assert sum(commits) == 16 and len(commits) < 16, commits  # batched: one commit per event-loop round
+        assert [e["status"] for e in other.journal_entries(1000)] == [401] * 16  # no token: refused, journaled
+    finally:
+        other.close()
+        app.state.ctx.world.store.close()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 import secrets
 import string
-import uuid
 from collections.abc import Callable
 
 _TRIGGER_ALPHABET = string.ascii_uppercase + string.digits
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
+# What uuid.UUID(version=4) does to the bits: the RFC 4122 variant (10) and the version (0100).
+_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_VERSION_4 = (0x8000 << 48) | (4 << 76)
 
 
 class Ids:
@@ -35,7 +37,10 @@ class Ids:
         return self._rng
 
     def uuid(self) -> str:
-        return str(uuid.UUID(int=self._draw.getrandbits(128), version=4))
+        """`str(uuid.UUID(int=bits, version=4))`, without building the UUID object (ids are drawn per request)."""
+        bits = (self._draw.getrandbits(128) & _CLEAR) | _VERSION_4
+        text = f"{bits:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def token(self, length: int = 24) -> str:
         rng = self._draw

@@ -23,7 +23,7 @@ from ..core.memo import Memo
 from ..core.registry import Model
 from ..core.tenants import CredentialError
 from ..core.trainings import TrainingState
-from ..http import BodyTooLarge, base_url, is_count, json, read_body
+from ..http import BodyTooLarge, Prepared, base_url, is_count, json, read_body
 from ..operations import operations
 from . import firefly_errors as errors
 from .firefly_fixtures import seed_custom_models
@@ -101,6 +101,7 @@ class Firefly:
         self.world.seeders.append(seed_custom_models)
         self.uploads = uploads(ctx)
         self.listings = Memo(self.world.store, self.world.clock)  # custom-model listings, per tenant and order
+        self.statuses = Memo(self.world.store, self.world.clock)  # finished jobs' status answers
 
     def routes(self) -> list[Route]:
         return [
@@ -301,7 +302,7 @@ class Firefly:
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
         body = {"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}
-        return json(body, 202, {"Link": self._links(request, job)})
+        return json(body, 202, {"Link": self._links(request, job, base)})
 
     def _create_job(
         self,
@@ -374,27 +375,43 @@ class Firefly:
         found = self._job(request)
         _, job = found
         state = self.world.jobs.observe(job)
+        base = base_url(request, self.ctx.settings.public_url)
+        if not state.phase.terminal:
+            return self._status(job, state, base, self.world.clock.now())
+        # A finished job's answer changes only with the store (a write) and, through its signed URLs' expiry, with
+        # the second: kept per job, address and second, and sent again as rendered.
+        now = self.world.clock.now()
+        body, headers = self.statuses.get(
+            (job.kind, job.id, base, int(now)), lambda: (self._rendered(job, state, base, now), False)
+        )
+        return Prepared(body, headers)
+
+    def _rendered(self, job: Job, state: Any, base: str, now: float) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        response = self._status(job, state, base, now)
+        return bytes(response.body), response.raw_headers
+
+    def _status(self, job: Job, state: Any, base: str, now: float) -> Response:
         body: dict[str, Any] = {
             "jobId": job.id,
             "status": _STATUS[state.phase],
             "progress": round(state.progress * 100, 1) if job.kind != VIDEO_KIND else round(state.progress * 100),
         }
         if state.phase is Phase.SUCCEEDED:
-            body["result"] = self._result(request, job)
+            body["result"] = self._result(job, base, now)
         elif state.phase is Phase.FAILED and job.outcome is not None:
             body.update(error_code=job.outcome.error_code, message=job.outcome.message)
         elif state.phase is Phase.TIMEOUT:
             body.update(error_code="timeout_error", message="The job timed out.")
-        return json(body, headers={"Link": self._links(request, job)})
+        return json(body, headers={"Link": self._links(None, job, base)})
 
-    def _links(self, request: Request, job: Job) -> str:
+    def _links(self, request: Request | None, job: Job, base: str | None = None) -> str:
         """The `Link` header Adobe's spec declares on the 202 of generate-async and the 200 of status."""
-        base = base_url(request, self.ctx.settings.public_url)
+        if base is None:
+            assert request is not None
+            base = base_url(request, self.ctx.settings.public_url)
         return f'<{base}/v3/status/{job.id}>; rel="status", <{base}/v3/cancel/{job.id}>; rel="cancel"'
 
-    def _result(self, request: Request, job: Job) -> dict[str, Any]:
-        base = base_url(request, self.ctx.settings.public_url)
-        now = self.world.clock.now()
+    def _result(self, job: Job, base: str, now: float) -> dict[str, Any]:
         outputs = []
         for out in job.outputs:
             asset = self.world.assets.get(out["asset"])
