@@ -4,6 +4,7 @@ proxy's own answers, shapes, reports, fixtures-from's measurements and the comma
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import io
 import json
@@ -542,3 +543,107 @@ def test_a_fixtures_timing_is_what_the_realistic_profile_takes(tmp_path: Path) -
     (tmp_path / "timing.yaml").write_text("timing: {painting: {pending: 1, running: 1}}\n")
     with pytest.raises(FixtureError, match="timing"):
         fixture_files.load(tmp_path)
+
+
+def _written(tmp_path: Path) -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in tmp_path.rglob("*.json"))
+
+
+def test_json_and_form_bodies_sent_without_their_content_type_are_redacted() -> None:
+    redactor = Redactor()
+    json_body = json.dumps({"client_secret": "plainsecretvalue1", "prompt": "a cat"}).encode()
+    form_body = b"grant_type=client_credentials&client_id=formclientid2&client_secret=formsecretvalue3"
+    for content_type in ("", "text/plain", "text/plain; charset=utf-8"):
+        as_json = json.dumps(encode_body(json_body, content_type, redactor))
+        as_form = json.dumps(encode_body(form_body, content_type, redactor))
+        assert "plainsecretvalue1" not in as_json and "a cat" in as_json
+        assert "formsecretvalue3" not in as_form and "formclientid2" not in as_form and "client_credentials" in as_form
+
+
+def test_secret_values_held_in_lists_are_redacted() -> None:
+    redactor = Redactor()
+    body = {"secret": ["listsecretvalue1", "listsecretvalue2"], "items": [{"password": ["nestedpassword9"]}]}
+    kept = json.dumps(encode_body(json.dumps(body).encode(), "application/json", redactor))
+    for secret in ("listsecretvalue1", "listsecretvalue2", "nestedpassword9"):
+        assert secret not in kept
+
+
+def test_basic_credentials_echoed_decoded_are_scrubbed(tmp_path: Path) -> None:
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "2026-01-01T00:00:00Z")
+    redactor = recording.redactor
+    basic = base64.b64encode(b"scenariokeyid7:scenariosecret8").decode()
+    error = b"Unknown API key scenariokeyid7 (secret scenariosecret8)"
+    recording.add(
+        {
+            "operation": "GET /v1/models",
+            "surface": "scenario",
+            "upstream": "scenario",
+            "request": {
+                "method": "GET",
+                "path": "/v1/models",
+                "query": "",
+                "headers": redactor.headers({"authorization": f"Basic {basic}"}),
+                "body": None,
+            },
+            "response": {"status": 401, "headers": {}, "body": encode_body(error, "text/plain", redactor)},
+        },
+        None,
+        1.0,
+    )
+    text = _written(tmp_path)
+    for secret in (basic, "scenariokeyid7", "scenariosecret8"):
+        assert secret not in text
+
+
+def test_secrets_with_characters_json_escapes_are_scrubbed_where_echoed(tmp_path: Path) -> None:
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "2026-01-01T00:00:00Z")
+    redactor = recording.redactor
+    secret = 'pa"ss\\word-12345'
+    request = json.dumps({"password": secret}).encode()
+    answer = json.dumps({"message": f"password {secret} is wrong"}).encode()
+    recording.add(
+        {
+            "operation": "POST /x",
+            "surface": "firefly",
+            "upstream": "firefly",
+            "request": {
+                "method": "POST",
+                "path": "/x",
+                "query": "",
+                "headers": {},
+                "body": encode_body(request, "application/json", redactor),
+            },
+            "response": {"status": 400, "headers": {}, "body": encode_body(answer, "application/json", redactor)},
+        },
+        None,
+        1.0,
+    )
+    saved = json.loads(next((tmp_path / "rec" / "exchanges").iterdir()).read_text(encoding="utf-8"))
+    assert (
+        secret not in json.dumps(saved, ensure_ascii=False)
+        and secret not in saved["response"]["body"]["json"]["message"]
+    )
+
+
+def test_an_answer_header_beyond_latin_1_is_passed_on_not_a_crash(tmp_path: Path) -> None:
+    def upstream(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"models": []}, headers=[(b"x-note", "模型".encode())])
+
+    proxy = _proxy(tmp_path, {"scenario": "http://scenario.test"}, upstream)
+    answer = _call(proxy, "GET", "/v1/models")
+    assert answer.status_code == 200 and answer.json() == {"models": []}
+    assert (b"x-note", "模型".encode()) in answer.headers.raw
+
+
+def test_a_request_header_beyond_ascii_is_forwarded_not_a_crash(tmp_path: Path) -> None:
+    seen: list[bytes] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.extend(v for k, v in request.headers.raw if k == b"x-note")
+        return httpx.Response(200, json={"models": []})
+
+    proxy = _proxy(tmp_path, {"scenario": "http://scenario.test"}, upstream)
+    answer = _call(proxy, "GET", "/v1/models", headers=[(b"x-note", "café".encode())])
+    assert answer.status_code == 200 and seen == ["café".encode()]

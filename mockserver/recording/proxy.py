@@ -115,7 +115,10 @@ class Proxy:
         assert self.client is not None
         try:
             request = self.client.build_request(
-                method, url + (f"?{query}" if query else ""), headers=forwarded, content=body
+                method,
+                url + (f"?{query}" if query else ""),
+                headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in forwarded],  # the bytes as sent
+                content=body,
             )
             upstream = await self.client.send(request, stream=True)
             try:
@@ -134,7 +137,12 @@ class Proxy:
             )
             return
         finished = time.perf_counter()
-        answer_headers = [(k.lower(), v) for k, v in upstream.headers.multi_items() if k.lower() not in _HOP]
+        # as bytes read as Latin-1 (as the request's are): any byte an upstream sends is passed on unchanged
+        answer_headers = [
+            (k.decode("latin-1").lower(), v.decode("latin-1"))
+            for k, v in upstream.headers.raw
+            if k.decode("latin-1").lower() not in _HOP
+        ]
         request_type = next((v for k, v in headers if k == "content-type"), "")
         answer_type = upstream.headers.get("content-type", "")
         redactor = self.recording.redactor

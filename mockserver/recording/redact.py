@@ -13,6 +13,9 @@ Three passes, each on its own enough for the common cases and together the guara
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -89,6 +92,12 @@ class Redactor:
             scheme, _, credentials = value.partition(" ")
             if name.lower() in ("authorization", "proxy-authorization") and credentials:
                 self._hide(credentials.strip())
+                if scheme.lower() == "basic":  # key and secret are remembered too, should an answer echo one
+                    try:
+                        for piece in base64.b64decode(credentials.strip(), validate=True).decode().split(":", 1):
+                            self._hide(piece)
+                    except (binascii.Error, UnicodeDecodeError):
+                        pass
                 return f"{scheme} {REDACTED}"  # the scheme (Bearer, Basic) is worth keeping
             self._hide(value)
             if name.lower() in ("set-cookie", "cookie"):
@@ -146,6 +155,8 @@ class Redactor:
         if secret_name(key) and isinstance(value, str | int) and not isinstance(value, bool) and value != "":
             self._hide(str(value))
             return REDACTED
+        if secret_name(key) and isinstance(value, list):  # {"secret": ["...", "..."]}: each one is a secret
+            return [self._json_field(key, item) for item in value]
         return self.json(value)
 
     def scrub(self, text: str) -> str:
@@ -153,4 +164,7 @@ class Redactor:
         for secret in sorted(self.seen, key=len, reverse=True):
             if secret in text:
                 text = text.replace(secret, REDACTED)
+            escaped = json.dumps(secret, ensure_ascii=False)[1:-1]  # as it reads in the JSON written (", \\)
+            if escaped != secret and escaped in text:
+                text = text.replace(escaped, REDACTED)
         return text
