@@ -647,3 +647,15 @@ def test_a_request_header_beyond_ascii_is_forwarded_not_a_crash(tmp_path: Path) 
     proxy = _proxy(tmp_path, {"scenario": "http://scenario.test"}, upstream)
     answer = _call(proxy, "GET", "/v1/models", headers=[(b"x-note", "café".encode())])
     assert answer.status_code == 200 and seen == ["café".encode()]
+
+
+def test_a_head_answer_keeps_the_upstreams_content_length(tmp_path: Path) -> None:
+    """A client asks HEAD to learn an image's size before downloading it: the proxy must not say 0."""
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        assert request.method == "HEAD"
+        return httpx.Response(200, headers={"content-length": "123456", "content-type": "image/png"})
+
+    proxy = _proxy(tmp_path, {"firefly": "http://firefly.test"}, upstream)
+    answer = _call(proxy, "HEAD", "/v3/images/x.png")
+    assert answer.status_code == 200 and answer.headers["content-length"] == "123456" and answer.content == b""

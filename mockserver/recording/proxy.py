@@ -175,7 +175,8 @@ class Proxy:
             answer = self._rewrite(answer.decode("utf-8", "replace"), here).encode()
         answer_headers = [(k, self._rewrite(v, here) if k in ("link", "location") else v) for k, v in answer_headers]
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer_headers]
-        raw.append((b"content-length", str(len(answer)).encode()))
+        length = upstream.headers.get("content-length") if method == "HEAD" else None  # the size a GET would have
+        raw.append((b"content-length", (length or str(len(answer))).encode("latin-1")))
         await send({"type": "http.response.start", "status": upstream.status_code, "headers": raw})
         await send({"type": "http.response.body", "body": answer if method != "HEAD" else b""})
 
