@@ -659,3 +659,34 @@ def test_a_head_answer_keeps_the_upstreams_content_length(tmp_path: Path) -> Non
     proxy = _proxy(tmp_path, {"firefly": "http://firefly.test"}, upstream)
     answer = _call(proxy, "HEAD", "/v3/images/x.png")
     assert answer.status_code == 200 and answer.headers["content-length"] == "123456" and answer.content == b""
+
+
+def test_a_target_that_does_not_answer_is_drift_not_a_clean_run() -> None:
+    """A scheduled drift job whose target is down (or refuses connections) must fail, not report no drift."""
+    steps = [
+        _step(1, "GET /models", {"method": "GET", "path": "/models"}, 200, {"json": {"models": []}}),
+        Step(
+            2,
+            "GET /v1/jobs/{job_id}",
+            "j",
+            job={
+                "job": "job_1",
+                "polls": [
+                    {
+                        "at": 0.0,
+                        "seq": 2,
+                        "request": {"method": "GET", "path": "/v1/jobs/job_1", "query": "", "headers": {}},
+                        "response": {"status": 200, "headers": {}, "body": {"json": {"job": {"status": "success"}}}},
+                    }
+                ],
+            },
+        ),
+    ]
+    credentials = dict.fromkeys(
+        ("ims_client_id", "ims_client_secret", "training_api_key", "scenario_api_key", "scenario_api_secret"), "x"
+    )
+    with httpx.Client(base_url="http://127.0.0.1:1", timeout=10) as http:  # port 1: nothing listens there
+        result = replay(steps, http, credentials, admin=False, timeout=0)
+    assert result.drifted
+    for operation in ("GET /models", "GET /v1/jobs/{job_id}"):
+        assert Difference("status", "", "200", "no answer") in result.operations[operation].differences
