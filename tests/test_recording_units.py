@@ -690,3 +690,15 @@ def test_a_target_that_does_not_answer_is_drift_not_a_clean_run() -> None:
     assert result.drifted
     for operation in ("GET /models", "GET /v1/jobs/{job_id}"):
         assert Difference("status", "", "200", "no answer") in result.operations[operation].differences
+
+
+def test_an_answer_that_is_not_utf_8_reaches_the_client_byte_for_byte(tmp_path: Path) -> None:
+    raw = b'{"name": "caf\xe9"}'  # Latin-1 labelled JSON: the proxy passes it on, it does not "repair" it
+
+    proxy = _proxy(
+        tmp_path,
+        {"scenario": "http://scenario.test"},
+        lambda r: httpx.Response(200, content=raw, headers={"content-type": "application/json"}),
+    )
+    answer = _call(proxy, "GET", "/v1/models")
+    assert answer.status_code == 200 and answer.content == raw

@@ -10,6 +10,7 @@ remembers where each rewritten path really lives. A path with no upstream is ans
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 import sys
@@ -171,8 +172,9 @@ class Proxy:
             file=self.log,
             flush=True,
         )
-        if is_json(answer_type):
-            answer = self._rewrite(answer.decode("utf-8", "replace"), here).encode()
+        if is_json(answer_type) and b"://" in answer:
+            with contextlib.suppress(UnicodeDecodeError):  # not UTF-8: passed on as it came, URLs not rewritten
+                answer = self._rewrite(answer.decode("utf-8"), here).encode()
         answer_headers = [(k, self._rewrite(v, here) if k in ("link", "location") else v) for k, v in answer_headers]
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer_headers]
         length = upstream.headers.get("content-length") if method == "HEAD" else None  # the size a GET would have
