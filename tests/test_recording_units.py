@@ -702,3 +702,16 @@ def test_an_answer_that_is_not_utf_8_reaches_the_client_byte_for_byte(tmp_path: 
     )
     answer = _call(proxy, "GET", "/v1/models")
     assert answer.status_code == 200 and answer.content == raw
+
+
+def test_a_path_is_forwarded_as_the_client_encoded_it(tmp_path: Path) -> None:
+    """%3F, %2F and %00 in a path segment are data: decoding them would send another URL upstream, or crash."""
+    seen: list[bytes] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path)
+        return httpx.Response(404, json={"reason": "no such model"})
+
+    for n, path in enumerate(("/v1/models/a%3Fb%2Fc", "/v1/models/a%00b")):
+        answer = _call(_proxy(tmp_path / str(n), {"scenario": "http://scenario.test"}, upstream), "GET", path)
+        assert answer.status_code == 404 and seen[-1] == path.encode()

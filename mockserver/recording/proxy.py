@@ -89,6 +89,8 @@ class Proxy:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
+        raw_path = scope.get("raw_path")  # as the client encoded it: %3F or %2F decoded would be another URL
+        wire_path = raw_path.decode("latin-1") if raw_path else path
         method: str = scope["method"]
         query = scope.get("query_string", b"").decode("latin-1")
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -109,7 +111,7 @@ class Proxy:
         if not complete:
             await self._answer(send, self.routes.error(path, 413, "Request body is too large to record."))
             return
-        url = _join(target, path)
+        url = _join(target, wire_path)
         forwarded = [(k, v) for k, v in headers if k not in _HOP]
         started = datetime.now(UTC).isoformat(timespec="milliseconds")
         clock = time.perf_counter()
@@ -155,7 +157,7 @@ class Proxy:
             "elapsed_ms": round((finished - clock) * 1000, 1),
             "request": {
                 "method": method,
-                "path": path,
+                "path": wire_path,
                 "query": redactor.query(query),
                 "headers": redactor.headers(_joined(forwarded)),
                 "body": encode_body(body, request_type, redactor, self.keep_binary),
