@@ -715,3 +715,40 @@ def test_a_path_is_forwarded_as_the_client_encoded_it(tmp_path: Path) -> None:
     for n, path in enumerate(("/v1/models/a%3Fb%2Fc", "/v1/models/a%00b")):
         answer = _call(_proxy(tmp_path / str(n), {"scenario": "http://scenario.test"}, upstream), "GET", path)
         assert answer.status_code == 404 and seen[-1] == path.encode()
+
+
+def test_scrubbing_keeps_the_files_valid_json_and_cookie_attributes_are_not_secrets(tmp_path: Path) -> None:
+    """Only a cookie's value is a secret (not Max-Age, Domain, SameSite), and a remembered secret made of digits
+    is never cut out of a number: either would leave a file that no longer loads."""
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "2026-01-01T00:00:00Z")
+    redactor = recording.redactor
+    cookie = "sid=cookiesecretvalue7; Max-Age=31536000; Domain=.adobe.com; Path=/; SameSite=Strict; Secure"
+    login = json.dumps({"password": 345678}).encode()
+    answer = json.dumps({"expires_in": 31536000, "seed": 93456789, "mode": "Strict", "host": "ims.adobe.com"})
+    recording.add(
+        {
+            "operation": "POST /ims/token/v3",
+            "surface": "firefly",
+            "upstream": "ims",
+            "request": {
+                "method": "POST",
+                "path": "/ims/token/v3",
+                "query": "",
+                "headers": {},
+                "body": encode_body(login, "application/json", redactor),
+            },
+            "response": {
+                "status": 200,
+                "headers": redactor.headers({"set-cookie": cookie}),
+                "body": encode_body(answer.encode(), "application/json", redactor),
+            },
+        },
+        None,
+        1.0,
+    )
+    text = _written(tmp_path)
+    assert "cookiesecretvalue7" not in text
+    steps = load(tmp_path / "rec")  # every file still loads
+    assert steps[0].exchange is not None
+    assert steps[0].exchange["response"]["body"]["json"] == json.loads(answer)

@@ -132,7 +132,7 @@ def _slug(text: str, limit: int = 80) -> str:
 
 def _write(path: Path, data: dict[str, Any], redactor: Redactor) -> None:
     """Write atomically (a reader never sees half a file), after the last scrub of remembered secrets."""
-    text = redactor.scrub(json.dumps(data, indent=1, ensure_ascii=False))
+    text = json.dumps(redactor.scrub(data), indent=1, ensure_ascii=False)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(text + "\n", encoding="utf-8")
     os.replace(temporary, path)
