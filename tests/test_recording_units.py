@@ -752,3 +752,37 @@ def test_scrubbing_keeps_the_files_valid_json_and_cookie_attributes_are_not_secr
     steps = load(tmp_path / "rec")  # every file still loads
     assert steps[0].exchange is not None
     assert steps[0].exchange["response"]["body"]["json"] == json.loads(answer)
+
+
+def test_fixtures_from_a_listing_in_the_real_apis_formats_still_loads(tmp_path: Path) -> None:
+    """Adobe's spec gives createdDate as a date-time string and etag as any string: fields the fixture format
+    takes otherwise are converted (dates) or left for the fake to fill, so the folder written always loads."""
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "2026-01-01T00:00:00Z")
+    row = {
+        "displayName": "Real model",
+        "assetId": "urn:aaid:sc:VA6C2:bc1f46cd-be98-4a7b-9ffe-1111111111",
+        "etag": "W/\"1-abc\"",
+        "createdDate": "2024-05-01T12:00:00Z",
+        "modifiedDate": "2024-05-02T12:00:00.500Z",
+        "trainingMode": "subject",
+        "publishedState": "draft",
+        "size": 1024,
+    }
+    listing = json.dumps({"custom_models": [row], "total_count": 1}).encode()
+    recording.add(
+        {
+            "operation": "GET /v3/custom-models",
+            "surface": "firefly",
+            "upstream": "firefly",
+            "request": {"method": "GET", "path": "/v3/custom-models", "query": "", "headers": {}, "body": None},
+            "response": {"status": 200, "headers": {}, "body": encode_body(listing, "application/json", Redactor())},
+        },
+        None,
+        1.0,
+    )
+    assert main(["fixtures-from", str(tmp_path / "rec"), "--out", str(tmp_path / "fx")]) == 0
+    [model] = fixture_files.load(tmp_path / "fx").custom_models
+    assert model["displayName"] == "Real model" and model["assetId"] == row["assetId"] and model["size"] == 1024
+    assert model["createdDate"] == 1714564800000 and model["modifiedDate"] == 1714651200500
+    assert "etag" not in model and "publishedState" not in model  # not in the fixture format's terms: the fake's own
