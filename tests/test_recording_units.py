@@ -786,3 +786,20 @@ def test_fixtures_from_a_listing_in_the_real_apis_formats_still_loads(tmp_path: 
     assert model["displayName"] == "Real model" and model["assetId"] == row["assetId"] and model["size"] == 1024
     assert model["createdDate"] == 1714564800000 and model["modifiedDate"] == 1714651200500
     assert "etag" not in model and "publishedState" not in model  # not in the fixture format's terms: the fake's own
+
+
+def test_temporary_cloud_credentials_in_an_answer_are_redacted() -> None:
+    """An STS-style answer (`AccessKeyId`, `SecretAccessKey`), and anything held under a secret-named key (an
+    object under `credentials`), is a secret however its own keys are named."""
+    body = {
+        "Credentials": {"AccessKeyId": "ASIATEMPKEY0001", "SecretAccessKey": "tempsecretkey0002", "Expiration": 1},
+        "upload": {"credentials": {"user": "uploaduser0003", "pass": "uploadpass0004"}, "bucket": "my-bucket"},
+        "accessKeyId": "ASIATEMPKEY0005",
+        "secretAccessKey": "tempsecretkey0006",
+    }
+    kept = json.dumps(encode_body(json.dumps(body).encode(), "application/json", Redactor()))
+    for n, secret in enumerate(
+        ["ASIATEMPKEY0001", "tempsecretkey0002", "uploaduser0003", "uploadpass0004", "ASIATEMPKEY0005"], 1
+    ):
+        assert secret not in kept, n
+    assert "tempsecretkey0006" not in kept and "my-bucket" in kept

@@ -54,12 +54,13 @@ _SECRET_NAMES = frozenset(
         "credentials",
         "privatekey",
         "accesskey",
+        "accesskeyid",
     }
 )
 # only as form fields or query parameters (an OAuth `code`, CloudFront's `Policy`/`Key-Pair-Id`, Azure's `sig`): as
 # JSON keys these names hold harmless values (`{"error": {"code": "not_found"}}`)
 _PARAMETER_NAMES = frozenset({"code", "sig", "policy", "keypairid"})
-_SECRET_SUFFIXES = ("secret", "password", "token", "signature", "credential")
+_SECRET_SUFFIXES = ("secret", "password", "token", "signature", "credential", "accesskey")
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _COOKIE_ATTRIBUTES = frozenset({"expires", "max-age", "domain", "path", "samesite", "priority", "partitioned"})
@@ -157,9 +158,19 @@ class Redactor:
         if secret_name(key) and isinstance(value, str | int) and not isinstance(value, bool) and value != "":
             self._hide(str(value))
             return REDACTED
-        if secret_name(key) and isinstance(value, list):  # {"secret": ["...", "..."]}: each one is a secret
-            return [self._json_field(key, item) for item in value]
+        if secret_name(key) and isinstance(value, list | dict):  # {"secret": [...]}, {"credentials": {...}}: all of it
+            return self._all(value)
         return self.json(value)
+
+    def _all(self, value: Any) -> Any:
+        """Every string and number under a secret-named key, however the keys inside are named."""
+        if isinstance(value, dict):
+            return {k: self._all(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._all(v) for v in value]
+        if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+            return self._hide(str(value))
+        return value
 
     def scrub(self, value: Any) -> Any:
         """Pass 3: every remembered secret, wherever it still appears in the strings of a JSON value (longest first,
