@@ -762,7 +762,7 @@ def test_fixtures_from_a_listing_in_the_real_apis_formats_still_loads(tmp_path: 
     row = {
         "displayName": "Real model",
         "assetId": "urn:aaid:sc:VA6C2:bc1f46cd-be98-4a7b-9ffe-1111111111",
-        "etag": "W/\"1-abc\"",
+        "etag": 'W/"1-abc"',
         "createdDate": "2024-05-01T12:00:00Z",
         "modifiedDate": "2024-05-02T12:00:00.500Z",
         "trainingMode": "subject",
