@@ -803,3 +803,27 @@ def test_temporary_cloud_credentials_in_an_answer_are_redacted() -> None:
     ):
         assert secret not in kept, n
     assert "tempsecretkey0006" not in kept and "my-bucket" in kept
+
+
+def test_a_followed_url_with_escapes_in_its_path_goes_back_to_its_own_host(tmp_path: Path) -> None:
+    seen: list[str] = []
+    status = "https://firefly-epo1.adobe.io/v3/status/urn%3Aff%3Ajobs%3A1"
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.path == "/v3/images/generate-async":
+            return httpx.Response(202, json={"jobId": "urn:ff:jobs:1", "statusUrl": status})
+        return httpx.Response(200, json={"jobId": "urn:ff:jobs:1", "status": "running"})
+
+    proxy = _proxy(tmp_path, {"firefly": "https://firefly-api.adobe.io"}, upstream, follow=("*.adobe.io",))
+
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=proxy)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy.test") as client:
+            job = await client.post("/v3/images/generate-async", json={"prompt": "p"})
+            await client.get(job.json()["statusUrl"])
+        assert proxy.client is not None
+        await proxy.client.aclose()
+
+    asyncio.run(go())
+    assert seen[1] == status

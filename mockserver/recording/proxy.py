@@ -100,7 +100,7 @@ class Proxy:
             await self._answer(send, JSONResponse({"status": "ok", "recording": str(self.recording.root)}))
             return
         operation = self.routes.operation(method, path)
-        target = self._target(path, operation.upstream)
+        target = self._target(wire_path, path, operation.upstream)
         body, complete = await _read(receive, MAX_BODY)
         if target is None:
             message = f"mockserver record: no upstream for {path} (give --upstream-{operation.upstream})"
@@ -184,8 +184,9 @@ class Proxy:
         await send({"type": "http.response.start", "status": upstream.status_code, "headers": raw})
         await send({"type": "http.response.body", "body": answer if method != "HEAD" else b""})
 
-    def _target(self, path: str, upstream: str) -> str | None:
-        learned = self.learned.get(path)
+    def _target(self, wire_path: str, path: str, upstream: str) -> str | None:
+        """A path learned from an answer's URL (as written there, escapes and all) goes back to that URL's host."""
+        learned = self.learned.get(wire_path) or self.learned.get(path)
         if learned is not None:
             return learned
         return self.upstreams.get(upstream)
