@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import fnmatch
 import itertools
+import logging
 import threading
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
 from .surface import SurfaceError
+
+log = logging.getLogger("mockserver")
 
 
 class Journal:
@@ -98,8 +101,12 @@ class SharedJournal(Journal):
                     loop.call_soon(self.flush)
                 return self._committed
         self.flush()
-        with contextlib.suppress(SurfaceError):  # a lost database (StoreUnavailable): the 503 goes out unjournaled
+        try:
             self.store.journal_append(entry, self.size)
+        except SurfaceError:
+            pass  # a lost database (StoreUnavailable): the 503 goes out unjournaled
+        except Exception:
+            log.exception("mockserver: the request journal could not be written; the answer goes out unjournaled")
         return None
 
     def flush(self) -> None:
@@ -109,24 +116,27 @@ class SharedJournal(Journal):
             self._pending, self._committed, self._loop = [], None, None
         if committed is None:
             return
-        error: Exception | None = None
         try:
             if pending:
                 assert self._append_many is not None
                 self._append_many(pending, self.size)
         except SurfaceError:
             pass  # a lost database (StoreUnavailable): the answers, 503s, go out unjournaled
-        except Exception as exc:
-            error = exc
+        except Exception:
+            # a failed write (disk full, I/O error, a lock held too long): what the requests did is done, so their
+            # answers go out, unjournaled and logged; failing them would be a bare 500 for work that happened
+            log.exception(
+                "mockserver: the request journal could not be written; %d answers go out unjournaled", len(pending)
+            )
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is committed.get_loop():
-            _settle(committed, error)
+            _settle(committed)
         else:  # flushed from another thread (a journal read): settle the future on its own loop
             with contextlib.suppress(RuntimeError):  # that loop is closed: no one is waiting any more
-                committed.get_loop().call_soon_threadsafe(_settle, committed, error)
+                committed.get_loop().call_soon_threadsafe(_settle, committed)
 
     def clear(self) -> None:
         self.flush()
@@ -137,14 +147,9 @@ class SharedJournal(Journal):
         return self.store.journal_entries(self.size)
 
 
-def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
-    if future.done():
-        return
-    if error is None:
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
         future.set_result(None)
-    else:
-        future.set_exception(error)
-        future.add_done_callback(lambda f: f.exception())  # a dropped connection's entry has no one waiting
 
 
 def _keep(

@@ -4,6 +4,7 @@ proxy's own answers, shapes, reports, fixtures-from's measurements and the comma
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import io
 import json
@@ -542,3 +543,287 @@ def test_a_fixtures_timing_is_what_the_realistic_profile_takes(tmp_path: Path) -
     (tmp_path / "timing.yaml").write_text("timing: {painting: {pending: 1, running: 1}}\n")
     with pytest.raises(FixtureError, match="timing"):
         fixture_files.load(tmp_path)
+
+
+def _written(tmp_path: Path) -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in tmp_path.rglob("*.json"))
+
+
+def test_json_and_form_bodies_sent_without_their_content_type_are_redacted() -> None:
+    redactor = Redactor()
+    json_body = json.dumps({"client_secret": "plainsecretvalue1", "prompt": "a cat"}).encode()
+    form_body = b"grant_type=client_credentials&client_id=formclientid2&client_secret=formsecretvalue3"
+    for content_type in ("", "text/plain", "text/plain; charset=utf-8"):
+        as_json = json.dumps(encode_body(json_body, content_type, redactor))
+        as_form = json.dumps(encode_body(form_body, content_type, redactor))
+        assert "plainsecretvalue1" not in as_json and "a cat" in as_json
+        assert "formsecretvalue3" not in as_form and "formclientid2" not in as_form and "client_credentials" in as_form
+
+
+def test_secret_values_held_in_lists_are_redacted() -> None:
+    redactor = Redactor()
+    body = {"secret": ["listsecretvalue1", "listsecretvalue2"], "items": [{"password": ["nestedpassword9"]}]}
+    kept = json.dumps(encode_body(json.dumps(body).encode(), "application/json", redactor))
+    for secret in ("listsecretvalue1", "listsecretvalue2", "nestedpassword9"):
+        assert secret not in kept
+
+
+def test_basic_credentials_echoed_decoded_are_scrubbed(tmp_path: Path) -> None:
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "2026-01-01T00:00:00Z")
+    redactor = recording.redactor
+    basic = base64.b64encode(b"scenariokeyid7:scenariosecret8").decode()
+    error = b"Unknown API key scenariokeyid7 (secret scenariosecret8)"
+    recording.add(
+        {
+            "operation": "GET /v1/models",
+            "surface": "scenario",
+            "upstream": "scenario",
+            "request": {
+                "method": "GET",
+                "path": "/v1/models",
+                "query": "",
+                "headers": redactor.headers({"authorization": f"Basic {basic}"}),
+                "body": None,
+            },
+            "response": {"status": 401, "headers": {}, "body": encode_body(error, "text/plain", redactor)},
+        },
+        None,
+        1.0,
+    )
+    text = _written(tmp_path)
+    for secret in (basic, "scenariokeyid7", "scenariosecret8"):
+        assert secret not in text
+
+
+def test_secrets_with_characters_json_escapes_are_scrubbed_where_echoed(tmp_path: Path) -> None:
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "2026-01-01T00:00:00Z")
+    redactor = recording.redactor
+    secret = 'pa"ss\\word-12345'
+    request = json.dumps({"password": secret}).encode()
+    answer = json.dumps({"message": f"password {secret} is wrong"}).encode()
+    recording.add(
+        {
+            "operation": "POST /x",
+            "surface": "firefly",
+            "upstream": "firefly",
+            "request": {
+                "method": "POST",
+                "path": "/x",
+                "query": "",
+                "headers": {},
+                "body": encode_body(request, "application/json", redactor),
+            },
+            "response": {"status": 400, "headers": {}, "body": encode_body(answer, "application/json", redactor)},
+        },
+        None,
+        1.0,
+    )
+    saved = json.loads(next((tmp_path / "rec" / "exchanges").iterdir()).read_text(encoding="utf-8"))
+    assert (
+        secret not in json.dumps(saved, ensure_ascii=False)
+        and secret not in saved["response"]["body"]["json"]["message"]
+    )
+
+
+def test_an_answer_header_beyond_latin_1_is_passed_on_not_a_crash(tmp_path: Path) -> None:
+    def upstream(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"models": []}, headers=[(b"x-note", "模型".encode())])
+
+    proxy = _proxy(tmp_path, {"scenario": "http://scenario.test"}, upstream)
+    answer = _call(proxy, "GET", "/v1/models")
+    assert answer.status_code == 200 and answer.json() == {"models": []}
+    assert (b"x-note", "模型".encode()) in answer.headers.raw
+
+
+def test_a_request_header_beyond_ascii_is_forwarded_not_a_crash(tmp_path: Path) -> None:
+    seen: list[bytes] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.extend(v for k, v in request.headers.raw if k == b"x-note")
+        return httpx.Response(200, json={"models": []})
+
+    proxy = _proxy(tmp_path, {"scenario": "http://scenario.test"}, upstream)
+    answer = _call(proxy, "GET", "/v1/models", headers=[(b"x-note", "café".encode())])
+    assert answer.status_code == 200 and seen == ["café".encode()]
+
+
+def test_a_head_answer_keeps_the_upstreams_content_length(tmp_path: Path) -> None:
+    """A client asks HEAD to learn an image's size before downloading it: the proxy must not say 0."""
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        assert request.method == "HEAD"
+        return httpx.Response(200, headers={"content-length": "123456", "content-type": "image/png"})
+
+    proxy = _proxy(tmp_path, {"firefly": "http://firefly.test"}, upstream)
+    answer = _call(proxy, "HEAD", "/v3/images/x.png")
+    assert answer.status_code == 200 and answer.headers["content-length"] == "123456" and answer.content == b""
+
+
+def test_a_target_that_does_not_answer_is_drift_not_a_clean_run() -> None:
+    """A scheduled drift job whose target is down (or refuses connections) must fail, not report no drift."""
+    steps = [
+        _step(1, "GET /models", {"method": "GET", "path": "/models"}, 200, {"json": {"models": []}}),
+        Step(
+            2,
+            "GET /v1/jobs/{job_id}",
+            "j",
+            job={
+                "job": "job_1",
+                "polls": [
+                    {
+                        "at": 0.0,
+                        "seq": 2,
+                        "request": {"method": "GET", "path": "/v1/jobs/job_1", "query": "", "headers": {}},
+                        "response": {"status": 200, "headers": {}, "body": {"json": {"job": {"status": "success"}}}},
+                    }
+                ],
+            },
+        ),
+    ]
+    credentials = dict.fromkeys(
+        ("ims_client_id", "ims_client_secret", "training_api_key", "scenario_api_key", "scenario_api_secret"), "x"
+    )
+    with httpx.Client(base_url="http://127.0.0.1:1", timeout=10) as http:  # port 1: nothing listens there
+        result = replay(steps, http, credentials, admin=False, timeout=0)
+    assert result.drifted
+    for operation in ("GET /models", "GET /v1/jobs/{job_id}"):
+        assert Difference("status", "", "200", "no answer") in result.operations[operation].differences
+
+
+def test_an_answer_that_is_not_utf_8_reaches_the_client_byte_for_byte(tmp_path: Path) -> None:
+    raw = b'{"name": "caf\xe9"}'  # Latin-1 labelled JSON: the proxy passes it on, it does not "repair" it
+
+    proxy = _proxy(
+        tmp_path,
+        {"scenario": "http://scenario.test"},
+        lambda r: httpx.Response(200, content=raw, headers={"content-type": "application/json"}),
+    )
+    answer = _call(proxy, "GET", "/v1/models")
+    assert answer.status_code == 200 and answer.content == raw
+
+
+def test_a_path_is_forwarded_as_the_client_encoded_it(tmp_path: Path) -> None:
+    """%3F, %2F and %00 in a path segment are data: decoding them would send another URL upstream, or crash."""
+    seen: list[bytes] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path)
+        return httpx.Response(404, json={"reason": "no such model"})
+
+    for n, path in enumerate(("/v1/models/a%3Fb%2Fc", "/v1/models/a%00b")):
+        answer = _call(_proxy(tmp_path / str(n), {"scenario": "http://scenario.test"}, upstream), "GET", path)
+        assert answer.status_code == 404 and seen[-1] == path.encode()
+
+
+def test_scrubbing_keeps_the_files_valid_json_and_cookie_attributes_are_not_secrets(tmp_path: Path) -> None:
+    """Only a cookie's value is a secret (not Max-Age, Domain, SameSite), and a remembered secret made of digits
+    is never cut out of a number: either would leave a file that no longer loads."""
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "2026-01-01T00:00:00Z")
+    redactor = recording.redactor
+    cookie = "sid=cookiesecretvalue7; Max-Age=31536000; Domain=.adobe.com; Path=/; SameSite=Strict; Secure"
+    login = json.dumps({"password": 345678}).encode()
+    answer = json.dumps({"expires_in": 31536000, "seed": 93456789, "mode": "Strict", "host": "ims.adobe.com"})
+    recording.add(
+        {
+            "operation": "POST /ims/token/v3",
+            "surface": "firefly",
+            "upstream": "ims",
+            "request": {
+                "method": "POST",
+                "path": "/ims/token/v3",
+                "query": "",
+                "headers": {},
+                "body": encode_body(login, "application/json", redactor),
+            },
+            "response": {
+                "status": 200,
+                "headers": redactor.headers({"set-cookie": cookie}),
+                "body": encode_body(answer.encode(), "application/json", redactor),
+            },
+        },
+        None,
+        1.0,
+    )
+    text = _written(tmp_path)
+    assert "cookiesecretvalue7" not in text
+    steps = load(tmp_path / "rec")  # every file still loads
+    assert steps[0].exchange is not None
+    assert steps[0].exchange["response"]["body"]["json"] == json.loads(answer)
+
+
+def test_fixtures_from_a_listing_in_the_real_apis_formats_still_loads(tmp_path: Path) -> None:
+    """Adobe's spec gives createdDate as a date-time string and etag as any string: fields the fixture format
+    takes otherwise are converted (dates) or left for the fake to fill, so the folder written always loads."""
+    recording = Recording(tmp_path / "rec")
+    recording.start({}, "2026-01-01T00:00:00Z")
+    row = {
+        "displayName": "Real model",
+        "assetId": "urn:aaid:sc:VA6C2:bc1f46cd-be98-4a7b-9ffe-1111111111",
+        "etag": 'W/"1-abc"',
+        "createdDate": "2024-05-01T12:00:00Z",
+        "modifiedDate": "2024-05-02T12:00:00.500Z",
+        "trainingMode": "subject",
+        "publishedState": "draft",
+        "size": 1024,
+    }
+    listing = json.dumps({"custom_models": [row], "total_count": 1}).encode()
+    recording.add(
+        {
+            "operation": "GET /v3/custom-models",
+            "surface": "firefly",
+            "upstream": "firefly",
+            "request": {"method": "GET", "path": "/v3/custom-models", "query": "", "headers": {}, "body": None},
+            "response": {"status": 200, "headers": {}, "body": encode_body(listing, "application/json", Redactor())},
+        },
+        None,
+        1.0,
+    )
+    assert main(["fixtures-from", str(tmp_path / "rec"), "--out", str(tmp_path / "fx")]) == 0
+    [model] = fixture_files.load(tmp_path / "fx").custom_models
+    assert model["displayName"] == "Real model" and model["assetId"] == row["assetId"] and model["size"] == 1024
+    assert model["createdDate"] == 1714564800000 and model["modifiedDate"] == 1714651200500
+    assert "etag" not in model and "publishedState" not in model  # not in the fixture format's terms: the fake's own
+
+
+def test_temporary_cloud_credentials_in_an_answer_are_redacted() -> None:
+    """An STS-style answer (`AccessKeyId`, `SecretAccessKey`), and anything held under a secret-named key (an
+    object under `credentials`), is a secret however its own keys are named."""
+    body = {
+        "Credentials": {"AccessKeyId": "ASIATEMPKEY0001", "SecretAccessKey": "tempsecretkey0002", "Expiration": 1},
+        "upload": {"credentials": {"user": "uploaduser0003", "pass": "uploadpass0004"}, "bucket": "my-bucket"},
+        "accessKeyId": "ASIATEMPKEY0005",
+        "secretAccessKey": "tempsecretkey0006",
+    }
+    kept = json.dumps(encode_body(json.dumps(body).encode(), "application/json", Redactor()))
+    for n, secret in enumerate(
+        ["ASIATEMPKEY0001", "tempsecretkey0002", "uploaduser0003", "uploadpass0004", "ASIATEMPKEY0005"], 1
+    ):
+        assert secret not in kept, n
+    assert "tempsecretkey0006" not in kept and "my-bucket" in kept
+
+
+def test_a_followed_url_with_escapes_in_its_path_goes_back_to_its_own_host(tmp_path: Path) -> None:
+    seen: list[str] = []
+    status = "https://firefly-epo1.adobe.io/v3/status/urn%3Aff%3Ajobs%3A1"
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.path == "/v3/images/generate-async":
+            return httpx.Response(202, json={"jobId": "urn:ff:jobs:1", "statusUrl": status})
+        return httpx.Response(200, json={"jobId": "urn:ff:jobs:1", "status": "running"})
+
+    proxy = _proxy(tmp_path, {"firefly": "https://firefly-api.adobe.io"}, upstream, follow=("*.adobe.io",))
+
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=proxy)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy.test") as client:
+            job = await client.post("/v3/images/generate-async", json={"prompt": "p"})
+            await client.get(job.json()["statusUrl"])
+        assert proxy.client is not None
+        await proxy.client.aclose()
+
+    asyncio.run(go())
+    assert seen[1] == status

@@ -357,3 +357,57 @@ def test_journal_rows_are_group_committed_and_readable_elsewhere_before_each_ans
     finally:
         other.close()
         app.state.ctx.world.store.close()
+
+
+def test_a_journal_commit_that_fails_lets_the_answers_out_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A journal write that fails (disk full, an I/O error) happens after the request did its work: the answer
+    still goes out, in the provider's format, and the failure is logged; it is not a bare 500 nor a hang."""
+    import asyncio
+    import sqlite3
+
+    from mockserver.app import create_app
+    from mockserver.settings import Settings
+
+    app = create_app(Settings.from_env(env={}, state_dir=str(tmp_path), access_log=False))
+    journal = app.state.ctx.journal
+
+    def failing(entries: list[dict[str, Any]], keep: int) -> int:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    journal._append_many = failing
+    statuses: list[int] = []
+
+    async def poll(n: int) -> None:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": f"/v3/status/job-{n}",
+            "raw_path": f"/v3/status/job-{n}".encode(),
+            "query_string": b"",
+            "root_path": "",
+            "scheme": "http",
+            "headers": [(b"host", b"127.0.0.1")],
+            "server": ("127.0.0.1", 80),
+            "client": ("127.0.0.1", 1),
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(scope, receive, send)
+
+    async def main() -> None:
+        await asyncio.wait_for(asyncio.gather(*(poll(n) for n in range(4))), 60)
+
+    try:
+        asyncio.run(main())
+    finally:
+        app.state.ctx.world.store.close()
+    assert statuses == [401] * 4  # the answers the requests earned (no credentials), not 500s
+    assert "the request journal could not be written" in caplog.text

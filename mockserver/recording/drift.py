@@ -28,6 +28,7 @@ from .redact import REDACTED
 from .shape import ENUM_KEYS, Difference, compare, shape_of
 
 # headers a client may rely on when the real service sends them; content-type is compared by media type
+FAILED = "the request failed"  # how a replay the target never answered is noted
 PRESENCE_HEADERS = ("retry-after", "x-request-id", "link", "location", "www-authenticate")
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "cancelled", "success", "failure", "error", "ready"})
 _MIN_PAIRED = 6  # shorter strings ("1", "jpg") are never treated as ids to swap
@@ -98,7 +99,7 @@ class Replayer:
         try:
             return self.http.request(method, target, headers=headers, content=content)
         except httpx.HTTPError as exc:
-            return f"the request failed: {type(exc).__name__}: {exc}"
+            return f"{FAILED}: {type(exc).__name__}: {exc}"
 
     def _target(self, path: str, query: str) -> str:
         own = {"client_id": self.credentials["ims_client_id"], "client_secret": self.credentials["ims_client_secret"]}
@@ -225,6 +226,7 @@ def _replay_one(replayer: Replayer, exchange: dict[str, Any], report: OperationR
     answer = replayer.send(exchange["request"], exchange.get("surface"))
     if isinstance(answer, str):
         report.add_status(recorded["status"], None)
+        report.add(_unanswered(recorded["status"], answer))
         if answer not in report.notes:
             report.notes.append(answer)
         return
@@ -246,6 +248,7 @@ def _replay_job(replayer: Replayer, job: dict[str, Any], report: OperationReport
         answer = replayer.send(first["request"], job.get("surface"))
         if isinstance(answer, str):
             report.add_status(recorded["response"]["status"], None)
+            report.add(_unanswered(recorded["response"]["status"], answer))
             report.notes.append(answer)
             return
         status = _status_of(answer)
@@ -264,6 +267,11 @@ def _replay_job(replayer: Replayer, job: dict[str, Any], report: OperationReport
         following = polls[index + 1] if index + 1 < len(polls) else None
         replayer.wait(following["at"] - recorded["at"] if following else 1.0)
         index += 1
+
+
+def _unanswered(recorded: int, why: str) -> list[Difference]:
+    """A request the target never answered (down, refusing, timing out) is drift: a scheduled run must not pass."""
+    return [Difference("status", "", str(recorded), "no answer")] if why.startswith(FAILED) else []
 
 
 def _status(response: dict[str, Any]) -> str | None:

@@ -67,7 +67,7 @@ def encode_body(data: bytes, content_type: str, redactor: Redactor, keep_binary:
     textual = media.startswith("text/") or media.endswith(("xml", "json", "javascript")) or not media
     if textual and len(data) <= MAX_TEXT:
         try:
-            return {"text": redactor.text(data.decode("utf-8"))}
+            return {"text": _loose_text(data.decode("utf-8"), redactor)}
         except UnicodeDecodeError:
             pass
     described: dict[str, Any] = {
@@ -76,6 +76,29 @@ def encode_body(data: bytes, content_type: str, redactor: Redactor, keep_binary:
     if keep_binary:
         described["base64"] = base64.b64encode(data).decode("ascii")
     return described
+
+
+def _loose_text(text: str, redactor: Redactor) -> str:
+    """A text body that may be JSON or a form sent without saying so (no content type, `text/plain`): its secret
+    fields are redacted by name as they would be under the right type; the text is kept as sent when none is."""
+    start = text.lstrip()[:1]
+    if start in ("{", "["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            cleaned = redactor.json(value)
+            return text if cleaned == value else json.dumps(cleaned, ensure_ascii=False)
+    elif "=" in text and not any(c.isspace() for c in text.strip()):
+        try:
+            fields = parse_qsl(text.strip(), keep_blank_values=True, strict_parsing=True)
+        except ValueError:
+            fields = []
+        cleaned_fields = redactor.form(fields)
+        if cleaned_fields != fields:
+            return urlencode(cleaned_fields)
+    return redactor.text(text)
 
 
 def decode_body(body: dict[str, Any] | None) -> bytes | None:
@@ -109,7 +132,7 @@ def _slug(text: str, limit: int = 80) -> str:
 
 def _write(path: Path, data: dict[str, Any], redactor: Redactor) -> None:
     """Write atomically (a reader never sees half a file), after the last scrub of remembered secrets."""
-    text = redactor.scrub(json.dumps(data, indent=1, ensure_ascii=False))
+    text = json.dumps(redactor.scrub(data), indent=1, ensure_ascii=False)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(text + "\n", encoding="utf-8")
     os.replace(temporary, path)

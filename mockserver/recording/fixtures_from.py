@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 import yaml
+from jsonschema import Draft202012Validator
 
 from ..fixtures import _MODEL
 from .exchanges import Step, load
@@ -29,6 +31,7 @@ from .exchanges import Step, load
 PENDING = frozenset({"pending", "queued", "not_started", "waiting"})
 RUNNING = frozenset({"running", "in-progress", "in_progress", "processing", "training", "started"})
 _FIXTURE_FIELDS = frozenset(cast(dict[str, Any], _MODEL["properties"]))
+_FIELD_CHECKS = {name: Draft202012Validator(sub) for name, sub in cast(dict[str, Any], _MODEL["properties"]).items()}
 
 
 def write_fixtures(recording: str | Path, out: str | Path) -> list[str]:
@@ -94,9 +97,22 @@ def custom_models(steps: list[Step]) -> list[dict[str, Any]]:
     for row in rows:
         if not isinstance(row, dict) or not isinstance(row.get("displayName"), str):
             continue
-        model = {k: v for k, v in row.items() if k in _FIXTURE_FIELDS}
-        found[str(row.get("assetId") or row["displayName"])] = model
+        model = {k: v for k, v in ((k, _field(k, v)) for k, v in row.items() if k in _FIXTURE_FIELDS) if v is not None}
+        if "displayName" in model:
+            found[str(row.get("assetId") or row["displayName"])] = model
     return list(found.values())
+
+
+def _field(name: str, value: Any) -> Any:
+    """A listing field as the fixture format takes it, or None when it cannot (the fake then fills in its own): the
+    real API sends dates as date-time strings (the fixture, as the fake's listing, has milliseconds), and its etags
+    and states need not be in the forms the fixture format knows."""
+    if name in ("createdDate", "modifiedDate") and isinstance(value, str):
+        try:
+            value = round(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError:
+            return None
+    return value if _FIELD_CHECKS[name].is_valid(value) else None
 
 
 def scenario_costs(steps: list[Step]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ remembers where each rewritten path really lives. A path with no upstream is ans
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 import sys
@@ -88,6 +89,8 @@ class Proxy:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
+        raw_path = scope.get("raw_path")  # as the client encoded it: %3F or %2F decoded would be another URL
+        wire_path = raw_path.decode("latin-1") if raw_path else path
         method: str = scope["method"]
         query = scope.get("query_string", b"").decode("latin-1")
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -97,7 +100,7 @@ class Proxy:
             await self._answer(send, JSONResponse({"status": "ok", "recording": str(self.recording.root)}))
             return
         operation = self.routes.operation(method, path)
-        target = self._target(path, operation.upstream)
+        target = self._target(wire_path, path, operation.upstream)
         body, complete = await _read(receive, MAX_BODY)
         if target is None:
             message = f"mockserver record: no upstream for {path} (give --upstream-{operation.upstream})"
@@ -108,14 +111,17 @@ class Proxy:
         if not complete:
             await self._answer(send, self.routes.error(path, 413, "Request body is too large to record."))
             return
-        url = _join(target, path)
+        url = _join(target, wire_path)
         forwarded = [(k, v) for k, v in headers if k not in _HOP]
         started = datetime.now(UTC).isoformat(timespec="milliseconds")
         clock = time.perf_counter()
         assert self.client is not None
         try:
             request = self.client.build_request(
-                method, url + (f"?{query}" if query else ""), headers=forwarded, content=body
+                method,
+                url + (f"?{query}" if query else ""),
+                headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in forwarded],  # the bytes as sent
+                content=body,
             )
             upstream = await self.client.send(request, stream=True)
             try:
@@ -134,7 +140,12 @@ class Proxy:
             )
             return
         finished = time.perf_counter()
-        answer_headers = [(k.lower(), v) for k, v in upstream.headers.multi_items() if k.lower() not in _HOP]
+        # as bytes read as Latin-1 (as the request's are): any byte an upstream sends is passed on unchanged
+        answer_headers = [
+            (k.decode("latin-1").lower(), v.decode("latin-1"))
+            for k, v in upstream.headers.raw
+            if k.decode("latin-1").lower() not in _HOP
+        ]
         request_type = next((v for k, v in headers if k == "content-type"), "")
         answer_type = upstream.headers.get("content-type", "")
         redactor = self.recording.redactor
@@ -146,7 +157,7 @@ class Proxy:
             "elapsed_ms": round((finished - clock) * 1000, 1),
             "request": {
                 "method": method,
-                "path": path,
+                "path": wire_path,
                 "query": redactor.query(query),
                 "headers": redactor.headers(_joined(forwarded)),
                 "body": encode_body(body, request_type, redactor, self.keep_binary),
@@ -163,16 +174,19 @@ class Proxy:
             file=self.log,
             flush=True,
         )
-        if is_json(answer_type):
-            answer = self._rewrite(answer.decode("utf-8", "replace"), here).encode()
+        if is_json(answer_type) and b"://" in answer:
+            with contextlib.suppress(UnicodeDecodeError):  # not UTF-8: passed on as it came, URLs not rewritten
+                answer = self._rewrite(answer.decode("utf-8"), here).encode()
         answer_headers = [(k, self._rewrite(v, here) if k in ("link", "location") else v) for k, v in answer_headers]
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer_headers]
-        raw.append((b"content-length", str(len(answer)).encode()))
+        length = upstream.headers.get("content-length") if method == "HEAD" else None  # the size a GET would have
+        raw.append((b"content-length", (length or str(len(answer))).encode("latin-1")))
         await send({"type": "http.response.start", "status": upstream.status_code, "headers": raw})
         await send({"type": "http.response.body", "body": answer if method != "HEAD" else b""})
 
-    def _target(self, path: str, upstream: str) -> str | None:
-        learned = self.learned.get(path)
+    def _target(self, wire_path: str, path: str, upstream: str) -> str | None:
+        """A path learned from an answer's URL (as written there, escapes and all) goes back to that URL's host."""
+        learned = self.learned.get(wire_path) or self.learned.get(path)
         if learned is not None:
             return learned
         return self.upstreams.get(upstream)

@@ -7,12 +7,15 @@ Three passes, each on its own enough for the common cases and together the guara
    name says they hold a secret have their value replaced;
 2. by shape: every URL in any string loses its userinfo and its secret query parameters, and JWTs anywhere are
    replaced;
-3. by value: every secret removed in passes 1-2 is remembered (`Redactor.seen`), and the serialized exchange is
+3. by value: every secret removed in passes 1-2 is remembered (`Redactor.seen`), and the exchange's strings are
    scrubbed of those exact strings once more before it is written, wherever else they were echoed.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -51,14 +54,16 @@ _SECRET_NAMES = frozenset(
         "credentials",
         "privatekey",
         "accesskey",
+        "accesskeyid",
     }
 )
 # only as form fields or query parameters (an OAuth `code`, CloudFront's `Policy`/`Key-Pair-Id`, Azure's `sig`): as
 # JSON keys these names hold harmless values (`{"error": {"code": "not_found"}}`)
 _PARAMETER_NAMES = frozenset({"code", "sig", "policy", "keypairid"})
-_SECRET_SUFFIXES = ("secret", "password", "token", "signature", "credential")
+_SECRET_SUFFIXES = ("secret", "password", "token", "signature", "credential", "accesskey")
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_COOKIE_ATTRIBUTES = frozenset({"expires", "max-age", "domain", "path", "samesite", "priority", "partitioned"})
 MAX_SEEN = 10_000  # secrets remembered for pass 3 (passes 1 and 2 do not depend on it)
 _MIN_SCRUB = 6  # shorter remembered values ("a", "1") would scrub innocent text; they are redacted by name anyway
 
@@ -89,12 +94,19 @@ class Redactor:
             scheme, _, credentials = value.partition(" ")
             if name.lower() in ("authorization", "proxy-authorization") and credentials:
                 self._hide(credentials.strip())
+                if scheme.lower() == "basic":  # key and secret are remembered too, should an answer echo one
+                    try:
+                        for piece in base64.b64decode(credentials.strip(), validate=True).decode().split(":", 1):
+                            self._hide(piece)
+                    except (binascii.Error, UnicodeDecodeError):
+                        pass
                 return f"{scheme} {REDACTED}"  # the scheme (Bearer, Basic) is worth keeping
             self._hide(value)
             if name.lower() in ("set-cookie", "cookie"):
                 for part in value.replace(",", ";").split(";"):
-                    if "=" in part:
-                        self._hide(part.split("=", 1)[1].strip())
+                    key, equals, cookie = part.partition("=")
+                    if equals and key.strip().lower() not in _COOKIE_ATTRIBUTES:  # Max-Age=31536000 is no secret
+                        self._hide(cookie.strip())
             return REDACTED
         return self.text(value)
 
@@ -146,11 +158,41 @@ class Redactor:
         if secret_name(key) and isinstance(value, str | int) and not isinstance(value, bool) and value != "":
             self._hide(str(value))
             return REDACTED
+        if secret_name(key) and isinstance(value, list | dict):  # {"secret": [...]}, {"credentials": {...}}: all of it
+            return self._all(value)
         return self.json(value)
 
-    def scrub(self, text: str) -> str:
-        """Pass 3: every remembered secret, wherever it still appears (longest first, so none is left half)."""
-        for secret in sorted(self.seen, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+    def _all(self, value: Any) -> Any:
+        """Every string and number under a secret-named key, however the keys inside are named."""
+        if isinstance(value, dict):
+            return {k: self._all(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._all(v) for v in value]
+        if isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+            return self._hide(str(value))
+        return value
+
+    def scrub(self, value: Any) -> Any:
+        """Pass 3: every remembered secret, wherever it still appears in the strings of a JSON value (longest first,
+        so none is left half). Strings only: a secret of digits cut out of a number, or out of the JSON's own
+        syntax, would leave a file that no longer loads."""
+        whole = json.dumps(value, ensure_ascii=False)  # one quick look first: most writes hold no secret at all
+        present = [
+            secret
+            for secret in sorted(self.seen, key=len, reverse=True)
+            if secret in whole or json.dumps(secret, ensure_ascii=False)[1:-1] in whole
+        ]
+        return _replaced(value, present) if present else value
+
+
+def _replaced(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {_replaced(k, secrets): _replaced(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replaced(v, secrets) for v in value]
+    return value
