@@ -16,6 +16,7 @@ Same interface and contract as the in-memory and SQLite stores. The world's rule
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -105,6 +106,21 @@ def _passwords(url: str) -> list[str]:
     parts = urlsplit(url)
     found = [v for k, v in parse_qsl(parts.query) if k == "password" and v]
     return [*found, *([parts.password] if parts.password else [])]
+
+
+def _text(value: str) -> str:
+    """A key or tenant as stored: PostgreSQL text cannot hold NUL, which a client can send (a path's `%00`, Basic
+    credentials), so NUL becomes U+FFFF "0" and U+FFFF doubles. Reversible, and the identity on every other
+    string, so any string works as a key as it does in the other stores."""
+    if "\x00" not in value and "\uffff" not in value:
+        return value
+    return value.replace("\uffff", "\uffff\uffff").replace("\x00", "\uffff0")
+
+
+def _untext(value: str) -> str:
+    if "\uffff" not in value:
+        return value
+    return re.sub("\uffff([\uffff0])", lambda m: "\x00" if m.group(1) == "0" else "\uffff", value)
 
 
 def _encode(kind: str, obj: Any) -> bytes:
@@ -282,7 +298,7 @@ class PostgresStore:
 
     def get(self, kind: str, key: str) -> Any | None:
         query = "SELECT data FROM mockserver_objects WHERE kind = %s AND key = %s"
-        row = self._run(lambda c: c.execute(query, (kind, key)).fetchone())
+        row = self._run(lambda c: c.execute(query, (kind, _text(key))).fetchone())
         return _decode(kind, row[0]) if row else None
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
@@ -291,11 +307,11 @@ class PostgresStore:
             _BUMP + "INSERT INTO mockserver_objects (kind, key, tenant, data) SELECT %s, %s, %s, %s FROM bump "
             "ON CONFLICT (kind, key) DO UPDATE SET tenant = excluded.tenant, data = excluded.data"
         )
-        self._run(lambda c: c.execute(query, (kind, key, tenant, data)))
+        self._run(lambda c: c.execute(query, (kind, _text(key), _text(tenant), data)))
 
     def delete(self, kind: str, key: str) -> None:
         query = _BUMP + "DELETE FROM mockserver_objects WHERE kind = %s AND key = %s AND EXISTS (SELECT 1 FROM bump)"
-        self._run(lambda c: c.execute(query, (kind, key)))
+        self._run(lambda c: c.execute(query, (kind, _text(key))))
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
         args: tuple[str, ...]
@@ -303,7 +319,7 @@ class PostgresStore:
             query, args = "SELECT data FROM mockserver_objects WHERE kind = %s ORDER BY seq", (kind,)
         else:
             query = "SELECT data FROM mockserver_objects WHERE kind = %s AND tenant = %s ORDER BY seq"
-            args = (kind, tenant)
+            args = (kind, _text(tenant))
         rows = self._run(lambda c: c.execute(query, args).fetchall())
         return [_decode(kind, row[0]) for row in rows]
 
@@ -313,7 +329,7 @@ class PostgresStore:
             query, args = "SELECT n FROM mockserver_counts WHERE kind = %s", (kind,)
         else:
             query = "SELECT count(*) FROM mockserver_objects WHERE kind = %s AND tenant = %s"
-            args = (kind, tenant)
+            args = (kind, _text(tenant))
         row = self._run(lambda c: c.execute(query, args).fetchone())
         return int(row[0]) if row else 0
 
@@ -326,7 +342,7 @@ class PostgresStore:
                 conn.execute("DELETE FROM mockserver_meta WHERE left(name, %s) <> %s", (len(KEEP_PREFIX), KEEP_PREFIX))
             else:
                 query = "DELETE FROM mockserver_objects WHERE tenant = %s AND EXISTS (SELECT 1 FROM bump)"
-                conn.execute(_BUMP + query, (tenant,))
+                conn.execute(_BUMP + query, (_text(tenant),))
 
         with self.transaction():
             self._run(clear)
@@ -334,7 +350,7 @@ class PostgresStore:
     def dump(self) -> list[tuple[str, str, str, Any]]:
         query = "SELECT kind, key, tenant, data FROM mockserver_objects ORDER BY seq"
         rows = self._run(lambda c: c.execute(query).fetchall())
-        return [(kind, key, tenant, _decode(kind, data)) for kind, key, tenant, data in rows]
+        return [(kind, _untext(key), _untext(tenant), _decode(kind, data)) for kind, key, tenant, data in rows]
 
     # --- small shared values: clock, profile, seed, counters -------------------------------------------------
 
