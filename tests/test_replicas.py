@@ -208,7 +208,11 @@ def test_a_replica_that_loses_the_database_answers_503_then_recovers(database_ur
         download = http.get("/files/anything")
         assert download.status_code == 503 and b"<Code>ServiceUnavailable</Code>" in download.content
         admin = http.get("/__admin/faults")
-        assert admin.status_code == 503 and admin.json()["error"]
+        assert admin.status_code == 503 and "database is unavailable" in admin.json()["message"]
+        page = http.get("/__admin/ui/jobs")  # the dashboard: an HTML page that says why
+        assert page.status_code == 503 and "database is unavailable" in page.text
+        unrouted = http.get("/no/such/route")
+        assert unrouted.status_code == 503 and unrouted.json()["error"] == "unavailable"
         assert http.get("/ready").status_code == 503
         assert http.get("/health").status_code == 200
         assert proc.poll() is None

@@ -28,6 +28,7 @@ from ..core.assets import Asset
 from ..core.profiles import PROFILES
 from ..files import asset_bytes
 from ..http import BodyTooLarge, base_url, read_body
+from ..store import UNAVAILABLE
 from ..surface import NO_RATE_LIMITS, SurfaceError
 from . import views
 from .thumbs import Thumbnails
@@ -98,7 +99,12 @@ class Dashboard:
         **extra: Any,
     ) -> Response:
         """Refusals as a small HTML page (a browser is the client), with the same security headers."""
-        defaults = {404: "There is no such page.", 405: "Method not allowed.", 500: "Internal server error."}
+        defaults = {
+            404: "There is no such page.",
+            405: "Method not allowed.",
+            500: "Internal server error.",
+            503: UNAVAILABLE,
+        }
         text = message or defaults.get(status, "The request failed.")
         html = self.templates.get_template("error.html").render(status=status, message=text, nav=NAV, root=ROOT)
         return HTMLResponse(html, status, headers={**SECURITY_HEADERS, **(headers or {})})
