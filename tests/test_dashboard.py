@@ -165,6 +165,15 @@ def test_requests_page_shows_unrouted_requests_and_redacted_curl(mock: MockServe
     assert "<code>/__admin" not in html  # the dashboard's own requests are not journaled
 
 
+def test_credentials_in_the_query_are_redacted_on_the_page_and_in_curl(mock: MockServer) -> None:
+    """IMS takes client_id/client_secret in the query too: the secret must not show on the Requests page."""
+    query = "grant_type=client_credentials&client_id=mock-client-id&client_secret=mock-client-secret"
+    assert mock.http.post(f"/ims/token/v3?{query}").status_code == 200
+    html = mock.http.get(f"{UI}/requests").text
+    assert "/ims/token/v3" in html and "mock-client-secret" not in html
+    assert "client_secret=&lt;redacted&gt;" in html and "client_id=mock-client-id" in html
+
+
 def test_models_page_shows_the_registry_per_tenant(mock: MockServer) -> None:
     html = mock.http.get(f"{UI}/models").text
     for name in ("Warm Custom Model", "Private Logo Style", "Imagen 4 Ultra", "Copper Style (private)"):
