@@ -269,3 +269,24 @@ def test_no_admin_means_no_dashboard() -> None:
     with in_process(no_admin=True) as mock:
         response = mock.http.get(f"{UI}/jobs")
         assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_an_upload_thumbnail_follows_the_upload_behind_a_reused_id(mock: MockServer) -> None:
+    """Seeded ids repeat after a reset: an upload of the same size under the same id must not get the old one's
+    thumbnail from the cache."""
+
+    def upload(colour: str) -> tuple[str, tuple[int, int, int]]:
+        data = io.BytesIO()
+        Image.new("RGB", (64, 64), colour).save(data, "PNG", compress_level=0)  # same size whatever the colour
+        headers = {**mock.headers(), "content-type": "image/png"}
+        uploaded = mock.http.post("/v2/storage/image", headers=headers, content=data.getvalue()).json()
+        asset = uploaded["images"][0]["id"]
+        thumb = mock.http.get(f"{UI}/thumbs/{asset}")
+        assert thumb.status_code == 200
+        with Image.open(io.BytesIO(thumb.content)) as small:
+            return asset, small.convert("RGB").getpixel((32, 32))
+
+    red_id, red = upload("red")
+    mock.reset()
+    blue_id, blue = upload("blue")
+    assert blue_id == red_id and blue[2] > 200 and blue[0] < 50, (red, blue)
