@@ -287,6 +287,14 @@ def test_an_upload_thumbnail_follows_the_upload_behind_a_reused_id(mock: MockSer
             return asset, small.convert("RGB").getpixel((32, 32))
 
     red_id, red = upload("red")
+    red_tag = mock.http.get(f"{UI}/thumbs/{red_id}").headers["etag"]
     mock.reset()
     blue_id, blue = upload("blue")
     assert blue_id == red_id and blue[2] > 200 and blue[0] < 50, (red, blue)
+    # the browser must not keep the red one either: it revalidates, and the tag moved with the pixels
+    for route in ("thumbs", "files"):
+        fresh = mock.http.get(f"{UI}/{route}/{blue_id}")
+        assert "no-cache" in fresh.headers["cache-control"] and fresh.headers["etag"] != red_tag
+        again = mock.http.get(f"{UI}/{route}/{blue_id}", headers={"if-none-match": fresh.headers["etag"]})
+        assert again.status_code == 304 and not again.content
+    assert mock.http.get(f"{UI}/thumbs/{blue_id}", headers={"if-none-match": red_tag}).status_code == 200
