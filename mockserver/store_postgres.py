@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from . import codec
 from .store import KEEP_PREFIX, StoreUnavailable
+from .surface import SurfaceError
 
 T = TypeVar("T")
 SCHEMA_VERSION = 1
@@ -64,6 +65,12 @@ CREATE TRIGGER mockserver_counted AFTER INSERT OR DELETE ON mockserver_objects
 _BUMP = "WITH bump AS (UPDATE mockserver_revision SET n = n + 1 WHERE id = 1 RETURNING n) "
 _BUMP_META = "WITH bump AS (UPDATE mockserver_revision SET n = n + 1, meta = meta + 1 WHERE id = 1 RETURNING n) "
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)  # the database or the connection went away
+# ...unless the server answered with an error of the statement itself (class 54, "program limit exceeded", or
+# 55, "object not in prerequisite state"): the database is there, and this request alone fails.
+_STATEMENT_CLASSES = ("54", "55")
+# Keys and tenants are indexed, and a btree entry holds at most ~2.7 kB: longer ones (a client's 8 kB API key is
+# a tenant) are refused before PostgreSQL fails the insert.
+MAX_INDEXED_BYTES = 2000
 POOL_TIMEOUT = 5.0  # waiting for a pooled connection while the database is reachable
 CONNECT_TIMEOUT = 5  # seconds, per connection attempt
 PROBE_INTERVAL = 0.25  # while the database is lost, how often it is tried again
@@ -121,6 +128,18 @@ def _untext(value: str) -> str:
     if "\uffff" not in value:
         return value
     return re.sub("\uffff([\uffff0])", lambda m: "\x00" if m.group(1) == "0" else "\uffff", value)
+
+
+def _indexable(value: str) -> str:
+    if len(value) * 4 > MAX_INDEXED_BYTES and len(value.encode()) > MAX_INDEXED_BYTES:
+        raise SurfaceError(400, "bad_request", f"An id or API key over {MAX_INDEXED_BYTES} bytes cannot be stored.")
+    return value
+
+
+def _gone(exc: BaseException) -> bool:
+    """Whether an error means the database or the connection is lost (not a statement the server refused)."""
+    state = getattr(exc, "sqlstate", None)
+    return not (isinstance(exc, psycopg.OperationalError) and state is not None and state[:2] in _STATEMENT_CLASSES)
 
 
 def _encode(kind: str, obj: Any) -> bytes:
@@ -191,6 +210,8 @@ class PostgresStore:
             try:
                 return work(conn)
             except _LOST as exc:
+                if not _gone(exc):
+                    raise
                 self._lose(exc)
                 raise StoreUnavailable() from exc
         for attempt in (1, 2):
@@ -198,6 +219,8 @@ class PostgresStore:
             try:
                 return work(conn)
             except _LOST as exc:
+                if not _gone(exc):
+                    raise
                 failed, dropped = exc, conn.closed
             finally:
                 self.pool.putconn(conn)
@@ -307,7 +330,8 @@ class PostgresStore:
             _BUMP + "INSERT INTO mockserver_objects (kind, key, tenant, data) SELECT %s, %s, %s, %s FROM bump "
             "ON CONFLICT (kind, key) DO UPDATE SET tenant = excluded.tenant, data = excluded.data"
         )
-        self._run(lambda c: c.execute(query, (kind, _text(key), _text(tenant), data)))
+        args = (kind, _indexable(_text(key)), _indexable(_text(tenant)), data)
+        self._run(lambda c: c.execute(query, args))
 
     def delete(self, kind: str, key: str) -> None:
         query = _BUMP + "DELETE FROM mockserver_objects WHERE kind = %s AND key = %s AND EXISTS (SELECT 1 FROM bump)"

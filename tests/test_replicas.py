@@ -238,6 +238,22 @@ def test_a_replica_that_loses_the_database_answers_503_then_recovers(database_ur
         assert not any("Traceback" in line for line in proc.stderr_lines)  # type: ignore[attr-defined]
 
 
+def test_a_value_too_long_to_index_is_one_refusal_not_a_lost_database(database_url: str) -> None:
+    """An 8 kB API key is a tenant, and PostgreSQL cannot index it: that request is refused in its surface's
+    format; the replica must not take the server's refusal for a lost database (503 to everyone, /ready 503)."""
+    import secrets
+
+    from mockserver.testing import in_process
+
+    with in_process(database_url=database_url) as mock:
+        body = {"displayName": "mugs", "customModelType": "subject"}
+        long_key = secrets.token_urlsafe(6000)
+        refused = mock.http.post("/models", headers={"x-api-key": long_key}, json=body)
+        assert refused.status_code == 400 and "2000 bytes" in refused.json()["error"]["message"]
+        assert mock.http.get("/ready").status_code == 200
+        assert mock.http.post("/models", headers={"x-api-key": "k"}, json=body).status_code == 201
+
+
 # --- the setting ------------------------------------------------------------------------------------------------
 
 
