@@ -26,6 +26,7 @@ from .core.profiles import PROFILES
 from .http import MAX_JSON_DEPTH, BodyTooLarge, is_count, json, too_deep
 from .operations import operations
 from .state_check import check_clock, check_objects
+from .store import UNAVAILABLE
 from .surface import NO_RATE_LIMITS, SurfaceError
 
 SPEC = "admin.yaml"
@@ -73,6 +74,8 @@ class Control:
         headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> Response:
+        if status == 503 and code is None:  # a lost database (StoreUnavailable) names nothing itself
+            code, message = "unavailable", message or UNAVAILABLE
         response = json({"error": code or "error", "message": message or "error"}, status)
         response.headers.update(headers or {})  # after the body's own headers, as the control API always sent them
         return response

@@ -133,6 +133,15 @@ def render_key(asset: Asset) -> str:
     reused after a state import or a seeded reset can never be answered with another job's picture."""
     spec = asset.render or {}
     described = orjson.dumps(
-        [asset.width, asset.height, asset.mime, spec.get("key"), spec.get("lines"), spec.get("layers"), spec.get("crf")]
+        [
+            asset.width,
+            asset.height,
+            asset.mime,
+            spec.get("key"),
+            spec.get("lines"),
+            spec.get("layers"),
+            spec.get("crf"),
+            spec.get("sources"),
+        ]
     )
     return hashlib.blake2b(described, digest_size=16).hexdigest()

@@ -17,6 +17,9 @@ from .surface import SurfaceError
 KEEP_PREFIX = "config:"
 
 
+UNAVAILABLE = "The database is unavailable; try again shortly (retry-after)."  # for surfaces without their own words
+
+
 class StoreUnavailable(SurfaceError):
     """The shared store (PostgreSQL) cannot be reached. A refusal like any other: raised wherever the store is
     used, rendered once by the request's surface as 503 in its own format; the replica recovers by itself once

@@ -16,6 +16,7 @@ Same interface and contract as the in-memory and SQLite stores. The world's rule
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from . import codec
 from .store import KEEP_PREFIX, StoreUnavailable
+from .surface import SurfaceError
 
 T = TypeVar("T")
 SCHEMA_VERSION = 1
@@ -63,6 +65,12 @@ CREATE TRIGGER mockserver_counted AFTER INSERT OR DELETE ON mockserver_objects
 _BUMP = "WITH bump AS (UPDATE mockserver_revision SET n = n + 1 WHERE id = 1 RETURNING n) "
 _BUMP_META = "WITH bump AS (UPDATE mockserver_revision SET n = n + 1, meta = meta + 1 WHERE id = 1 RETURNING n) "
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)  # the database or the connection went away
+# ...unless the server answered with an error of the statement itself (class 54, "program limit exceeded", or
+# 55, "object not in prerequisite state"): the database is there, and this request alone fails.
+_STATEMENT_CLASSES = ("54", "55")
+# Keys and tenants are indexed, and a btree entry holds at most ~2.7 kB: longer ones (a client's 8 kB API key is
+# a tenant) are refused before PostgreSQL fails the insert.
+MAX_INDEXED_BYTES = 2000
 POOL_TIMEOUT = 5.0  # waiting for a pooled connection while the database is reachable
 CONNECT_TIMEOUT = 5  # seconds, per connection attempt
 PROBE_INTERVAL = 0.25  # while the database is lost, how often it is tried again
@@ -105,6 +113,33 @@ def _passwords(url: str) -> list[str]:
     parts = urlsplit(url)
     found = [v for k, v in parse_qsl(parts.query) if k == "password" and v]
     return [*found, *([parts.password] if parts.password else [])]
+
+
+def _text(value: str) -> str:
+    """A key or tenant as stored: PostgreSQL text cannot hold NUL, which a client can send (a path's `%00`, Basic
+    credentials), so NUL becomes U+FFFF "0" and U+FFFF doubles. Reversible, and the identity on every other
+    string, so any string works as a key as it does in the other stores."""
+    if "\x00" not in value and "\uffff" not in value:
+        return value
+    return value.replace("\uffff", "\uffff\uffff").replace("\x00", "\uffff0")
+
+
+def _untext(value: str) -> str:
+    if "\uffff" not in value:
+        return value
+    return re.sub("\uffff([\uffff0])", lambda m: "\x00" if m.group(1) == "0" else "\uffff", value)
+
+
+def _indexable(value: str) -> str:
+    if len(value) * 4 > MAX_INDEXED_BYTES and len(value.encode()) > MAX_INDEXED_BYTES:
+        raise SurfaceError(400, "bad_request", f"An id or API key over {MAX_INDEXED_BYTES} bytes cannot be stored.")
+    return value
+
+
+def _gone(exc: BaseException) -> bool:
+    """Whether an error means the database or the connection is lost (not a statement the server refused)."""
+    state = getattr(exc, "sqlstate", None)
+    return not (isinstance(exc, psycopg.OperationalError) and state is not None and state[:2] in _STATEMENT_CLASSES)
 
 
 def _encode(kind: str, obj: Any) -> bytes:
@@ -175,6 +210,8 @@ class PostgresStore:
             try:
                 return work(conn)
             except _LOST as exc:
+                if not _gone(exc):
+                    raise
                 self._lose(exc)
                 raise StoreUnavailable() from exc
         for attempt in (1, 2):
@@ -182,6 +219,8 @@ class PostgresStore:
             try:
                 return work(conn)
             except _LOST as exc:
+                if not _gone(exc):
+                    raise
                 failed, dropped = exc, conn.closed
             finally:
                 self.pool.putconn(conn)
@@ -282,7 +321,7 @@ class PostgresStore:
 
     def get(self, kind: str, key: str) -> Any | None:
         query = "SELECT data FROM mockserver_objects WHERE kind = %s AND key = %s"
-        row = self._run(lambda c: c.execute(query, (kind, key)).fetchone())
+        row = self._run(lambda c: c.execute(query, (kind, _text(key))).fetchone())
         return _decode(kind, row[0]) if row else None
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
@@ -291,11 +330,12 @@ class PostgresStore:
             _BUMP + "INSERT INTO mockserver_objects (kind, key, tenant, data) SELECT %s, %s, %s, %s FROM bump "
             "ON CONFLICT (kind, key) DO UPDATE SET tenant = excluded.tenant, data = excluded.data"
         )
-        self._run(lambda c: c.execute(query, (kind, key, tenant, data)))
+        args = (kind, _indexable(_text(key)), _indexable(_text(tenant)), data)
+        self._run(lambda c: c.execute(query, args))
 
     def delete(self, kind: str, key: str) -> None:
         query = _BUMP + "DELETE FROM mockserver_objects WHERE kind = %s AND key = %s AND EXISTS (SELECT 1 FROM bump)"
-        self._run(lambda c: c.execute(query, (kind, key)))
+        self._run(lambda c: c.execute(query, (kind, _text(key))))
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
         args: tuple[str, ...]
@@ -303,7 +343,7 @@ class PostgresStore:
             query, args = "SELECT data FROM mockserver_objects WHERE kind = %s ORDER BY seq", (kind,)
         else:
             query = "SELECT data FROM mockserver_objects WHERE kind = %s AND tenant = %s ORDER BY seq"
-            args = (kind, tenant)
+            args = (kind, _text(tenant))
         rows = self._run(lambda c: c.execute(query, args).fetchall())
         return [_decode(kind, row[0]) for row in rows]
 
@@ -313,7 +353,7 @@ class PostgresStore:
             query, args = "SELECT n FROM mockserver_counts WHERE kind = %s", (kind,)
         else:
             query = "SELECT count(*) FROM mockserver_objects WHERE kind = %s AND tenant = %s"
-            args = (kind, tenant)
+            args = (kind, _text(tenant))
         row = self._run(lambda c: c.execute(query, args).fetchone())
         return int(row[0]) if row else 0
 
@@ -326,7 +366,7 @@ class PostgresStore:
                 conn.execute("DELETE FROM mockserver_meta WHERE left(name, %s) <> %s", (len(KEEP_PREFIX), KEEP_PREFIX))
             else:
                 query = "DELETE FROM mockserver_objects WHERE tenant = %s AND EXISTS (SELECT 1 FROM bump)"
-                conn.execute(_BUMP + query, (tenant,))
+                conn.execute(_BUMP + query, (_text(tenant),))
 
         with self.transaction():
             self._run(clear)
@@ -334,7 +374,7 @@ class PostgresStore:
     def dump(self) -> list[tuple[str, str, str, Any]]:
         query = "SELECT kind, key, tenant, data FROM mockserver_objects ORDER BY seq"
         rows = self._run(lambda c: c.execute(query).fetchall())
-        return [(kind, key, tenant, _decode(kind, data)) for kind, key, tenant, data in rows]
+        return [(kind, _untext(key), _untext(tenant), _decode(kind, data)) for kind, key, tenant, data in rows]
 
     # --- small shared values: clock, profile, seed, counters -------------------------------------------------
 

@@ -16,6 +16,7 @@ _CODES = {
     404: ("not_found", "The requested resource was not found."),
     405: ("method_not_allowed", "Method not allowed."),
     500: ("internal_error", "Internal server error."),
+    503: ("unavailable", "The service is unavailable; try again shortly (retry-after)."),  # a lost database, a fault
 }
 
 

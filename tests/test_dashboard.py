@@ -165,6 +165,15 @@ def test_requests_page_shows_unrouted_requests_and_redacted_curl(mock: MockServe
     assert "<code>/__admin" not in html  # the dashboard's own requests are not journaled
 
 
+def test_credentials_in_the_query_are_redacted_on_the_page_and_in_curl(mock: MockServer) -> None:
+    """IMS takes client_id/client_secret in the query too: the secret must not show on the Requests page."""
+    query = "grant_type=client_credentials&client_id=mock-client-id&client_secret=mock-client-secret"
+    assert mock.http.post(f"/ims/token/v3?{query}").status_code == 200
+    html = mock.http.get(f"{UI}/requests").text
+    assert "/ims/token/v3" in html and "mock-client-secret" not in html
+    assert "client_secret=&lt;redacted&gt;" in html and "client_id=mock-client-id" in html
+
+
 def test_models_page_shows_the_registry_per_tenant(mock: MockServer) -> None:
     html = mock.http.get(f"{UI}/models").text
     for name in ("Warm Custom Model", "Private Logo Style", "Imagen 4 Ultra", "Copper Style (private)"):
@@ -260,3 +269,32 @@ def test_no_admin_means_no_dashboard() -> None:
     with in_process(no_admin=True) as mock:
         response = mock.http.get(f"{UI}/jobs")
         assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_an_upload_thumbnail_follows_the_upload_behind_a_reused_id(mock: MockServer) -> None:
+    """Seeded ids repeat after a reset: an upload of the same size under the same id must not get the old one's
+    thumbnail from the cache."""
+
+    def upload(colour: str) -> tuple[str, tuple[int, int, int]]:
+        data = io.BytesIO()
+        Image.new("RGB", (64, 64), colour).save(data, "PNG", compress_level=0)  # same size whatever the colour
+        headers = {**mock.headers(), "content-type": "image/png"}
+        uploaded = mock.http.post("/v2/storage/image", headers=headers, content=data.getvalue()).json()
+        asset = uploaded["images"][0]["id"]
+        thumb = mock.http.get(f"{UI}/thumbs/{asset}")
+        assert thumb.status_code == 200
+        with Image.open(io.BytesIO(thumb.content)) as small:
+            return asset, small.convert("RGB").getpixel((32, 32))
+
+    red_id, red = upload("red")
+    red_tag = mock.http.get(f"{UI}/thumbs/{red_id}").headers["etag"]
+    mock.reset()
+    blue_id, blue = upload("blue")
+    assert blue_id == red_id and blue[2] > 200 and blue[0] < 50, (red, blue)
+    # the browser must not keep the red one either: it revalidates, and the tag moved with the pixels
+    for route in ("thumbs", "files"):
+        fresh = mock.http.get(f"{UI}/{route}/{blue_id}")
+        assert "no-cache" in fresh.headers["cache-control"] and fresh.headers["etag"] != red_tag
+        again = mock.http.get(f"{UI}/{route}/{blue_id}", headers={"if-none-match": fresh.headers["etag"]})
+        assert again.status_code == 304 and not again.content
+    assert mock.http.get(f"{UI}/thumbs/{blue_id}", headers={"if-none-match": red_tag}).status_code == 200

@@ -600,3 +600,29 @@ def test_generate_takes_multipart_with_a_style_reference_file(firefly_mock):
         "error_code": "invalid_content_type",
         "message": "Content type must be application/json or multipart/form-data.",
     }
+
+
+def test_an_upload_id_reused_after_a_reset_or_import_never_gets_the_old_picture() -> None:
+    """Seeded ids repeat after a reset or an import, and rendered pictures are cached (per replica, and an import
+    or another replica's reset clears no cache): the cache key must change with the uploaded pixels."""
+    from mockserver.testing import in_process
+
+    with in_process(seed=3) as mock:
+
+        def expand(colour: str) -> tuple[str, bytes]:
+            uploaded = upload(mock, picture(64, 64, colour)).json()["images"][0]["id"]
+            body = {"image": {"source": {"uploadId": uploaded}}, "size": {"width": 256, "height": 256}, "seeds": [7]}
+            job = mock.http.post("/v3/images/expand-async", headers=mock.headers(), json=body).json()["jobId"]
+            mock.clock.advance(600)
+            return job, download(job)
+
+        def download(job: str) -> bytes:
+            status = mock.http.get(f"/v3/status/{job}", headers=mock.headers()).json()
+            return mock.http.get(status["result"]["outputs"][0]["image"]["url"]).content
+
+        job, red = expand("red")
+        red_state = mock.http.get("/__admin/state").json()
+        mock.reset()
+        assert expand("blue") == (job, download(job)) and download(job) != red  # same ids, other pixels
+        assert mock.http.put("/__admin/state", json=red_state).status_code == 200  # back to the red upload
+        assert download(job) == red

@@ -208,7 +208,11 @@ def test_a_replica_that_loses_the_database_answers_503_then_recovers(database_ur
         download = http.get("/files/anything")
         assert download.status_code == 503 and b"<Code>ServiceUnavailable</Code>" in download.content
         admin = http.get("/__admin/faults")
-        assert admin.status_code == 503 and admin.json()["error"]
+        assert admin.status_code == 503 and "database is unavailable" in admin.json()["message"]
+        page = http.get("/__admin/ui/jobs")  # the dashboard: an HTML page that says why
+        assert page.status_code == 503 and "database is unavailable" in page.text
+        unrouted = http.get("/no/such/route")
+        assert unrouted.status_code == 503 and unrouted.json()["error"] == "unavailable"
         assert http.get("/ready").status_code == 503
         assert http.get("/health").status_code == 200
         assert proc.poll() is None
@@ -232,6 +236,22 @@ def test_a_replica_that_loses_the_database_answers_503_then_recovers(database_ur
         assert killed is not None and killed[0] >= 1
         assert http.get(f"/v3/status/{job['jobId']}", headers=headers).status_code == 200
         assert not any("Traceback" in line for line in proc.stderr_lines)  # type: ignore[attr-defined]
+
+
+def test_a_value_too_long_to_index_is_one_refusal_not_a_lost_database(database_url: str) -> None:
+    """An 8 kB API key is a tenant, and PostgreSQL cannot index it: that request is refused in its surface's
+    format; the replica must not take the server's refusal for a lost database (503 to everyone, /ready 503)."""
+    import secrets
+
+    from mockserver.testing import in_process
+
+    with in_process(database_url=database_url) as mock:
+        body = {"displayName": "mugs", "customModelType": "subject"}
+        long_key = secrets.token_urlsafe(6000)
+        refused = mock.http.post("/models", headers={"x-api-key": long_key}, json=body)
+        assert refused.status_code == 400 and "2000 bytes" in refused.json()["error"]["message"]
+        assert mock.http.get("/ready").status_code == 200
+        assert mock.http.post("/models", headers={"x-api-key": "k"}, json=body).status_code == 201
 
 
 # --- the setting ------------------------------------------------------------------------------------------------

@@ -93,6 +93,21 @@ def test_per_tenant_reset_touches_one_tenant(store):
     assert store.meta_get("clock") == {"offset": 5}
 
 
+@pytest.mark.parametrize("odd", ["k\x00ey", "k\uffff0ey", "\uffff", "\x00\uffff\x00"])
+def test_any_string_is_a_key_and_a_tenant(store, odd):
+    """Clients can put NUL in ids and tenants (a path's %00, Basic credentials); PostgreSQL text cannot hold it."""
+    fill(store)
+    store.put("token", odd, token(odd, odd), odd)
+    assert store.get("token", odd) == token(odd, odd) and store.get("token", "k") is None
+    assert [t.value for t in store.items("token", odd)] == [odd] and store.count("token", odd) == 1
+    assert (("token", odd, odd, token(odd, odd)) in store.dump()) and store.items("token", "\x00") == []
+    store.clear(odd)
+    assert store.get("token", odd) is None and store.count("token") == 6
+    store.put("token", odd, token(odd, "A"), "A")
+    store.delete("token", odd)
+    assert store.get("token", odd) is None
+
+
 def test_export_and_import_round_trip(store, opener):
     fill(store)
     exported = store.dump()

@@ -26,6 +26,12 @@ class Asset:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def sources(found: dict[str, Asset]) -> list[list[Any]]:
+    """The uploads a picture is drawn over, as they are now (id, size, creation): part of its render key, since an
+    upload id comes round again after a seeded reset or an import with other pixels behind it."""
+    return [[asset_id, asset.size, asset.created_at] for asset_id, asset in sorted(found.items())]
+
+
 class Signer:
     """HMAC-signed download paths: no auth headers needed, tamper-evident, expiring on the fake's clock."""
 

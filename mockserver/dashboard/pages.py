@@ -28,6 +28,7 @@ from ..core.assets import Asset
 from ..core.profiles import PROFILES
 from ..files import asset_bytes
 from ..http import BodyTooLarge, base_url, read_body
+from ..store import UNAVAILABLE
 from ..surface import NO_RATE_LIMITS, SurfaceError
 from . import views
 from .thumbs import Thumbnails
@@ -98,7 +99,12 @@ class Dashboard:
         **extra: Any,
     ) -> Response:
         """Refusals as a small HTML page (a browser is the client), with the same security headers."""
-        defaults = {404: "There is no such page.", 405: "Method not allowed.", 500: "Internal server error."}
+        defaults = {
+            404: "There is no such page.",
+            405: "Method not allowed.",
+            500: "Internal server error.",
+            503: UNAVAILABLE,
+        }
         text = message or defaults.get(status, "The request failed.")
         html = self.templates.get_template("error.html").render(status=status, message=text, nav=NAV, root=ROOT)
         return HTMLResponse(html, status, headers={**SECURITY_HEADERS, **(headers or {})})
@@ -195,18 +201,24 @@ class Dashboard:
 
     async def thumb(self, request: Request) -> Response:
         asset = self._asset(request)
+        headers = _image_headers(f"thumb:{self.thumbnails.key(asset)}")
+        if request.headers.get("if-none-match") == headers["etag"]:
+            return Response(status_code=304, headers=headers)
         data = await self.thumbnails.get(asset)
         if data is None:
             raise SurfaceError(404, "not_found", "This image has no pixels to show.")
-        return Response(data, 200, {"cache-control": "private, max-age=3600"}, media_type="image/jpeg")
+        return Response(data, 200, headers, media_type="image/jpeg")
 
     async def file(self, request: Request) -> Response:
         """The full-size file, without a signed URL (the dashboard is behind the admin token instead)."""
         asset = self._asset(request)
+        headers = _image_headers(f"file:{self.thumbnails.key(asset)}")
+        if request.headers.get("if-none-match") == headers["etag"]:
+            return Response(status_code=304, headers=headers)
         data = await asset_bytes(self.ctx, asset)
         if data is None:
             raise SurfaceError(404, "not_found", "This image has no pixels to show.")
-        return Response(data, 200, {"cache-control": "private, max-age=3600"}, media_type=asset.mime)
+        return Response(data, 200, headers, media_type=asset.mime)
 
     async def requests(self, request: Request) -> Response:
         filters = self._query(request, "surface", "method", "status", "tenant", "path")
@@ -286,6 +298,14 @@ def _etag(rows: list[views.JobRow], total: int) -> str:
     live = ("pending", "running")
     shown = [(r.job.id, r.status, r.progress, r.job.polls, r.elapsed if r.status in live else 0) for r in rows]
     return f'"{hashlib.blake2b(repr((total, shown)).encode(), digest_size=12).hexdigest()}"'
+
+
+def _image_headers(key: str) -> dict[str, str]:
+    """An image's URL names an asset id, and seeded ids come round again after a reset or an import: the browser
+    keeps the picture but asks each time (no-cache), and the tag, from what the picture is drawn from, says
+    whether it still holds."""
+    tag = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+    return {"cache-control": "private, no-cache", "etag": f'"{tag}"'}
 
 
 def _local(target: str) -> str:

@@ -38,8 +38,9 @@ class Thumbnails:
 
     @staticmethod
     def key(asset: Asset) -> str:
-        """Generated pictures by what they are drawn from; uploads by id and size (their bytes never change)."""
-        return render_key(asset) if asset.render is not None else f"upload:{asset.id}:{asset.size}"
+        """Generated pictures by what they are drawn from; uploads by id, size and creation (an upload's bytes never
+        change, but its id comes round again after a seeded reset or an import)."""
+        return render_key(asset) if asset.render is not None else f"upload:{asset.id}:{asset.size}:{asset.created_at!r}"
 
     async def get(self, asset: Asset) -> bytes | None:
         key = self.key(asset)

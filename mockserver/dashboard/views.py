@@ -7,6 +7,7 @@ kept between requests, so the dashboard can never disagree with what the APIs an
 from __future__ import annotations
 
 import shlex
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,8 @@ JOURNAL_SURFACES = ("firefly", "training", "scenario", "files", "none")
 MAX_ROWS = 200  # a page lists at most this many rows (newest first) and says how many it left out
 MAX_IMAGES = 120
 _SECRET_HEADERS = ("authorization", "x-api-key", "cookie", "x-gw-ims-org-id")
+# Query parameters that carry credentials (IMS takes client_id/client_secret in the query as well as the form).
+_SECRET_PARAMS = ("client_secret", "access_token", "password", "secret", "api_key", "apikey", "token")
 _CURL_SKIPPED = ("host", "content-length", "connection", "accept-encoding", "user-agent", "accept", "x-request-id")
 
 
@@ -209,13 +212,27 @@ def requests(journal: Journal, base_url: str, filters: dict[str, str | None]) ->
         surface=_check(filters.get("surface"), JOURNAL_SURFACES, "surface"),
     )
     found.reverse()
-    return [Entry(e, curl(e, base_url)) for e in found[:MAX_ROWS]], len(found)
+    shown = found[:MAX_ROWS]
+    for entry in shown:
+        if entry.get("query"):
+            entry["query"] = redact_query(entry["query"])
+    return [Entry(e, curl(e, base_url)) for e in shown], len(found)
+
+
+def redact_query(query: str) -> str:
+    """The query string with credential parameters' values replaced by <redacted> (as shown and in curl)."""
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    if not any(name.lower() in _SECRET_PARAMS for name, _ in pairs):
+        return query
+    kept = [(name, "<redacted>" if name.lower() in _SECRET_PARAMS else value) for name, value in pairs]
+    return urllib.parse.urlencode(kept, safe="<>")
 
 
 def curl(entry: dict[str, Any], base_url: str) -> str:
     """A curl command line for a journaled request. Credentials become <redacted>; the journal never keeps the
     Authorization header, so a request that sent one gets a placeholder only when its surface needs one."""
-    url = f"{base_url}{entry['path']}" + (f"?{entry['query']}" if entry.get("query") else "")
+    query = redact_query(entry["query"]) if entry.get("query") else ""
+    url = f"{base_url}{entry['path']}" + (f"?{query}" if query else "")
     parts = ["curl", "-X", entry["method"], url]
     headers: dict[str, str] = entry.get("headers") or {}
     for name, value in headers.items():

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..context import Context
-from ..core.assets import Asset
+from ..core.assets import Asset, sources
 from ..core.jobs import Job
 from ..http import base_url, json
 from ..operations import operations
@@ -153,6 +153,7 @@ class FireflyAsync:
                 "key": f"{op.kind}|{body.get('prompt', '')}|{seed}|{width}x{height}|{mime}",
                 "lines": lines,
                 "layers": picture.layers,
+                "sources": sources(found),
             }
             asset = world.assets.add(Asset(world.ids.uuid(), tenant, mime, width, height, now, render=render))
             outputs.append({"seed": seed, "asset": asset.id})

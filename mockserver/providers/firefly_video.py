@@ -18,7 +18,7 @@ from starlette.routing import Route
 from .. import video
 from ..bodies import read_json
 from ..context import Context
-from ..core.assets import Asset
+from ..core.assets import Asset, sources
 from ..core.jobs import Job
 from ..http import BodyTooLarge, base_url, is_json_type, json
 from ..operations import operations
@@ -180,6 +180,7 @@ class FireflyVideo:
             "lines": lines,
             "layers": layers,
             "crf": body.get("bitRateFactor", 18),
+            "sources": sources(found),
         }
         asset = world.assets.add(Asset(world.ids.uuid(), tenant, "video/mp4", width, height, now, render=render))
         job = Job(
