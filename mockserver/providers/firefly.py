@@ -7,7 +7,6 @@ Parses and validates requests as Firefly does, calls the core, and renders Adobe
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -87,7 +86,7 @@ _STATUS = {
 }
 
 
-class Firefly:
+class Firefly(errors.FireflyErrorRendering):
     surface = "firefly"
     prefixes = ("/ims", "/v3")
     # Firefly's published limits per organisation, applied with --rate-limits realistic
@@ -112,17 +111,6 @@ class Firefly:
             Route("/v3/status/{job_id:path}", self.status, methods=["GET"]),
             Route("/v3/cancel/{job_id:path}", self.cancel, methods=["PUT"]),
         ]
-
-    def error(
-        self,
-        path: str,
-        status: int,
-        code: str | None = None,
-        message: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        **extra: Any,
-    ) -> Response:
-        return errors.for_path(path, status, code, message, headers, **extra)
 
     # --- IMS -----------------------------------------------------------------------------------------------
 

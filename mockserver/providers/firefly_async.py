@@ -8,7 +8,6 @@ show what was asked, drawn over the caller's uploaded pixels (`images.Layer`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +47,7 @@ OPERATIONS = {
 KINDS = tuple(op.kind for op in OPERATIONS.values())
 
 
-class FireflyAsync:
+class FireflyAsync(errors.FireflyErrorRendering):
     """Part of the Firefly surface (same name, same error formats), owning exactly its four paths: it comes before
     `Firefly` (prefix `/v3`) in the app's list, and `/v3/images/generate-async` stays Firefly's."""
 
@@ -65,17 +64,6 @@ class FireflyAsync:
 
     def routes(self) -> list[Route]:
         return [Route(path, self._handler(op), methods=["POST"]) for path, op in OPERATIONS.items()]
-
-    def error(
-        self,
-        path: str,
-        status: int,
-        code: str | None = None,
-        message: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        **extra: Any,
-    ) -> Response:
-        return errors.for_path(path, status, code, message, headers, **extra)
 
     def _handler(self, op: Operation) -> Any:
         async def handle(request: Request) -> Response:

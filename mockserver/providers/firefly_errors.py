@@ -169,3 +169,19 @@ def for_path(
     if status == 403 and code == "access_error":
         sent.setdefault("x-access-error", "quota_exhausted")
     return json({"error_code": code, "message": message or message_for(code), **extra}, status, sent)
+
+
+class FireflyErrorRendering:
+    """The `Surface.error` of every surface that answers in Firefly's (or, under `/ims`, IMS's) format: one
+    implementation for the generate, image-operation and video surfaces."""
+
+    def error(
+        self,
+        path: str,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> Response:
+        return for_path(path, status, code, message, headers, **extra)

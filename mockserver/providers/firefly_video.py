@@ -8,7 +8,6 @@ the route answers 501 `not_implemented`, a status the spec documents. This API a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -47,7 +46,7 @@ def bad_request(problems: list[dict[str, Any]]) -> SurfaceError:
     return errors.api(400, "bad_request", "Invalid request parameters", validation_errors=problems)
 
 
-class FireflyVideo:
+class FireflyVideo(errors.FireflyErrorRendering):
     surface = "firefly"
     prefixes = ("/v3/videos/",)  # before `Firefly` (prefix `/v3`) in the app's list
     rate_limits = {("POST", "/v3/videos/generate"): [(60.0, 4), (86400.0, 9000)]}
@@ -60,17 +59,6 @@ class FireflyVideo:
 
     def routes(self) -> list[Route]:
         return [Route("/v3/videos/generate", self.generate, methods=["POST"])]
-
-    def error(
-        self,
-        path: str,
-        status: int,
-        code: str | None = None,
-        message: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        **extra: Any,
-    ) -> Response:
-        return errors.for_path(path, status, code, message, headers, **extra)
 
     async def generate(self, request: Request) -> Response:
         tenant = authenticate(self.ctx, request)
