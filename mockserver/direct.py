@@ -9,12 +9,12 @@ method the route does not take, a root path) goes through the app as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from starlette._utils import is_async_callable
+from starlette.convertors import PathConvertor, StringConvertor
 from starlette.requests import Request
-from starlette.routing import Match, Route
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .surface import Surface, SurfaceError, SurfaceRoutes, render
@@ -23,49 +23,70 @@ from .surface import Surface, SurfaceError, SurfaceRoutes, render
 class Direct:
     def __init__(self, app: Any, mounted: list[SurfaceRoutes], hot: tuple[str, ...]) -> None:
         self.app = app
-        self.routes: dict[int, list[Route]] = {}
+        self.routes: dict[int, list[_Hot]] = {}
         for mount in mounted:
-            leading: list[Route] = []
+            leading: list[_Hot] = []
             for route in mount.router.routes:  # in the router's order: only its leading hot routes qualify
                 if not (isinstance(route, Route) and route.path in hot and is_async_callable(route.endpoint)):
                     break
-                leading.append(route)
+                leading.append(_Hot(route))
             self.routes[id(mount.surface)] = leading
 
-    def find(self, scope: Scope, surface: Surface) -> tuple[Route, Scope] | None:
-        """The route the surface's router would pick, if it is one of its leading hot routes; else None."""
+    def find(self, scope: Scope, surface: Surface) -> tuple[_Hot, dict[str, Any]] | None:
+        """The route the surface's router would pick, if it is one of its leading hot routes, and its path
+        parameters; else None. Matched as Starlette's `Route.matches` does, without the scopes it builds."""
         if scope.get("root_path"):
             return None
-        for route in self.routes.get(id(surface), ()):
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                return route, child
-            if match is Match.PARTIAL:  # the router would look further: leave it to the router
-                return None
+        path = scope["path"]
+        for hot in self.routes.get(id(surface), ()):
+            match = hot.regex.match(path)
+            if match is not None:
+                if scope["method"] not in hot.methods:
+                    return None  # the router would look further (and answer 405): leave it to the router
+                params = match.groupdict()
+                for name, convert in hot.converting:
+                    params[name] = convert(params[name])
+                return hot, params
         return None
 
     async def serve(
         self,
-        found: tuple[Route, Scope],
+        found: tuple[_Hot, dict[str, Any]],
         scope: Scope,
         receive: Receive,
         send: Send,
         surface: Surface,
-        started: Callable[[], bool],
+        exchange: Any,
     ) -> None:
-        """`started` tells whether the answer has begun (the gateway's send sees every message anyway)."""
-        route, child = found
-        scope.update(child)
+        """`exchange.recorded` tells whether the answer has begun (the gateway's send sees every message)."""
+        hot, params = found
+        scope["endpoint"] = hot.endpoint
+        scope["path_params"] = params
         scope["app"] = self.app
         try:
             try:
-                response = await route.endpoint(Request(scope, receive, send))
+                response = await hot.endpoint(Request(scope, receive, send))
             except SurfaceError as exc:  # the app's exception handler would render it
-                if started():
+                if exchange.recorded:
                     raise
                 response = render(surface, scope["path"], exc)
             await response(scope, receive, send)
         except Exception:
-            if not started():  # as Starlette's error middleware: answer 500 in the provider's format, then re-raise
+            if not exchange.recorded:  # as Starlette's error middleware: answer 500 in the provider's format, re-raise
                 await render(surface, scope["path"], SurfaceError(500))(scope, receive, send)
             raise
+
+
+class _Hot:
+    """A hot route as `Route.matches` uses it: its pattern, the methods it takes and the parameters to convert
+    (`str` and `path` parameters are taken as matched, as their convertors do)."""
+
+    def __init__(self, route: Route) -> None:
+        self.endpoint = route.endpoint
+        self.regex = route.path_regex
+        self.methods = route.methods or frozenset()
+        self.converting = [
+            (name, convertor.convert)
+            for name, convertor in route.param_convertors.items()
+            if not isinstance(convertor, (StringConvertor, PathConvertor))
+        ]

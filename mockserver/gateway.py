@@ -71,48 +71,13 @@ class Gateway:
             with contextlib.suppress(StoreUnavailable):
                 self.ctx.world.sync()
         path: str = scope["path"]
-        headers = _headers(scope["headers"])
+        headers, bounded = _headers(scope["headers"])
         request_id = headers.get("x-request-id") or f"{self.id_prefix}{next(self.id_counter):012x}"
-        rid_header = (b"x-request-id", request_id.encode("latin-1", "replace"))
         surface = scope[SCOPE_KEY] = self.surfaces.for_path(path)  # the app's error handlers read it from here
         if path.startswith(_UNJOURNALED):
-            started_box = [False]
-
-            async def send_plain(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    started_box[0] = True
-                    message["headers"] = [*message.get("headers", []), rid_header]
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_plain)
-            except Exception:
-                if started_box[0]:
-                    raise
-                log.exception("mockserver: unhandled error on %s %s", scope["method"], path)
-                response = json_response({"error": "internal_error", "message": "Internal server error."}, 500)
-                await response(scope, _no_body, send_plain)
+            await self._unjournaled(scope, receive, send, path, request_id)
             return
-
-        # What the journal will say about this request; filled in as the gateway learns it.
-        seen: dict[str, Any] = {"body": None, "tenant": None, "recorded": False, "finished": False}
-
-        def record(status: int) -> Any:
-            if not seen["recorded"]:
-                seen["recorded"] = True
-                return self._record(scope, surface, headers, seen["body"], status, started, request_id, seen["tenant"])
-            return None
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), rid_header]
-                committed = record(message["status"])
-                if committed is not None:  # a shared journal's group commit
-                    await committed  # journaled before the client can read a byte of the answer
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                seen["finished"] = True
-            await send(message)
-
+        exchange = _Exchange(self, scope, surface, headers, bounded, started, request_id, send)
         try:
             if (
                 scope["method"] not in _BODY_METHODS
@@ -120,23 +85,43 @@ class Gateway:
                 and "content-length" not in headers
                 and not self.world.faults.any()
             ):
-                await self._pass(scope, receive, send_with_id, surface, seen)  # the polling fast path
+                await self._pass(scope, receive, exchange.send, surface, exchange)  # the polling fast path
             else:
-                await self._handle(scope, receive, send, send_with_id, surface, headers, seen)
+                await self._handle(scope, receive, send, exchange.send, surface, headers, exchange)
         except SurfaceError as exc:  # a lost database (StoreUnavailable) met before routing
-            if seen["recorded"]:
+            if exchange.recorded:
                 raise
-            await self._error(surface, path, exc, send_with_id)
+            await self._error(surface, path, exc, exchange.send)
         except Exception:
-            if seen["finished"]:  # Starlette's error middleware answered 500 in the provider's format already
+            if exchange.finished:  # Starlette's error middleware answered 500 in the provider's format already
                 log.exception("mockserver: unhandled error on %s %s", scope["method"], path)
                 return
-            if seen["recorded"]:  # the answer had started: all that is left is to drop the connection
+            if exchange.recorded:  # the answer had started: all that is left is to drop the connection
                 raise
             log.exception("mockserver: unhandled error on %s %s", scope["method"], path)
-            await self._error(surface, path, SurfaceError(500), send_with_id)  # in the provider's format
+            await self._error(surface, path, SurfaceError(500), exchange.send)  # in the provider's format
         finally:
-            record(0)  # no response at all (a dropped connection)
+            exchange.record(0)  # no response at all (a dropped connection)
+
+    async def _unjournaled(self, scope: Scope, receive: Receive, send: Send, path: str, request_id: str) -> None:
+        """The fake's own routes (control API, dashboard, health, specs): not journaled, never fault-matched."""
+        rid_header = (b"x-request-id", request_id.encode("latin-1", "replace"))
+        started_box = [False]
+
+        async def send_plain(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started_box[0] = True
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_plain)
+        except Exception:
+            if started_box[0]:
+                raise
+            log.exception("mockserver: unhandled error on %s %s", scope["method"], path)
+            response = json_response({"error": "internal_error", "message": "Internal server error."}, 500)
+            await response(scope, _no_body, send_plain)
 
     async def _handle(
         self,
@@ -146,7 +131,7 @@ class Gateway:
         send_with_id: Send,
         surface: Surface,
         headers: dict[str, str],
-        seen: dict[str, Any],
+        seen: _Exchange,
     ) -> None:
         world = self.ctx.world
         path: str = scope["path"]
@@ -168,32 +153,32 @@ class Gateway:
                     deep = SurfaceError(400, "bad_request", f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
                     await self._error(surface, path, deep, send_with_id)
                     return
-                seen["body"] = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
-        body = seen["body"]
+                seen.body = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
+        body = seen.body
         faulty = world.faults.any()
         if self.limiter is not None or faulty:
-            seen["tenant"] = self._tenant(headers)
+            seen.tenant = self._tenant(headers)
         if faulty:
             prompt = body.get("prompt") if isinstance(body, dict) and isinstance(body.get("prompt"), str) else None
-            fired = world.faults.fire(FaultRequest(surface.surface, method, path, seen["tenant"], prompt))
+            fired = world.faults.fire(FaultRequest(surface.surface, method, path, seen.tenant, prompt))
             if await self._apply(fired, scope, send, send_with_id, surface, path):
                 return
         if self.limiter is not None:
-            wait = self.limiter.check(surface, method, path, seen["tenant"] or "", world.clock.now())
+            wait = self.limiter.check(surface, method, path, seen.tenant or "", world.clock.now())
             if wait is not None:
                 retry = {"retry-after": str(math.ceil(wait)), "x-access-rate-limit-level": "org"}
                 await self._error(surface, path, SurfaceError(429, "rate_limited", None, retry), send_with_id)
                 return
         await self._pass(scope, receive, send_with_id, surface, seen)
 
-    async def _pass(self, scope: Scope, receive: Receive, send: Send, surface: Surface, seen: dict[str, Any]) -> None:
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, surface: Surface, seen: _Exchange) -> None:
         """Hand the request on: straight to a hot route's endpoint when it is one, else through the app."""
         direct = self.direct
         found = direct.find(scope, surface) if direct is not None else None
         if direct is None or found is None:
             await self.app(scope, receive, send)
         else:
-            await direct.serve(found, scope, receive, send, surface, lambda: seen["recorded"])
+            await direct.serve(found, scope, receive, send, surface, seen)
 
     async def _apply(
         self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Surface, path: str
@@ -231,31 +216,22 @@ class Gateway:
         response = render(surface, path, exc)
         await response({"type": "http", "method": "GET", "path": path, "headers": []}, _no_body, send)
 
-    def _record(
-        self,
-        scope: Scope,
-        surface: Surface,
-        headers: dict[str, str],
-        body: Any,
-        status: int,
-        started: float,
-        request_id: str,
-        tenant_hint: str | None = None,
-    ) -> Any:
+    def _record(self, exchange: _Exchange, status: int) -> Any:
         """Journal the request; returns what to await before the answer may start (see `Journal.record`)."""
-        query = scope.get("query_string", b"").decode("latin-1")
+        scope = exchange.scope
+        query = scope.get("query_string", b"")
         entry = {
             "time": self.clock.now(),  # formatted when read, not on every request
-            "surface": surface.surface,
+            "surface": exchange.surface.surface,
             "method": scope["method"],
             "path": scope["path"],
-            "query": query,
-            "tenant": scope.get("mock.tenant") or tenant_hint or self._tenant(headers),
+            "query": query.decode("latin-1") if query else "",
+            "tenant": scope.get("mock.tenant") or exchange.tenant or self._tenant(exchange.headers),
             "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "request_id": request_id,
-            "body": body,
-            "headers": _bounded(scope["headers"]),  # raw; decoded only when someone reads the journal
+            "latency_ms": round((time.perf_counter() - exchange.started) * 1000, 3),
+            "request_id": exchange.request_id,
+            "body": exchange.body,
+            "headers": exchange.bounded,  # raw; decoded only when someone reads the journal
         }
         committed = self.journal.record(entry)
         if self.access_log:
@@ -263,19 +239,86 @@ class Gateway:
         return committed
 
 
+class _Exchange:
+    """One journaled request on its way through the gateway: what the journal will say about it, filled in as the
+    gateway learns it, and the `send` that adds the request id and journals the answer as it starts."""
+
+    __slots__ = (
+        "gateway",
+        "scope",
+        "surface",
+        "headers",
+        "bounded",
+        "started",
+        "request_id",
+        "downstream",
+        "body",
+        "tenant",
+        "recorded",
+        "finished",
+    )
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        scope: Scope,
+        surface: Surface,
+        headers: dict[str, str],
+        bounded: list[tuple[bytes, bytes]],
+        started: float,
+        request_id: str,
+        downstream: Send,
+    ) -> None:
+        self.gateway = gateway
+        self.scope = scope
+        self.surface = surface
+        self.headers = headers
+        self.bounded = bounded
+        self.started = started
+        self.request_id = request_id
+        self.downstream = downstream
+        self.body: Any = None
+        self.tenant: str | None = None
+        self.recorded = False
+        self.finished = False
+
+    def record(self, status: int) -> Any:
+        """Journal the request once (`status` 0: it got no answer); returns what to await, if anything."""
+        if self.recorded:
+            return None
+        self.recorded = True
+        return self.gateway._record(self, status)
+
+    def started_answer(self) -> bool:
+        return self.recorded
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [
+                *message.get("headers", ()),
+                (b"x-request-id", self.request_id.encode("latin-1", "replace")),
+            ]
+            committed = self.record(message["status"])
+            if committed is not None:  # a shared journal's group commit
+                await committed  # journaled before the client can read a byte of the answer
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.finished = True
+        await self.downstream(message)
+
+
 _WANTED = frozenset({b"x-request-id", b"content-length", b"content-type", b"x-api-key", b"authorization"})
 
 
-def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Only the headers the gateway looks at (ASGI servers hand names over lower-cased)."""
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in raw if k in _WANTED}
-
-
-def _bounded(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Keep the journal small in bytes too: huge header values are cut before they are kept."""
-    if sum(len(v) for _, v in raw) <= 8192:
-        return raw
-    return [(k[:128], v[:512]) for k, v in raw]
+def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[tuple[bytes, bytes]]]:
+    """Only the headers the gateway looks at (ASGI servers hand names over lower-cased), and all of them as the
+    journal keeps them: huge values are cut before they are kept, so the journal stays small in bytes too."""
+    wanted: dict[str, str] = {}
+    size = 0
+    for name, value in raw:
+        size += len(value)
+        if name in _WANTED:
+            wanted[name.decode("latin-1")] = value.decode("latin-1")
+    return wanted, (raw if size <= 8192 else [(k[:128], v[:512]) for k, v in raw])
 
 
 def _tenant_hint(headers: dict[str, str]) -> str | None:

@@ -30,7 +30,17 @@ class Memo:
             return found[2]
         at = self.clock.now()
         value, timed = compute()
+        self.keep(key, revision, value, at if timed else None)
+        return value
+
+    def kept(self, key: Hashable, revision: Any) -> Any | None:
+        """What `keep` put under `key` at this store revision (an answer whose key carries the time it depends
+        on), or None."""
+        found = self._entries.get(key)
+        return found[2] if found is not None and found[0] == revision and found[1] is None else None
+
+    def keep(self, key: Hashable, revision: Any, value: Any, at: float | None = None) -> None:
+        """Keep `value`, computed from the store as it was at `revision` (read before computing)."""
         if len(self._entries) >= self.MAX_ENTRIES and key not in self._entries:
             self._entries.clear()
-        self._entries[key] = (revision, at if timed else None, value)
-        return value
+        self._entries[key] = (revision, at, value)

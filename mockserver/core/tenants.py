@@ -98,6 +98,11 @@ class Tenants:
         for token in [*expired, *alive][: max(excess, len(expired))]:
             self.store.delete("token", token.value)
 
+    def token_expiry(self, bearer: str) -> float:
+        """When the token expires (0 for no token): answers kept for a token are kept no longer."""
+        token: Token | None = self.store.get("token", bearer) if bearer else None
+        return token.expires_at if token is not None else 0.0
+
     def check_token(self, bearer: str, api_key: str) -> str:
         """The tenant for a request carrying `Authorization: Bearer` and `x-api-key`. Token problems are checked
         first, as Adobe's gateway does: a client with a bad token learns nothing about keys."""

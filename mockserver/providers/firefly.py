@@ -22,12 +22,12 @@ from ..core.memo import Memo
 from ..core.registry import Model
 from ..core.tenants import CredentialError
 from ..core.trainings import TrainingState
-from ..http import BodyTooLarge, Prepared, base_url, is_count, json, read_body
+from ..http import BodyTooLarge, Prepared, base_url, header, is_count, json, read_body
 from ..operations import operations
 from . import firefly_errors as errors
 from .firefly_fixtures import seed_custom_models
 from .firefly_multipart import Files, fill_sources, read_request, store_files
-from .firefly_uploads import tenant_of, unknown_upload, uploads
+from .firefly_uploads import bearer, tenant_of, unknown_upload, uploads
 
 SPEC = "firefly-v3.yaml"
 GENERATE = "firefly.generate"
@@ -360,23 +360,25 @@ class Firefly(errors.FireflyErrorRendering):
         return tenant, job
 
     async def status(self, request: Request) -> Response:
-        found = self._job(request)
-        _, job = found
-        state = self.world.jobs.observe(job)
-        base = base_url(request, self.ctx.settings.public_url)
-        if not state.phase.terminal:
-            return self._status(job, state, base, self.world.clock.now())
-        # A finished job's answer changes only with the store (a write) and, through its signed URLs' expiry, with
-        # the second: kept per job, address and second, and sent again as rendered.
+        # A finished job's answer changes only with the store (a write) and, through its signed URLs' expiry and
+        # the token's, with the second: kept per credentials, job, address and second, and sent again as
+        # rendered, the checks that led to it included (polling loops mostly ask about finished jobs).
+        scope = request.scope
         now = self.world.clock.now()
-        body, headers = self.statuses.get(
-            (job.kind, job.id, base, int(now)), lambda: (self._rendered(job, state, base, now), False)
-        )
-        return Prepared(body, headers)
-
-    def _rendered(self, job: Job, state: Any, base: str, now: float) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        base = base_url(request, self.ctx.settings.public_url)
+        auth, api_key = header(request, b"authorization"), header(request, b"x-api-key")
+        key = (auth, api_key, request.path_params["job_id"], base, int(now))
+        revision = self.world.store.revision()
+        kept = self.statuses.kept(key, revision)
+        if kept is not None:
+            scope["mock.tenant"] = kept[0]
+            return Prepared(kept[1], kept[2])
+        tenant, job = self._job(request)
+        state = self.world.jobs.observe(job)
         response = self._status(job, state, base, now)
-        return bytes(response.body), response.raw_headers
+        if state.phase.terminal and self.world.tenants.token_expiry(bearer(request)) > int(now) + 1:
+            self.statuses.keep(key, revision, (tenant, bytes(response.body), response.raw_headers))
+        return response
 
     def _status(self, job: Job, state: Any, base: str, now: float) -> Response:
         body: dict[str, Any] = {

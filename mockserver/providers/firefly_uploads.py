@@ -113,7 +113,7 @@ def tenant_of(ctx: Context, request: Request) -> str:
     """The caller's tenant from `Authorization: Bearer` and `x-api-key`, as Adobe's gateway checks them on every
     Firefly route: a bad token is 401, then a bad key 403 (raised)."""
     try:
-        tenant = ctx.world.tenants.check_token(_bearer(request), header(request, b"x-api-key"))
+        tenant = ctx.world.tenants.check_token(bearer(request), header(request, b"x-api-key"))
     except CredentialError as exc:
         raise errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key() from None
     request.scope["mock.tenant"] = tenant
@@ -124,10 +124,10 @@ def authenticate(ctx: Context, request: Request) -> str:
     """`tenant_of`, and "" for a valid token without the `firefly_api` scope; the caller answers that in its own
     format."""
     tenant = tenant_of(ctx, request)
-    return tenant if has_scope(_bearer(request)) else ""
+    return tenant if has_scope(bearer(request)) else ""
 
 
-def _bearer(request: Request) -> str:
+def bearer(request: Request) -> str:
     auth = header(request, b"authorization")
     return auth[7:].strip() if auth[:7].lower() == "bearer " else ""
 
