@@ -84,7 +84,7 @@ class _Hot:
     def __init__(self, route: Route) -> None:
         self.endpoint = route.endpoint
         self.regex = route.path_regex
-        self.methods = route.methods or frozenset()
+        self.methods: set[str] | frozenset[str] = route.methods or frozenset()
         self.converting = [
             (name, convertor.convert)
             for name, convertor in route.param_convertors.items()

@@ -16,6 +16,8 @@ from starlette.routing import Route
 from . import video
 from .context import Context
 from .core.assets import Asset
+from .core.memo import Memo
+from .http import Prepared
 from .images import Layer, render
 from .surface import NO_RATE_LIMITS, SurfaceError
 
@@ -39,6 +41,7 @@ class Files:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.answers = Memo(ctx.world.store, ctx.world.clock)
 
     def routes(self) -> list[Route]:
         return [Route("/files/{name}", self.download, methods=["GET", "HEAD"])]
@@ -63,6 +66,23 @@ class Files:
         return response
 
     async def download(self, request: Request) -> Response:
+        # A good URL to a generated picture is remembered per path and query until the store changes: each request
+        # then checks only that the URL has not expired and that the picture is still in the image cache.
+        world = self.ctx.world
+        key = (request.scope["path"], request.scope["query_string"])
+        revision = world.store.revision()
+        kept = self.answers.kept(key, revision)
+        if kept is not None and world.clock.now() < kept[0]:
+            data = self.ctx.images.get(kept[1])
+            if data is not None:
+                return Prepared(data, kept[2])
+        response, expires, render = await self._download(request)
+        if render is not None:  # a generated picture (uploaded files are read from the store each time)
+            self.answers.keep(key, revision, (expires, render, response.raw_headers))
+        return response
+
+    async def _download(self, request: Request) -> tuple[Response, int, str | None]:
+        """The answer, when the URL expires, and the image cache's key for a rendered picture."""
         world = self.ctx.world
         asset_id = request.path_params["name"].split(".", 1)[0]
         q = request.query_params
@@ -80,7 +100,8 @@ class Files:
         if asset is None or data is None:
             raise SurfaceError(404)
         headers = {"cache-control": "private, max-age=3600", "etag": f'"{asset.id}"'}
-        return Response(data, 200, headers=headers, media_type=asset.mime)
+        response = Response(data, 200, headers=headers, media_type=asset.mime)
+        return response, int(q["expires"]), render_key(asset) if asset.render is not None else None
 
 
 async def asset_bytes(ctx: Context, asset: Asset) -> bytes | None:

@@ -34,10 +34,12 @@ class Memo:
         return value
 
     def kept(self, key: Hashable, revision: Any) -> Any | None:
-        """What `keep` put under `key` at this store revision (an answer whose key carries the time it depends
-        on), or None."""
+        """What `keep` put under `key` at this store revision (and, for an answer kept with the instant it was
+        computed at, at that instant), or None."""
         found = self._entries.get(key)
-        return found[2] if found is not None and found[0] == revision and found[1] is None else None
+        if found is not None and found[0] == revision and (found[1] is None or found[1] == self.clock.now()):
+            return found[2]
+        return None
 
     def keep(self, key: Hashable, revision: Any, value: Any, at: float | None = None) -> None:
         """Keep `value`, computed from the store as it was at `revision` (read before computing)."""

@@ -101,6 +101,7 @@ class Firefly(errors.FireflyErrorRendering):
         self.uploads = uploads(ctx)
         self.listings = Memo(self.world.store, self.world.clock)  # custom-model listings, per tenant and order
         self.statuses = Memo(self.world.store, self.world.clock)  # finished jobs' status answers
+        self.answers = Memo(self.world.store, self.world.clock)  # whole listing answers
 
     def routes(self) -> list[Route]:
         return [
@@ -145,6 +146,29 @@ class Firefly(errors.FireflyErrorRendering):
     # --- custom models -------------------------------------------------------------------------------------
 
     async def list_models(self, request: Request) -> Response:
+        # The whole answer is kept per credentials, Accept and query until the store changes (or, for listings
+        # with trainings in progress, the clock moves), while the token lasts.
+        scope = request.scope
+        key = (
+            header(request, b"authorization"),
+            header(request, b"x-api-key"),
+            header(request, b"accept"),
+            scope["query_string"],
+        )
+        revision = self.world.store.revision()
+        kept = self.answers.kept(key, revision)
+        if kept is not None and self.world.clock.now() < kept[3]:
+            scope["mock.tenant"] = kept[0]
+            return Prepared(kept[1], kept[2])
+        at = self.world.clock.now()
+        response, timed = self._list_models(request)
+        expiry = self.world.tenants.token_expiry(bearer(request))
+        self.answers.keep(
+            key, revision, (scope["mock.tenant"], response.body, response.raw_headers, expiry), at if timed else None
+        )
+        return response
+
+    def _list_models(self, request: Request) -> tuple[Response, bool]:
         tenant = self._tenant(request)
         if not accepts_json(request.headers.get("accept")):
             raise errors.reason(406)
@@ -165,7 +189,7 @@ class Firefly(errors.FireflyErrorRendering):
         body = self.listings.get(
             (tenant, state, sort_by, first, size, extra), lambda: (self._page(models, first, size, extra), timed)
         )
-        return Response(body, media_type="application/json")
+        return Response(body, media_type="application/json"), timed
 
     def _listing(self, tenant: str, state: str, sort_by: str) -> tuple[tuple[list[dict[str, Any]], bool], bool]:
         """Every model the listing shows, filtered, sorted and rendered; and (twice: the value carries it to the
