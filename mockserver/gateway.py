@@ -26,6 +26,7 @@ from .core.jobs import Outcome
 from .direct import Direct
 from .http import MAX_JSON_DEPTH, is_count, over_limit, too_deep
 from .http import json as json_response
+from .journal import as_dict
 from .ratelimits import RateLimiter
 from .store import StoreUnavailable
 from .surface import SCOPE_KEY, Surface, SurfaceError, Surfaces, render
@@ -219,23 +220,22 @@ class Gateway:
     def _record(self, exchange: _Exchange, status: int) -> Any:
         """Journal the request; returns what to await before the answer may start (see `Journal.record`)."""
         scope = exchange.scope
-        query = scope.get("query_string", b"")
-        entry = {
-            "time": self.clock.now(),  # formatted when read, not on every request
-            "surface": exchange.surface.surface,
-            "method": scope["method"],
-            "path": scope["path"],
-            "query": query.decode("latin-1") if query else "",
-            "tenant": scope.get("mock.tenant") or exchange.tenant or self._tenant(exchange.headers),
-            "status": status,
-            "latency_ms": round((time.perf_counter() - exchange.started) * 1000, 3),
-            "request_id": exchange.request_id,
-            "body": exchange.body,
-            "headers": exchange.bounded,  # raw; decoded only when someone reads the journal
-        }
+        entry = (
+            self.clock.now(),  # formatted when read, not on every request
+            exchange.surface.surface,
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            scope.get("mock.tenant") or exchange.tenant or self._tenant(exchange.headers),
+            status,
+            time.perf_counter() - exchange.started,
+            exchange.request_id,
+            exchange.body,
+            exchange.bounded,  # raw; decoded only when someone reads the journal
+        )
         committed = self.journal.record(entry)
         if self.access_log:
-            logs.request_line(entry)
+            logs.request_line(as_dict(entry))
         return committed
 
 
