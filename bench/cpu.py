@@ -62,7 +62,7 @@ def main() -> None:
             docs = run._create_jobs(server, post, headers, [f"cpu {i}" for i in range(32)])
             polls = [request_bytes("GET", f"/v3/status/{d['jobId']}", headers) for d in docs]
             _compare("status poll", server, polls, bare, args, "/json")
-            generate = [request_bytes("POST", "/v3/images/generate-async", post, run._generate_body("cpu"))]
+            generate = run.generates(post, "cpu")
             _compare("generate-async accept", server, generate, bare, args, "/json")
         with tempfile.TemporaryDirectory(prefix="bench-fixtures-") as folder:
             run.write_fixtures(Path(folder), 500)

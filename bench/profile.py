@@ -71,7 +71,7 @@ def _scenarios(server: servers.Server) -> dict[str, list[bytes]]:
     post = {**headers, "content-type": "application/json"}
     docs = run._create_jobs(server, post, headers, [f"profile {i}" for i in range(32)])
     polls = [request_bytes("GET", f"/v3/status/{d['jobId']}", headers) for d in docs]
-    generate = [request_bytes("POST", "/v3/images/generate-async", post, run._generate_body("profile"))]
+    generate = run.generates(post, "profile")
     url = run._path_of(docs[0]["result"]["outputs"][0]["image"]["url"])
     httpx.get(base + url)
     return {
