@@ -19,7 +19,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from starlette.requests import Request
+from starlette.types import Scope
 
+from .bodies import SCOPE_KEY as JSON_BODY
+from .bodies import JsonBody
 from .spec import Spec, describe
 
 Problem = dict[str, Any]
@@ -117,6 +120,45 @@ class Operation:
     def body_errors(self, body: Any) -> list[Problem]:
         """The body's problems against the operation's request schema (none when it declares no JSON body)."""
         return self.spec.errors(self.body_schema, body) if self.body_schema is not None else []
+
+
+class Accepted:
+    """Requests of one operation accepted before, by all that their checks read: the raw JSON body, the content
+    type and the raw values of the parameters the operation declares (the first header of each name, the query
+    string). Clients send the same request again and again (a test suite, a load test), and validating it again
+    (parameters, schema, a provider's own rules that read nothing but the request) can only give the same
+    answer, so what those checks made of it is kept and reused. Checks against the world (uploads, models) are
+    the caller's, every time. Only bodies the gateway parsed are keyed, at most `body_bytes` long; at most
+    `entries` are kept, the oldest dropped first. What is kept is shared: callers must not change it."""
+
+    def __init__(self, op: Operation, entries: int = 256, body_bytes: int = 4096) -> None:
+        self.entries = entries
+        self.body_bytes = body_bytes
+        self._headers = tuple(p.key for p in op.params if p.where == "header")
+        self._query = op._query
+        self._kept: dict[tuple[Any, ...], Any] = {}
+
+    def key(self, scope: Scope) -> tuple[Any, ...] | None:
+        """What identifies this request to the checks, or None when it is not kept (no parsed JSON body, or a
+        long one)."""
+        parsed: JsonBody | None = scope.get(JSON_BODY)
+        if parsed is None or parsed.error is not None or len(parsed.raw) > self.body_bytes:
+            return None
+        headers = scope["headers"]
+        first = dict(reversed(headers if isinstance(headers, list) else list(headers)))
+        query = scope.get("query_string", b"") if self._query else b""
+        return (parsed.raw, first.get(b"content-type"), query, *[first.get(name) for name in self._headers])
+
+    def get(self, key: tuple[Any, ...] | None) -> Any | None:
+        return self._kept.get(key) if key is not None else None
+
+    def put(self, key: tuple[Any, ...] | None, value: Any) -> None:
+        if key is None or self.entries <= 0:
+            return
+        kept = self._kept
+        if key not in kept and len(kept) >= self.entries:
+            del kept[next(iter(kept))]
+        kept[key] = value
 
 
 def operations(spec: Spec, describe_error: Describe = describe) -> dict[str, Operation]:

@@ -23,13 +23,14 @@ from ..core.registry import Model
 from ..core.tenants import CredentialError
 from ..core.trainings import TrainingState
 from ..http import BodyTooLarge, Prepared, base_url, is_count, json, read_body
-from ..operations import operations
+from ..operations import Accepted, operations
 from . import firefly_errors as errors
 from .firefly_fixtures import seed_custom_models
 from .firefly_multipart import Files, fill_sources, read_request, store_files
 from .firefly_uploads import tenant_of, unknown_upload, uploads
 
 SPEC = "firefly-v3.yaml"
+_JSON_TYPE = (b"content-type", b"application/json")
 GENERATE = "firefly.generate"
 VIDEO_KIND = "firefly.video"  # its status has an integer progress and outputs[].video.url (generate_video_api.json)
 # Every Firefly async operation's job kind: they share /v3/status and /v3/cancel (firefly_async starts the
@@ -101,6 +102,7 @@ class Firefly(errors.FireflyErrorRendering):
         self.uploads = uploads(ctx)
         self.listings = Memo(self.world.store, self.world.clock)  # custom-model listings, per tenant and order
         self.statuses = Memo(self.world.store, self.world.clock)  # finished jobs' status answers
+        self.generates = Accepted(self.operations["generateImagesV3Async"])  # generate requests found valid
 
     def routes(self) -> list[Route]:
         return [
@@ -228,13 +230,15 @@ class Firefly(errors.FireflyErrorRendering):
     # --- generate, status, cancel --------------------------------------------------------------------------
 
     async def _accept(
-        self, request: Request, operation: str
+        self, request: Request, operation: str, tenant: str | None = None
     ) -> tuple[str, dict[str, Any], dict[str, Any], Files | None]:
-        """What every async operation checks first, as Firefly does: the caller, then a JSON (or multipart) body
-        (415, the API gateway's 413, 400 when empty or unreadable), then its header parameters and body against the
-        operation in the spec (one 422 listing every problem). Returns tenant, parameters (defaults filled in),
-        body and the multipart files (None for a JSON body)."""
-        tenant = self._tenant(request)
+        """What every async operation checks first, as Firefly does: the caller (unless `tenant` says it was
+        checked already), then a JSON (or multipart) body (415, the API gateway's 413, 400 when empty or
+        unreadable), then its header parameters and body against the operation in the spec (one 422 listing every
+        problem). Returns tenant, parameters (defaults filled in), body and the multipart files (None for a JSON
+        body)."""
+        if tenant is None:
+            tenant = self._tenant(request)
         settings = self.ctx.settings
         body, files = await read_request(request, settings.max_json_bytes, settings.max_body_bytes)
         op = self.operations[operation]
@@ -249,17 +253,32 @@ class Firefly(errors.FireflyErrorRendering):
         return tenant, params, whole_numbers(body), files
 
     async def generate(self, request: Request) -> Response:
-        tenant, params, body, files = await self._accept(request, "generateImagesV3Async")
-        version, mime = params["x-model-version"], params["x-accept-mimetype"]
-        problems = _semantic_errors(body, version)
-        if files is not None and not problems:  # multipart: the files fill the empty style, then structure, sources
-            stored = await store_files(self.world, self.uploads, tenant, files)
-            problems = fill_sources(body, stored, True, REFERENCE_SOURCES)
-        problems = problems or self._unknown_uploads(tenant, body)
-        if problems:
-            raise errors.validation(problems)
+        tenant = self._tenant(request)
+        # A request accepted before skips the checks that read nothing but the request (`Accepted`).
+        key = self.generates.key(request.scope)
+        known: tuple[str, str, str | None, dict[str, Any]] | None = self.generates.get(key)
+        if known is None:
+            _, params, body, files = await self._accept(request, "generateImagesV3Async", tenant)
+            version, mime = params["x-model-version"], params["x-accept-mimetype"]
+            profile = params.get("x-mock-profile")
+            problems = _semantic_errors(body, version)
+            if problems:
+                raise errors.validation(problems)
+            if files is not None:  # multipart: the files fill the empty style, then structure, sources
+                stored = await store_files(self.world, self.uploads, tenant, files)
+                problems = fill_sources(body, stored, True, REFERENCE_SOURCES)
+                if problems:
+                    raise errors.validation(problems)
+            else:
+                self.generates.put(key, (version, mime, profile, body))
+        else:
+            version, mime, profile, body = known
+        if "style" in body or "structure" in body:
+            problems = self._unknown_uploads(tenant, body)
+            if problems:
+                raise errors.validation(problems)
         model = self._custom_model(tenant, body["customModelId"]) if version in CUSTOM_VERSIONS else None
-        profile, outcome = params.get("x-mock-profile"), request.scope.get("mock.job_outcome")
+        outcome = request.scope.get("mock.job_outcome")
         with self.world.store.transaction():
             job = self._create_job(tenant, body, version, mime, model, profile, outcome)
         return self._accepted(request, job)
@@ -286,11 +305,14 @@ class Firefly(errors.FireflyErrorRendering):
         return model
 
     def _accepted(self, request: Request, job: Job) -> Response:
-        """The 202 of every async operation: where to poll and where to cancel."""
+        """The 202 of every async operation: where to poll and where to cancel (rendered here as `json()` would
+        render it: orjson, then the headers in Starlette's order)."""
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
-        body = {"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}
-        return json(body, 202, {"Link": self._links(request, job, base)})
+        body = orjson.dumps({"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url})
+        link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'  # as _links
+        length = str(len(body)).encode()
+        return Prepared(body, [(b"link", link.encode("latin-1")), (b"content-length", length), _JSON_TYPE], 202)
 
     def _create_job(
         self,
@@ -302,37 +324,27 @@ class Firefly(errors.FireflyErrorRendering):
         profile: str | None,
         outcome: Any,
     ) -> Job:
+        """The job and its assets. `body` may be shared with other requests (`Accepted`): read, never changed."""
         world = self.world
+        ids = world.ids
         seeds = body.get("seeds") or []
         count = body.get("numVariations") or len(seeds) or 1
-        seeds = list(seeds) or [world.ids.seed_value() for _ in range(count)]
-        size = body.get("size") or {"width": 2048, "height": 2048}
+        seeds = list(seeds) or [ids.seed_value() for _ in range(count)]
+        size = body.get("size")
+        width, height = (size["width"], size["height"]) if size else (2048, 2048)
         now = world.clock.now()
-        job_id = f"urn:ff:jobs:ue1:{world.ids.uuid()}"
+        job_id = f"urn:ff:jobs:ue1:{ids.uuid()}"
         model_label = f"{version} / {model.display_name}" if model else version
         prompt = body["prompt"]
+        tail = f"|{model_label}|{width}x{height}|{mime}"
+        model_line, size_line = f"Model: {model_label}", f"Size: {width}x{height} {mime}"
+        prompt_line = f"Prompt: {prompt}"
+        add = world.assets.add
         outputs = []
         for seed in seeds:
-            asset = world.assets.add(
-                Asset(
-                    id=world.ids.uuid(),
-                    tenant=tenant,
-                    mime=mime,
-                    width=size["width"],
-                    height=size["height"],
-                    created_at=now,
-                    render={
-                        "key": f"firefly|{prompt}|{seed}|{model_label}|{size['width']}x{size['height']}|{mime}",
-                        "lines": [
-                            f"Prompt: {prompt}",
-                            f"Seed: {seed}",
-                            f"Model: {model_label}",
-                            f"Size: {size['width']}x{size['height']} {mime}",
-                            "Adobe Firefly (mock)",
-                        ],
-                    },
-                )
-            )
+            lines = [prompt_line, f"Seed: {seed}", model_line, size_line, "Adobe Firefly (mock)"]
+            render = {"key": f"firefly|{prompt}|{seed}{tail}", "lines": lines}
+            asset = add(Asset(ids.uuid(), tenant, mime, width, height, now, render))
             outputs.append({"seed": seed, "asset": asset.id})
         job = Job(
             id=job_id,
@@ -342,7 +354,7 @@ class Firefly(errors.FireflyErrorRendering):
             plan=world.plan("generate", profile),
             inputs={
                 "prompt": prompt,
-                "size": size,
+                "size": dict(size) if size else {"width": 2048, "height": 2048},
                 "contentClass": body.get("contentClass"),
                 "version": version,
                 "mime": mime,
