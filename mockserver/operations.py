@@ -147,7 +147,7 @@ class Accepted:
         headers = scope["headers"]
         first = dict(reversed(headers if isinstance(headers, list) else list(headers)))
         query = scope.get("query_string", b"") if self._query else b""
-        return (parsed.raw, first.get(b"content-type"), query, *[first.get(name) for name in self._headers])
+        return (parsed.raw, first.get(b"content-type"), query, *map(first.get, self._headers))
 
     def get(self, key: tuple[Any, ...] | None) -> Any | None:
         return self._kept.get(key) if key is not None else None

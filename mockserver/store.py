@@ -225,33 +225,21 @@ class MemoryStore:
         lock only matters to threads (the test client, the pytest plugin's callers); uncontended it is cheap."""
         return self._transaction
 
-    def _begin(self) -> None:
-        self._lock.acquire()
-        if self._depth == 0:
-            self._undo = []
-        self._depth += 1
-
-    def _end(self, failed: bool) -> None:
-        try:
-            self._depth -= 1
-            if self._depth == 0:
-                undo, self._undo = self._undo or [], None
-                order, self._order = self._order, {}
-                if failed:
-                    self._writes += 1
-                    for step in reversed(undo):
-                        if callable(step):
-                            step()
-                            continue
-                        kind, key, old, owner = step
-                        if old is None:
-                            self._delete(kind, key)
-                        else:
-                            self._put(kind, key, old, owner)
-                    for kind, keys in order.items():
-                        self._reorder(kind, keys)
-        finally:
-            self._lock.release()
+    def _rollback(self, undo: list[Undo]) -> None:
+        """Undo a failed outermost transaction's changes, newest first, and restore the key order of the kinds
+        it deleted from."""
+        self._writes += 1
+        for step in reversed(undo):
+            if callable(step):
+                step()
+                continue
+            kind, key, old, owner = step
+            if old is None:
+                self._delete(kind, key)
+            else:
+                self._put(kind, key, old, owner)
+        for kind, keys in self._order.items():
+            self._reorder(kind, keys)
 
     def _reorder(self, kind: str, order: list[str]) -> None:
         """Put a kind's keys (and its per-tenant index) back in `order` after a rollback re-added some."""
@@ -275,7 +263,21 @@ class _Transaction:
         self.store = store
 
     def __enter__(self) -> None:
-        self.store._begin()
+        store = self.store
+        store._lock.acquire()
+        if store._depth == 0:
+            store._undo = []
+        store._depth += 1
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        self.store._end(kind is not None)
+        store = self.store
+        try:
+            store._depth -= 1
+            if store._depth == 0:
+                undo, store._undo = store._undo, None
+                if kind is not None:
+                    store._rollback(undo or [])
+                if store._order:
+                    store._order = {}
+        finally:
+            store._lock.release()

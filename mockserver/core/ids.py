@@ -40,7 +40,7 @@ class Ids:
     def uuid(self) -> str:
         """`str(uuid.UUID(int=bits, version=4))`, without building the UUID object (ids are drawn per request)."""
         bits = (self._draw.getrandbits(128) & _CLEAR) | _VERSION_4
-        text = f"{bits:032x}"
+        text = bits.to_bytes(16, "big").hex()  # faster than f"{bits:032x}"
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def token(self, length: int = 24) -> str:

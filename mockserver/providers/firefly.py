@@ -327,17 +327,22 @@ class Firefly(errors.FireflyErrorRendering):
         """The job and its assets. `body` may be shared with other requests (`Accepted`): read, never changed."""
         world = self.world
         ids = world.ids
-        seeds = body.get("seeds") or []
-        count = body.get("numVariations") or len(seeds) or 1
-        seeds = list(seeds) or [ids.seed_value() for _ in range(count)]
+        seeds = body.get("seeds")
+        if seeds:
+            seeds = list(seeds)
+        else:  # a loop, not a comprehension (a function call of its own before Python 3.12)
+            seeds = []
+            for _ in range(body.get("numVariations") or 1):
+                seeds.append(ids.seed_value())
         size = body.get("size")
         width, height = (size["width"], size["height"]) if size else (2048, 2048)
         now = world.clock.now()
         job_id = f"urn:ff:jobs:ue1:{ids.uuid()}"
         model_label = f"{version} / {model.display_name}" if model else version
         prompt = body["prompt"]
-        tail = f"|{model_label}|{width}x{height}|{mime}"
-        model_line, size_line = f"Model: {model_label}", f"Size: {width}x{height} {mime}"
+        dimensions = f"{width}x{height}"
+        tail = f"|{model_label}|{dimensions}|{mime}"
+        model_line, size_line = f"Model: {model_label}", f"Size: {dimensions} {mime}"
         prompt_line = f"Prompt: {prompt}"
         add = world.assets.add
         outputs = []
@@ -346,23 +351,16 @@ class Firefly(errors.FireflyErrorRendering):
             render = {"key": f"firefly|{prompt}|{seed}{tail}", "lines": lines}
             asset = add(Asset(ids.uuid(), tenant, mime, width, height, now, render))
             outputs.append({"seed": seed, "asset": asset.id})
-        job = Job(
-            id=job_id,
-            tenant=tenant,
-            kind=GENERATE,
-            created_at=now,
-            plan=world.plan("generate", profile),
-            inputs={
-                "prompt": prompt,
-                "size": dict(size) if size else {"width": 2048, "height": 2048},
-                "contentClass": body.get("contentClass"),
-                "version": version,
-                "mime": mime,
-            },
-            outputs=outputs,
-            outcome=outcome,
-        )
-        return world.jobs.add(job)
+        inputs = {
+            "prompt": prompt,
+            "size": dict(size) if size else {"width": 2048, "height": 2048},
+            "contentClass": body.get("contentClass"),
+            "version": version,
+            "mime": mime,
+        }
+        plan = world.plan("generate", profile)
+        # id, tenant, kind, created_at, plan, inputs, outputs, outcome (positional: cheaper than keywords)
+        return world.jobs.add(Job(job_id, tenant, GENERATE, now, plan, inputs, outputs, outcome))
 
     def _job(self, request: Request) -> tuple[str, Job]:
         tenant = self._tenant(request)
