@@ -7,8 +7,7 @@ A durable implementation (SQLite) can sit behind the same methods; callers re-`p
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .surface import SurfaceError
@@ -47,6 +46,9 @@ class Store(Protocol):
     def revision(self) -> tuple[int, int]: ...
 
 
+Undo = tuple[str, str, Any, str] | Callable[[], None]
+
+
 class MemoryStore:
     """Dicts keyed by kind; a per-tenant key index makes tenant listings and resets proportional to the tenant.
 
@@ -63,31 +65,53 @@ class MemoryStore:
         self._meta: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._depth = 0
-        self._undo: list[Callable[[], None]] | None = None
+        # (kind, key, object, owner) to put back (object None: delete it), or a callable for a meta change
+        self._undo: list[Undo] | None = None
+        self._transaction = _Transaction(self)
         self._order: dict[str, list[str]] = {}  # key order of kinds a transaction deleted from, to restore it
         self._writes = 0  # bumped by every change, rollbacks included: what `revision` reports
 
     def _remember(self, kind: str, key: str, deleting: bool = False) -> None:
         """Inside a transaction, note how to put (kind, key) back as it is now (and, before the first delete from
-        a kind, the kind's key order: listings and eviction go oldest first)."""
-        if self._undo is None:
+        a kind, the kind's key order: listings and eviction go oldest first). An entry is a tuple, not a closure:
+        one is made for every write of every request."""
+        undo = self._undo
+        if undo is None:
             return
         if deleting and kind not in self._order:
             self._order[kind] = list(self._objects.get(kind, {}))
-        old = self.get(kind, key)
-        if old is None:
-            self._undo.append(lambda: self._delete(kind, key))
-        else:
-            owner = self._owner[kind][key]
-            self._undo.append(lambda: self._put(kind, key, old, owner))
+        table = self._objects.get(kind)
+        old = table.get(key) if table is not None else None
+        undo.append((kind, key, old, self._owner[kind][key] if old is not None else ""))
 
     def get(self, kind: str, key: str) -> Any | None:
         table = self._objects.get(kind)
         return table.get(key) if table is not None else None
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
-        self._remember(kind, key, deleting=self._owner.get(kind, {}).get(key, tenant) != tenant)  # a move re-indexes
-        self._put(kind, key, obj, tenant)
+        table, owners = self._objects.get(kind), self._owner.get(kind)
+        if table is None or owners is None:  # a kind's first object
+            self._remember(kind, key)
+            self._put(kind, key, obj, tenant)
+            return
+        # `_remember` and `_put` in one: this runs for every object every request writes
+        previous = owners.get(key)
+        undo = self._undo
+        if undo is not None:
+            if previous is not None and previous != tenant and kind not in self._order:  # a move re-indexes
+                self._order[kind] = list(table)
+            undo.append((kind, key, table.get(key), previous if previous is not None else ""))
+        self._writes += 1
+        table[key] = obj
+        if previous != tenant:
+            if previous is not None:
+                self._by_tenant[kind][previous].pop(key, None)
+            owners[key] = tenant
+            index = self._by_tenant.setdefault(kind, {})
+            keys = index.get(tenant)
+            if keys is None:
+                keys = index[tenant] = {}
+            keys[key] = None
 
     def _put(self, kind: str, key: str, obj: Any, tenant: str) -> None:
         self._writes += 1
@@ -196,31 +220,26 @@ class MemoryStore:
     def close(self) -> None:
         pass
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> _Transaction:
         """All or nothing: changes made inside are undone if it raises. Handlers run on one event loop, so the
         lock only matters to threads (the test client, the pytest plugin's callers); uncontended it is cheap."""
-        with self._lock:
-            outer = self._depth == 0
-            if outer:
-                self._undo = []
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                if outer:
-                    self._writes += 1
-                    undo, self._undo = self._undo or [], None
-                    for step in reversed(undo):
-                        step()
-                    for kind, order in self._order.items():
-                        self._reorder(kind, order)
-                raise
-            finally:
-                self._depth -= 1
-                if outer:
-                    self._undo = None
-                    self._order = {}
+        return self._transaction
+
+    def _rollback(self, undo: list[Undo]) -> None:
+        """Undo a failed outermost transaction's changes, newest first, and restore the key order of the kinds
+        it deleted from."""
+        self._writes += 1
+        for step in reversed(undo):
+            if callable(step):
+                step()
+                continue
+            kind, key, old, owner = step
+            if old is None:
+                self._delete(kind, key)
+            else:
+                self._put(kind, key, old, owner)
+        for kind, keys in self._order.items():
+            self._reorder(kind, keys)
 
     def _reorder(self, kind: str, order: list[str]) -> None:
         """Put a kind's keys (and its per-tenant index) back in `order` after a rollback re-added some."""
@@ -232,3 +251,33 @@ class MemoryStore:
         for key in ordered:
             by_tenant.setdefault(self._owner[kind][key], {})[key] = None
         self._by_tenant[kind] = by_tenant
+
+
+class _Transaction:
+    """`MemoryStore.transaction()`: one reusable context manager per store (the depth is the store's), cheaper
+    than a generator-based one on every write of every request."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._lock.acquire()
+        if store._depth == 0:
+            store._undo = []
+        store._depth += 1
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        store = self.store
+        try:
+            store._depth -= 1
+            if store._depth == 0:
+                undo, store._undo = store._undo, None
+                if kind is not None:
+                    store._rollback(undo or [])
+                if store._order:
+                    store._order = {}
+        finally:
+            store._lock.release()

@@ -151,8 +151,8 @@ class Jobs:
         self.store.put(self.store_kind(job.kind), job.id, job, job.tenant)
 
     def add(self, job: Job) -> Job:
-        self._save(job)
         kind = self.store_kind(job.kind)
+        self.store.put(kind, job.id, job, job.tenant)
         if self.limit and self.store.count(kind) > self.limit:
             self._evict(kind)
         return job

@@ -30,6 +30,7 @@ from .firefly_multipart import Files, fill_sources, read_request, store_files
 from .firefly_uploads import bearer, tenant_of, unknown_upload, uploads
 
 SPEC = "firefly-v3.yaml"
+_JSON_TYPE = (b"content-type", b"application/json")
 GENERATE = "firefly.generate"
 VIDEO_KIND = "firefly.video"  # its status has an integer progress and outputs[].video.url (generate_video_api.json)
 # Every Firefly async operation's job kind: they share /v3/status and /v3/cancel (firefly_async starts the
@@ -310,11 +311,14 @@ class Firefly(errors.FireflyErrorRendering):
         return model
 
     def _accepted(self, request: Request, job: Job) -> Response:
-        """The 202 of every async operation: where to poll and where to cancel."""
+        """The 202 of every async operation: where to poll and where to cancel (rendered here as `json()` would
+        render it: orjson, then the headers in Starlette's order)."""
         base = base_url(request, self.ctx.settings.public_url)
         status_url, cancel_url = f"{base}/v3/status/{job.id}", f"{base}/v3/cancel/{job.id}"
-        body = {"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url}
-        return json(body, 202, {"Link": self._links(request, job, base)})
+        body = orjson.dumps({"jobId": job.id, "statusUrl": status_url, "cancelUrl": cancel_url})
+        link = f'<{status_url}>; rel="status", <{cancel_url}>; rel="cancel"'  # as _links
+        length = str(len(body)).encode()
+        return Prepared(body, [(b"link", link.encode("latin-1")), (b"content-length", length), _JSON_TYPE], 202)
 
     def _create_job(
         self,
@@ -326,55 +330,43 @@ class Firefly(errors.FireflyErrorRendering):
         profile: str | None,
         outcome: Any,
     ) -> Job:
+        """The job and its assets."""
         world = self.world
-        seeds = body.get("seeds") or []
-        count = body.get("numVariations") or len(seeds) or 1
-        seeds = list(seeds) or [world.ids.seed_value() for _ in range(count)]
-        size = body.get("size") or {"width": 2048, "height": 2048}
+        ids = world.ids
+        seeds = body.get("seeds")
+        if seeds:
+            seeds = list(seeds)
+        else:  # a loop, not a comprehension (a function call of its own before Python 3.12)
+            seeds = []
+            for _ in range(body.get("numVariations") or 1):
+                seeds.append(ids.seed_value())
+        size = body.get("size")
+        width, height = (size["width"], size["height"]) if size else (2048, 2048)
         now = world.clock.now()
-        job_id = f"urn:ff:jobs:ue1:{world.ids.uuid()}"
+        job_id = f"urn:ff:jobs:ue1:{ids.uuid()}"
         model_label = f"{version} / {model.display_name}" if model else version
         prompt = body["prompt"]
+        dimensions = f"{width}x{height}"
+        tail = f"|{model_label}|{dimensions}|{mime}"
+        model_line, size_line = f"Model: {model_label}", f"Size: {dimensions} {mime}"
+        prompt_line = f"Prompt: {prompt}"
+        add = world.assets.add
         outputs = []
         for seed in seeds:
-            asset = world.assets.add(
-                Asset(
-                    id=world.ids.uuid(),
-                    tenant=tenant,
-                    mime=mime,
-                    width=size["width"],
-                    height=size["height"],
-                    created_at=now,
-                    render={
-                        "key": f"firefly|{prompt}|{seed}|{model_label}|{size['width']}x{size['height']}|{mime}",
-                        "lines": [
-                            f"Prompt: {prompt}",
-                            f"Seed: {seed}",
-                            f"Model: {model_label}",
-                            f"Size: {size['width']}x{size['height']} {mime}",
-                            "Adobe Firefly (mock)",
-                        ],
-                    },
-                )
-            )
+            lines = [prompt_line, f"Seed: {seed}", model_line, size_line, "Adobe Firefly (mock)"]
+            render = {"key": f"firefly|{prompt}|{seed}{tail}", "lines": lines}
+            asset = add(Asset(ids.uuid(), tenant, mime, width, height, now, render))
             outputs.append({"seed": seed, "asset": asset.id})
-        job = Job(
-            id=job_id,
-            tenant=tenant,
-            kind=GENERATE,
-            created_at=now,
-            plan=world.plan("generate", profile),
-            inputs={
-                "prompt": prompt,
-                "size": size,
-                "contentClass": body.get("contentClass"),
-                "version": version,
-                "mime": mime,
-            },
-            outputs=outputs,
-            outcome=outcome,
-        )
-        return world.jobs.add(job)
+        inputs = {
+            "prompt": prompt,
+            "size": dict(size) if size else {"width": 2048, "height": 2048},
+            "contentClass": body.get("contentClass"),
+            "version": version,
+            "mime": mime,
+        }
+        plan = world.plan("generate", profile)
+        # id, tenant, kind, created_at, plan, inputs, outputs, outcome (positional: cheaper than keywords)
+        return world.jobs.add(Job(job_id, tenant, GENERATE, now, plan, inputs, outputs, outcome))
 
     def _job(self, request: Request) -> tuple[str, Job]:
         tenant = self._tenant(request)
