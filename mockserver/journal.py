@@ -80,6 +80,7 @@ class SharedJournal(Journal):
         self.store = store
         self.size = max(size, 1)
         self._append_many = getattr(store, "journal_append_many", None)
+        self._commit_store = getattr(store, "commit_batch", None)  # the objects' group commit (SQLite)
         self._pending: list[dict[str, Any]] = []
         self._committed: asyncio.Future[None] | None = None  # resolved when the pending entries are written
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -101,6 +102,8 @@ class SharedJournal(Journal):
                     loop.call_soon(self.flush)
                 return self._committed
         self.flush()
+        if self._commit_store is not None:
+            self._commit_store()  # this loop's group commit of the store goes first, as in flush
         try:
             self.store.journal_append(entry, self.size)
         except SurfaceError:
@@ -116,6 +119,8 @@ class SharedJournal(Journal):
             self._pending, self._committed, self._loop = [], None, None
         if committed is None:
             return
+        # what these requests wrote (or read uncommitted) is in the store's file before they answer, or they fail
+        failure = self._commit_store() if self._commit_store is not None else None
         try:
             if pending:
                 assert self._append_many is not None
@@ -133,10 +138,10 @@ class SharedJournal(Journal):
         except RuntimeError:
             running = None
         if running is committed.get_loop():
-            _settle(committed)
+            _settle(committed, failure)
         else:  # flushed from another thread (a journal read): settle the future on its own loop
             with contextlib.suppress(RuntimeError):  # that loop is closed: no one is waiting any more
-                committed.get_loop().call_soon_threadsafe(_settle, committed)
+                committed.get_loop().call_soon_threadsafe(_settle, committed, failure)
 
     def clear(self) -> None:
         self.flush()
@@ -147,9 +152,14 @@ class SharedJournal(Journal):
         return self.store.journal_entries(self.size)
 
 
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
+def _settle(future: asyncio.Future[None], failure: BaseException | None = None) -> None:
+    if future.done():
+        return
+    if failure is None:
         future.set_result(None)
+    else:  # the store's group commit failed: so do the answers that depended on it
+        future.set_exception(failure)
+        future.exception()  # retrieved: an answer no longer waiting is not a warning
 
 
 def _keep(
