@@ -85,11 +85,16 @@ class SharedJournal(Journal):
         self._committed: asyncio.Future[None] | None = None  # resolved when the pending entries are written
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending_lock = threading.Lock()
+        self._thread = 0  # the thread whose loop the pending commit belongs to
 
     def record(self, entry: dict[str, Any]) -> asyncio.Future[None] | None:
         entry = {**entry, "headers": readable(entry["headers"])}
+        with self._pending_lock:  # the common case first: this round's commit is pending on this thread's loop
+            if self._committed is not None and threading.get_ident() == self._thread:
+                self._pending.append(entry)
+                return self._committed
         try:
-            loop = asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()  # a getpid() each time: not on every request
         except RuntimeError:
             loop = None
         with self._pending_lock:
@@ -99,6 +104,7 @@ class SharedJournal(Journal):
                 self._pending.append(entry)
                 if self._committed is None:
                     self._loop, self._committed = loop, loop.create_future()
+                    self._thread = threading.get_ident()
                     loop.call_soon(self.flush)
                 return self._committed
         self.flush()

@@ -31,7 +31,8 @@ from . import codec
 from .store import KEEP_PREFIX
 
 log = logging.getLogger("mockserver")
-_running_loop = asyncio._get_running_loop  # None off an event loop; cheaper than get_running_loop's exception
+_running_loop = asyncio._get_running_loop  # None off an event loop (each call is a getpid(): asked once a round)
+_thread = threading.get_ident
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, tenant TEXT NOT NULL, data BLOB,
@@ -102,8 +103,9 @@ class SqliteStore:
         # The open group transaction: resolved when it is committed; the loop whose round it belongs to.
         self._batch: asyncio.Future[None] | None = None
         self._batch_loop: asyncio.AbstractEventLoop | None = None
-        # The loop whose current round has checked data_version already (reset by a call_soon at the next round)
-        self._fresh_loop: asyncio.AbstractEventLoop | None = None
+        self._batch_thread = 0  # the thread that runs that loop
+        # The thread whose loop's current round has checked data_version already (reset at the next round)
+        self._fresh_thread = 0
         # Counters drawn inside the open group transaction (it holds the write lock, so no other worker can draw):
         # counted here, written once before its commit (or before anything reads or rewrites meta).
         self._counters: dict[str, int] = {}
@@ -116,10 +118,15 @@ class SqliteStore:
         self.journal_db.execute(_JOURNAL_SCHEMA)
         self._journal_lock = threading.Lock()
         self._checkpointer = _Checkpointer(self, [self.path, str(Path(folder) / "journal.db")])
-        with self.transaction():
+        self.db.execute("BEGIN IMMEDIATE")  # its own transaction, never a group: opening a store commits at once
+        try:
             if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='objects_counted_in'").fetchone():
                 for statement in _COUNTED:
                     self.db.execute(statement)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def get(self, kind: str, key: str) -> Any | None:
         with self._lock:
@@ -141,16 +148,16 @@ class SqliteStore:
         """Before writing outside a transaction (lock held): on an event loop, join (or open) this round's group
         transaction; True when inside it. Off the loop, a pending group is committed first, so a thread's write
         is durable when it returns, as in autocommit."""
-        loop = _running_loop()
         if self._batch is not None:
-            if loop is self._batch_loop:
+            if _thread() == self._batch_thread:
                 return True
             self.commit_batch()
+        loop = _running_loop()
         if loop is None or self._depth:
             return False
         self.db.execute("BEGIN IMMEDIATE")
         self._check_version()  # the write lock is held from here: the last check until the commit
-        self._batch, self._batch_loop = loop.create_future(), loop
+        self._batch, self._batch_loop, self._batch_thread = loop.create_future(), loop, _thread()
         loop.call_soon(self.commit_batch)
         return True
 
@@ -162,10 +169,12 @@ class SqliteStore:
             batch, loop = self._batch, self._batch_loop
             if batch is None or loop is None:
                 return None
-            if self._depth and _running_loop() is loop:  # cannot happen (no await inside a transaction): later
+            on_loop = _thread() == self._batch_thread
+            if self._depth and on_loop:  # cannot happen (no await inside a transaction): later
                 loop.call_soon(self.commit_batch)
                 return None
             self._batch = self._batch_loop = None
+            self._batch_thread = self._fresh_thread = 0
             failure: BaseException | None = None
             try:
                 self._write_counters()
@@ -177,7 +186,7 @@ class SqliteStore:
                 self._changed()
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
-        if _running_loop() is loop:
+        if on_loop:
             _settle(batch, failure)
         else:
             with suppress(RuntimeError):  # that loop is closed: no one is waiting any more
@@ -365,18 +374,19 @@ class SqliteStore:
         moment the cache of decoded objects is checked against them). On an event loop, checked once per round:
         a round's requests all arrived before it began, so a check made during the round is as fresh as any
         of them needs (and while this worker's group transaction is open, no one else can commit)."""
-        loop = _running_loop()
-        if loop is not None and (loop is self._fresh_loop or loop is self._batch_loop):
+        thread = _thread()
+        if thread == self._fresh_thread or thread == self._batch_thread:
             return self._version
         with self._lock:
             version = self._check_version()
+        loop = _running_loop()
         if loop is not None:
-            self._fresh_loop = loop
+            self._fresh_thread = thread
             loop.call_soon(self._stale)
         return version
 
     def _stale(self) -> None:
-        self._fresh_loop = None
+        self._fresh_thread = 0
 
     def _check_version(self) -> int:
         version: int = self.db.execute("PRAGMA data_version").fetchone()[0]
