@@ -58,7 +58,7 @@ _COUNTED = (
 # passes 1,000 pages (SQLite's default), it stalled that request for milliseconds, up to a second on a busy disk.
 # A thread does it instead (sqlite3 releases the GIL), woken every CHECKPOINT_EVERY writes; the inline one stays
 # as a backstop at a larger size, should the thread fall behind.
-CHECKPOINT_EVERY = 256
+CHECKPOINT_EVERY = 2048
 BACKSTOP_PAGES = 16_000
 _JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)"
 CACHED = 4096  # decoded objects kept per worker between changes (a full cache is emptied, not evicted in order)
@@ -405,18 +405,18 @@ class SqliteStore:
         return self.journal_append_many([entry], keep)
 
     def journal_append_many(self, entries: list[dict[str, Any]], keep: int) -> int:
-        """Several requests' rows in one commit (the journal's group commit); returns the last seq."""
+        """Several requests' rows in one commit (the journal's group commit); returns the last seq. The rows take
+        consecutive seqs (the write lock is held), so trimming needs no seq per row."""
         with self._journal_lock:
             db = self.journal_db
             many = len(entries) > 1
             if many:
                 db.execute("BEGIN IMMEDIATE")
             try:
-                seq = 0
-                for entry in entries:
-                    seq = db.execute("INSERT INTO journal (entry) VALUES (?)", (orjson.dumps(entry),)).lastrowid or 0
-                    if seq % 64 == 0:  # trim now and then, not on every request
-                        db.execute("DELETE FROM journal WHERE seq <= ?", (seq - keep,))
+                db.executemany("INSERT INTO journal (entry) VALUES (?)", [(orjson.dumps(e),) for e in entries])
+                seq: int = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                if seq // 64 != (seq - len(entries)) // 64:  # trim now and then, not on every request
+                    db.execute("DELETE FROM journal WHERE seq <= ?", (seq - keep,))
             except BaseException:
                 if many:
                     db.execute("ROLLBACK")
