@@ -90,7 +90,9 @@ class SharedJournal(Journal):
     def record(self, entry: dict[str, Any]) -> asyncio.Future[None] | None:
         entry = {**entry, "headers": readable(entry["headers"])}
         with self._pending_lock:  # the common case first: this round's commit is pending on this thread's loop
-            if self._committed is not None and threading.get_ident() == self._thread:
+            pending_loop = self._loop
+            if pending_loop is not None and threading.get_ident() == self._thread and pending_loop.is_running():
+                assert self._committed is not None
                 self._pending.append(entry)
                 return self._committed
         try:

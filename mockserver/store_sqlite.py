@@ -149,9 +149,9 @@ class SqliteStore:
         transaction; True when inside it. Off the loop, a pending group is committed first, so a thread's write
         is durable when it returns, as in autocommit."""
         if self._batch is not None:
-            if _thread() == self._batch_thread:
+            if _thread() == self._batch_thread and self._batch_loop is not None and self._batch_loop.is_running():
                 return True
-            self.commit_batch()
+            self.commit_batch()  # another thread's (or a stopped loop's) group: committed before going on
         loop = _running_loop()
         if loop is None or self._depth:
             return False
@@ -186,10 +186,10 @@ class SqliteStore:
                 self._changed()
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
-        if on_loop:
-            _settle(batch, failure)
-        else:
-            with suppress(RuntimeError):  # that loop is closed: no one is waiting any more
+        with suppress(RuntimeError):  # that loop is closed: no one is waiting any more
+            if on_loop:
+                _settle(batch, failure)
+            else:
                 loop.call_soon_threadsafe(_settle, batch, failure)
         return failure
 
@@ -373,9 +373,9 @@ class SqliteStore:
         """Changes whenever another connection commits: a cheap way to notice other workers' writes (and the
         moment the cache of decoded objects is checked against them). On an event loop, checked once per round:
         a round's requests all arrived before it began, so a check made during the round is as fresh as any
-        of them needs (and while this worker's group transaction is open, no one else can commit)."""
+        of them needs."""
         thread = _thread()
-        if thread == self._fresh_thread or thread == self._batch_thread:
+        if thread == self._fresh_thread:
             return self._version
         with self._lock:
             version = self._check_version()

@@ -585,3 +585,38 @@ def test_sqlite_control_api_answers_start_only_once_their_change_is_in_the_file(
     finally:
         other.close()
         app.state.ctx.world.store.close()
+
+
+def test_sqlite_a_group_left_open_by_a_stopped_loop_is_committed_by_the_next_write(tmp_path: Path) -> None:
+    """A loop that stops before the round that commits its group (no lifespan shutdown ran) leaves no write lock
+    behind for good: the next write, from a new loop on the same thread, commits it first."""
+    import asyncio
+
+    store, other = SqliteStore(str(tmp_path)), SqliteStore(str(tmp_path))
+
+    async def put(key: str) -> None:
+        store.put("token", key, token(key, "A"), "A")
+
+    try:
+        loop = asyncio.new_event_loop()
+
+        def put_and_stop() -> None:
+            store.put("token", "first", token("first", "A"), "A")  # its commit is scheduled for the next round
+            loop.stop()  # which never runs
+
+        loop.call_soon(put_and_stop)
+        loop.run_forever()
+        loop.close()
+        assert store.settled() is not None and other.get("token", "first") is None
+
+        async def then() -> None:
+            await put("second")
+            settled = store.settled()
+            assert settled is not None
+            await asyncio.wait_for(settled, 60)
+
+        asyncio.run(then())
+        assert other.get("token", "first") is not None and other.get("token", "second") is not None
+    finally:
+        store.close()
+        other.close()
