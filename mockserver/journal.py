@@ -81,6 +81,8 @@ class SharedJournal(Journal):
         self.size = max(size, 1)
         self._append_many = getattr(store, "journal_append_many", None)
         self._commit_store = getattr(store, "commit_batch", None)  # the objects' group commit (SQLite)
+        self._store_settled = getattr(store, "settled", None)
+        self._batches: list[asyncio.Future[None]] = []  # the objects' group commits the pending entries saw open
         self._pending: list[dict[str, Any]] = []
         self._committed: asyncio.Future[None] | None = None  # resolved when the pending entries are written
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -94,6 +96,7 @@ class SharedJournal(Journal):
             if pending_loop is not None and threading.get_ident() == self._thread and pending_loop.is_running():
                 assert self._committed is not None
                 self._pending.append(entry)
+                self._saw_batch()
                 return self._committed
         try:
             loop = asyncio.get_running_loop()  # a getpid() each time: not on every request
@@ -104,6 +107,7 @@ class SharedJournal(Journal):
                 pass  # no loop to batch on (or another thread's): written now, below
             else:
                 self._pending.append(entry)
+                self._saw_batch()
                 if self._committed is None:
                     self._loop, self._committed = loop, loop.create_future()
                     self._thread = threading.get_ident()
@@ -120,15 +124,25 @@ class SharedJournal(Journal):
             log.exception("mockserver: the request journal could not be written; the answer goes out unjournaled")
         return None
 
+    def _saw_batch(self) -> None:
+        """Note the objects' group commit open as this entry is recorded (the request's writes are in it): if that
+        commit fails, so must the answer (lock held)."""
+        batch = self._store_settled() if self._store_settled is not None else None
+        if batch is not None and (not self._batches or self._batches[-1] is not batch):
+            self._batches.append(batch)
+
     def flush(self) -> None:
         """Write the pending entries (one commit) and release the requests waiting for them."""
         with self._pending_lock:
-            pending, committed = self._pending, self._committed
-            self._pending, self._committed, self._loop = [], None, None
+            pending, committed, batches = self._pending, self._committed, self._batches
+            self._pending, self._committed, self._loop, self._batches = [], None, None, []
         if committed is None:
             return
         # what these requests wrote (or read uncommitted) is in the store's file before they answer, or they fail
         failure = self._commit_store() if self._commit_store is not None else None
+        for batch in batches:  # committed already (at the start of this round), perhaps in vain
+            if failure is None and batch.done() and not batch.cancelled():
+                failure = batch.exception()
         try:
             if pending:
                 assert self._append_many is not None

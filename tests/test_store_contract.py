@@ -620,3 +620,52 @@ def test_sqlite_a_group_left_open_by_a_stopped_loop_is_committed_by_the_next_wri
     finally:
         store.close()
         other.close()
+
+
+def test_sqlite_a_group_commit_that_fails_fails_its_answers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A group commit that fails (disk full, an I/O error) loses the round's writes, so the answers that waited for
+    it must not report success: the client gets a 500, never the 202 of a job that is not there; it is logged."""
+    import asyncio
+    import sqlite3
+
+    import httpx
+
+    from mockserver.app import create_app
+    from mockserver.settings import Settings
+
+    app = create_app(Settings.from_env(env={}, state_dir=str(tmp_path), access_log=False))
+    store = app.state.ctx.world.store
+    other = SqliteStore(str(tmp_path))
+    real_write_counters = store._write_counters
+    failing = {"on": False}
+
+    def write_counters() -> None:
+        if failing["on"]:
+            raise sqlite3.OperationalError("disk I/O error")
+        real_write_counters()
+
+    store._write_counters = write_counters
+    statuses: list[int] = []
+    before: set[str] = set()
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            form = {"grant_type": "client_credentials", "client_id": "mock-client-id"}
+            form["client_secret"] = "mock-client-secret"
+            issued = await http.post("/ims/token/v3", data=form)
+            headers = {"x-api-key": "mock-client-id", "authorization": f"Bearer {issued.json()['access_token']}"}
+            before.update(k for (k,) in other.db.execute("SELECT key FROM objects"))
+            failing["on"] = True
+            answer = await http.post("/v3/images/generate-async", json={"prompt": "lost"}, headers=headers)
+            statuses.append(answer.status_code)
+
+    try:
+        with caplog.at_level("ERROR", logger="mockserver"):
+            asyncio.run(main())
+        assert statuses == [500]
+        assert before and {k for (k,) in other.db.execute("SELECT key FROM objects")} == before  # no job, no asset
+        assert "group commit of the store failed" in caplog.text
+    finally:
+        other.close()
+        store.close()
