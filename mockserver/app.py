@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         ready["ok"] = True
         yield
         ready["ok"] = False
+        ctx.world.store_settle()  # a group transaction still open when the loop stops is committed now
 
     refused = error_handler(surfaces)
 

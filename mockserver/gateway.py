@@ -113,6 +113,9 @@ class Gateway:
             if message["type"] == "http.response.start":
                 started_box[0] = True
                 message["headers"] = [*message.get("headers", []), rid_header]
+                settled = self.world.settled()  # a SQLite store's group commit of what the request wrote
+                if settled is not None:
+                    await settled
             await send(message)
 
         try:

@@ -107,16 +107,27 @@ class SharedJournal(Journal):
         self.store = store
         self.size = max(size, 1)
         self._append_many = getattr(store, "journal_append_many", None)
+        self._commit_store = getattr(store, "commit_batch", None)  # the objects' group commit (SQLite)
+        self._store_settled = getattr(store, "settled", None)
+        self._batches: list[asyncio.Future[None]] = []  # the objects' group commits the pending entries saw open
         self._pending: list[dict[str, Any]] = []
         self._committed: asyncio.Future[None] | None = None  # resolved when the pending entries are written
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending_lock = threading.Lock()
+        self._thread = 0  # the thread whose loop the pending commit belongs to
 
     def record(self, recorded: tuple[Any, ...]) -> asyncio.Future[None] | None:
         entry = as_dict(recorded)
         entry["headers"] = readable(entry["headers"])
+        with self._pending_lock:  # the common case first: this round's commit is pending on this thread's loop
+            pending_loop = self._loop
+            if pending_loop is not None and threading.get_ident() == self._thread and pending_loop.is_running():
+                assert self._committed is not None
+                self._pending.append(entry)
+                self._saw_batch()
+                return self._committed
         try:
-            loop = asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()  # a getpid() each time: not on every request
         except RuntimeError:
             loop = None
         with self._pending_lock:
@@ -124,11 +135,15 @@ class SharedJournal(Journal):
                 pass  # no loop to batch on (or another thread's): written now, below
             else:
                 self._pending.append(entry)
+                self._saw_batch()
                 if self._committed is None:
                     self._loop, self._committed = loop, loop.create_future()
+                    self._thread = threading.get_ident()
                     loop.call_soon(self.flush)
                 return self._committed
         self.flush()
+        if self._commit_store is not None:
+            self._commit_store()  # this loop's group commit of the store goes first, as in flush
         try:
             self.store.journal_append(entry, self.size)
         except SurfaceError:
@@ -137,13 +152,25 @@ class SharedJournal(Journal):
             log.exception("mockserver: the request journal could not be written; the answer goes out unjournaled")
         return None
 
+    def _saw_batch(self) -> None:
+        """Note the objects' group commit open as this entry is recorded (the request's writes are in it): if that
+        commit fails, so must the answer (lock held)."""
+        batch = self._store_settled() if self._store_settled is not None else None
+        if batch is not None and (not self._batches or self._batches[-1] is not batch):
+            self._batches.append(batch)
+
     def flush(self) -> None:
         """Write the pending entries (one commit) and release the requests waiting for them."""
         with self._pending_lock:
-            pending, committed = self._pending, self._committed
-            self._pending, self._committed, self._loop = [], None, None
+            pending, committed, batches = self._pending, self._committed, self._batches
+            self._pending, self._committed, self._loop, self._batches = [], None, None, []
         if committed is None:
             return
+        # what these requests wrote (or read uncommitted) is in the store's file before they answer, or they fail
+        failure = self._commit_store() if self._commit_store is not None else None
+        for batch in batches:  # committed already (at the start of this round), perhaps in vain
+            if failure is None and batch.done() and not batch.cancelled():
+                failure = batch.exception()
         try:
             if pending:
                 assert self._append_many is not None
@@ -161,10 +188,10 @@ class SharedJournal(Journal):
         except RuntimeError:
             running = None
         if running is committed.get_loop():
-            _settle(committed)
+            _settle(committed, failure)
         else:  # flushed from another thread (a journal read): settle the future on its own loop
             with contextlib.suppress(RuntimeError):  # that loop is closed: no one is waiting any more
-                committed.get_loop().call_soon_threadsafe(_settle, committed)
+                committed.get_loop().call_soon_threadsafe(_settle, committed, failure)
 
     def clear(self) -> None:
         self.flush()
@@ -175,9 +202,14 @@ class SharedJournal(Journal):
         return self.store.journal_entries(self.size)
 
 
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
+def _settle(future: asyncio.Future[None], failure: BaseException | None = None) -> None:
+    if future.done():
+        return
+    if failure is None:
         future.set_result(None)
+    else:  # the store's group commit failed: so do the answers that depended on it
+        future.set_exception(failure)
+        future.exception()  # retrieved: an answer no longer waiting is not a warning
 
 
 def _keep(

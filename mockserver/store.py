@@ -2,6 +2,9 @@
 
 Objects are stored by kind and key with the tenant that owns them, so listing and per-tenant reset stay cheap.
 A durable implementation (SQLite) can sit behind the same methods; callers re-`put` an object after changing it.
+A store may also group the writes of one event-loop round into one commit (SQLite does): it then offers
+`settled()`, the commit an answer must await before it starts (None when nothing is pending), and
+`commit_batch()`, which commits now; the world, the gateway and the journal use them when present.
 """
 
 from __future__ import annotations

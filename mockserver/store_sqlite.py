@@ -5,16 +5,23 @@ no other connection has committed since the cache was filled, else from the file
 
 The request journal lives in a second file beside it (`journal.db`), so the row every request writes neither
 takes the objects' write lock nor counts as a change that empties every other worker's cache.
+
+Group commit: on an event loop, the writes of one round of ready requests share one SQLite transaction (each
+request's own `transaction()` a SAVEPOINT in it, so a refusal rolls back only that request's writes), committed at
+the start of the next round. Every answer awaits that commit (`settled()`) before it starts, so an acknowledged
+write is in the file, visible to other workers and kept through kill -9, before the client reads a byte.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +29,10 @@ import orjson
 
 from . import codec
 from .store import KEEP_PREFIX
+
+log = logging.getLogger("mockserver")
+_running_loop = asyncio._get_running_loop  # None off an event loop (each call is a getpid(): asked once a round)
+_thread = threading.get_ident
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, tenant TEXT NOT NULL, data BLOB,
@@ -47,7 +58,7 @@ _COUNTED = (
 # passes 1,000 pages (SQLite's default), it stalled that request for milliseconds, up to a second on a busy disk.
 # A thread does it instead (sqlite3 releases the GIL), woken every CHECKPOINT_EVERY writes; the inline one stays
 # as a backstop at a larger size, should the thread fall behind.
-CHECKPOINT_EVERY = 256
+CHECKPOINT_EVERY = 2048
 BACKSTOP_PAGES = 16_000
 _JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)"
 CACHED = 4096  # decoded objects kept per worker between changes (a full cache is emptied, not evicted in order)
@@ -89,6 +100,15 @@ class SqliteStore:
         self._cache: dict[tuple[str, str], Any] = {}
         self._version = -1  # the data_version the cache was last checked against
         self._unchecked = 0  # rows written since the checkpoint thread was last woken
+        # The open group transaction: resolved when it is committed; the loop whose round it belongs to.
+        self._batch: asyncio.Future[None] | None = None
+        self._batch_loop: asyncio.AbstractEventLoop | None = None
+        self._batch_thread = 0  # the thread that runs that loop
+        # The thread whose loop's current round has checked data_version already (reset at the next round)
+        self._fresh_thread = 0
+        # Counters drawn inside the open group transaction (it holds the write lock, so no other worker can draw):
+        # counted here, written once before its commit (or before anything reads or rewrites meta).
+        self._counters: dict[str, int] = {}
         self.journal_db = sqlite3.connect(
             str(Path(folder) / "journal.db"), isolation_level=None, check_same_thread=False, timeout=30
         )
@@ -98,10 +118,15 @@ class SqliteStore:
         self.journal_db.execute(_JOURNAL_SCHEMA)
         self._journal_lock = threading.Lock()
         self._checkpointer = _Checkpointer(self, [self.path, str(Path(folder) / "journal.db")])
-        with self.transaction():
+        self.db.execute("BEGIN IMMEDIATE")  # its own transaction, never a group: opening a store commits at once
+        try:
             if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='objects_counted_in'").fetchone():
                 for statement in _COUNTED:
                     self.db.execute(statement)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def get(self, kind: str, key: str) -> Any | None:
         with self._lock:
@@ -119,6 +144,59 @@ class SqliteStore:
                 cache[(kind, key)] = obj
             return obj
 
+    def _join(self) -> bool:
+        """Before writing outside a transaction (lock held): on an event loop, join (or open) this round's group
+        transaction; True when inside it. Off the loop, a pending group is committed first, so a thread's write
+        is durable when it returns, as in autocommit."""
+        if self._batch is not None:
+            if _thread() == self._batch_thread and self._batch_loop is not None and self._batch_loop.is_running():
+                return True
+            self.commit_batch()  # another thread's (or a stopped loop's) group: committed before going on
+        loop = _running_loop()
+        if loop is None or self._depth:
+            return False
+        self.db.execute("BEGIN IMMEDIATE")
+        self._check_version()  # the write lock is held from here: the last check until the commit
+        self._batch, self._batch_loop, self._batch_thread = loop.create_future(), loop, _thread()
+        loop.call_soon(self.commit_batch)
+        return True
+
+    def commit_batch(self) -> BaseException | None:
+        """Commit the open group transaction (at the start of the round after it opened, before a thread's own
+        transaction, at close) and release the answers waiting for it. Returns the error when the commit failed
+        (the answers waiting for it fail with it)."""
+        with self._lock:
+            batch, loop = self._batch, self._batch_loop
+            if batch is None or loop is None:
+                return None
+            on_loop = _thread() == self._batch_thread
+            if self._depth and on_loop:  # cannot happen (no await inside a transaction): later
+                loop.call_soon(self.commit_batch)
+                return None
+            self._batch = self._batch_loop = None
+            self._batch_thread = self._fresh_thread = 0
+            failure: BaseException | None = None
+            try:
+                self._write_counters()
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:  # disk full, I/O error: the round's writes are lost, so are its answers
+                log.exception("mockserver: a group commit of the store failed; its requests fail")
+                failure = exc
+                self._counters.clear()
+                self._changed()
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+        with suppress(RuntimeError):  # that loop is closed: no one is waiting any more
+            if on_loop:
+                _settle(batch, failure)
+            else:
+                loop.call_soon_threadsafe(_settle, batch, failure)
+        return failure
+
+    def settled(self) -> asyncio.Future[None] | None:
+        """What an answer must await before it starts: the open group transaction's commit (None: nothing open)."""
+        return self._batch
+
     def _changed(self) -> None:
         """This worker wrote (or rolled back): what the cache holds may be out of date."""
         self._writes += 1
@@ -133,6 +211,8 @@ class SqliteStore:
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
         with self._lock:
+            if not self._depth:
+                self._join()
             self._writes += 1
             self._cache.pop((kind, key), None)
             self._cache.pop(("#count", kind), None)
@@ -144,6 +224,8 @@ class SqliteStore:
 
     def delete(self, kind: str, key: str) -> None:
         with self._lock:
+            if not self._depth:
+                self._join()
             self._writes += 1
             self._cache.pop((kind, key), None)
             self._cache.pop(("#count", kind), None)
@@ -177,6 +259,8 @@ class SqliteStore:
 
     def clear(self, tenant: str | None = None) -> None:
         with self.transaction():
+            if self._counters:
+                self._write_counters()
             self._changed()
             if tenant is None:
                 self.db.execute("DELETE FROM objects")
@@ -193,9 +277,13 @@ class SqliteStore:
     def transaction(self) -> Iterator[None]:
         with self._lock:
             outer = self._depth == 0
-            if outer:
+            grouped = outer and self._join()
+            if grouped:
+                counters = dict(self._counters) if self._counters else None
+                self.db.execute("SAVEPOINT request")
+            elif outer:
                 self.db.execute("BEGIN IMMEDIATE")
-                self.data_version()  # the write lock is held from here: the last check until the commit
+                self._check_version()  # the write lock is held from here: the last check until the commit
             self._depth += 1
             try:
                 yield
@@ -203,21 +291,32 @@ class SqliteStore:
                 self._depth -= 1
                 if outer:
                     self._changed()  # objects changed in place before the failure are read afresh
-                    self.db.execute("ROLLBACK")
+                    if grouped:  # only this request's writes: the rest of the round's group stands
+                        self._counters = counters or {}
+                        self.db.execute("ROLLBACK TO request")
+                        self.db.execute("RELEASE request")
+                    else:
+                        self.db.execute("ROLLBACK")
                 raise
             self._depth -= 1
             if outer:
-                self.db.execute("COMMIT")
+                self.db.execute("RELEASE request" if grouped else "COMMIT")
 
     # --- small shared values: clock, profile, counters ------------------------------------------------------
 
     def meta_get(self, name: str) -> Any | None:
         with self._lock:
+            if self._counters:
+                self._write_counters()
             row = self.db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
         return orjson.loads(row[0]) if row else None
 
     def meta_put(self, name: str, value: Any) -> None:
         with self._lock:
+            if self._counters:
+                self._write_counters()
+            if not self._depth:
+                self._join()
             self._writes += 1
             self._wrote()
             self.db.execute(
@@ -226,6 +325,10 @@ class SqliteStore:
 
     def meta_delete(self, name: str) -> None:
         with self._lock:
+            if self._counters:
+                self._write_counters()
+            if not self._depth:
+                self._join()
             self._writes += 1
             self.db.execute("DELETE FROM meta WHERE name=?", (name,))
 
@@ -239,9 +342,19 @@ class SqliteStore:
             return self.meta_get(name)
 
     def next_counter(self, name: str) -> int:
-        """One statement, atomic on its own (in or out of a transaction): read, add one, write."""
+        """Atomic in or out of a transaction: read, add one, write. Inside this round's group transaction the
+        write lock is held, so the count is kept here and written once before the commit; otherwise one
+        statement."""
         with self._lock:
+            grouped = self._join() if not self._depth else self._batch is not None
             self._writes += 1
+            if grouped:
+                value = self._counters.get(name)
+                if value is None:
+                    row = self.db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+                    value = int(row[0]) if row else 0
+                self._counters[name] = value = value + 1
+                return value
             self._wrote()
             row = self.db.execute(
                 "INSERT INTO meta (name, value) VALUES (?, '1') ON CONFLICT (name) DO UPDATE"
@@ -250,15 +363,37 @@ class SqliteStore:
             ).fetchone()
         return int(row[0])
 
+    def _write_counters(self) -> None:
+        counters, self._counters = self._counters, {}
+        for name, value in counters.items():
+            self._wrote()
+            self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, str(value)))
+
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap way to notice other workers' writes (and the
-        moment the cache of decoded objects is checked against them)."""
+        moment the cache of decoded objects is checked against them). On an event loop, checked once per round:
+        a round's requests all arrived before it began, so a check made during the round is as fresh as any
+        of them needs."""
+        thread = _thread()
+        if thread == self._fresh_thread:
+            return self._version
         with self._lock:
-            version: int = self.db.execute("PRAGMA data_version").fetchone()[0]
-            if version != self._version:
-                self._version = version
-                self._cache.clear()
-            return version
+            version = self._check_version()
+        loop = _running_loop()
+        if loop is not None:
+            self._fresh_thread = thread
+            loop.call_soon(self._stale)
+        return version
+
+    def _stale(self) -> None:
+        self._fresh_thread = 0
+
+    def _check_version(self) -> int:
+        version: int = self.db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self._version = version
+            self._cache.clear()
+        return version
 
     def revision(self) -> tuple[int, int]:
         """Changes with every write, this worker's or another's: what a cache of derived answers checks."""
@@ -270,18 +405,18 @@ class SqliteStore:
         return self.journal_append_many([entry], keep)
 
     def journal_append_many(self, entries: list[dict[str, Any]], keep: int) -> int:
-        """Several requests' rows in one commit (the journal's group commit); returns the last seq."""
+        """Several requests' rows in one commit (the journal's group commit); returns the last seq. The rows take
+        consecutive seqs (the write lock is held), so trimming needs no seq per row."""
         with self._journal_lock:
             db = self.journal_db
             many = len(entries) > 1
             if many:
                 db.execute("BEGIN IMMEDIATE")
             try:
-                seq = 0
-                for entry in entries:
-                    seq = db.execute("INSERT INTO journal (entry) VALUES (?)", (orjson.dumps(entry),)).lastrowid or 0
-                    if seq % 64 == 0:  # trim now and then, not on every request
-                        db.execute("DELETE FROM journal WHERE seq <= ?", (seq - keep,))
+                db.executemany("INSERT INTO journal (entry) VALUES (?)", [(orjson.dumps(e),) for e in entries])
+                seq: int = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                if seq // 64 != (seq - len(entries)) // 64:  # trim now and then, not on every request
+                    db.execute("DELETE FROM journal WHERE seq <= ?", (seq - keep,))
             except BaseException:
                 if many:
                     db.execute("ROLLBACK")
@@ -303,10 +438,21 @@ class SqliteStore:
             self.journal_db.execute("DELETE FROM journal")
 
     def close(self) -> None:
+        self.commit_batch()
         self._checkpointer.stop()
         with self._lock, self._journal_lock:
             self.db.close()
             self.journal_db.close()
+
+
+def _settle(future: asyncio.Future[None], failure: BaseException | None) -> None:
+    if future.done():
+        return
+    if failure is None:
+        future.set_result(None)
+    else:
+        future.set_exception(failure)
+        future.exception()  # retrieved here too: a request that never awaited it is not a warning
 
 
 class _Checkpointer:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from mockserver.core.tenants import Token
@@ -426,3 +427,245 @@ def test_a_journal_commit_that_fails_lets_the_answers_out_logged(
         app.state.ctx.world.store.close()
     assert statuses == [401] * 4  # the answers the requests earned (no credentials), not 500s
     assert "the request journal could not be written" in caplog.text
+
+
+def test_sqlite_writes_of_one_round_share_a_commit_and_a_refusal_rolls_back_only_its_own(tmp_path: Path) -> None:
+    """On an event loop the writes of one round are one SQLite transaction (each request a savepoint): another
+    worker sees none of them until the commit at the next round, then all but the refused request's, counters
+    included."""
+    import asyncio
+
+    async def main() -> None:
+        store, other = SqliteStore(str(tmp_path)), SqliteStore(str(tmp_path))
+        try:
+            with store.transaction():
+                store.put("token", "kept", token("kept", "A"), "A")
+                assert store.next_counter("ids") == 1
+            with pytest.raises(RuntimeError), store.transaction():
+                store.put("token", "refused", token("refused", "A"), "A")
+                assert store.next_counter("ids") == 2
+                raise RuntimeError("a refusal inside the request's transaction")
+            assert store.next_counter("ids") == 2  # the refused request's draw was rolled back with it
+            store.put("token", "autocommit", token("autocommit", "A"), "A")  # outside a transaction: joins too
+            settled = store.settled()
+            assert settled is not None
+            assert other.get("token", "kept") is None and other.count("token") == 0  # not committed yet
+            await settled
+            assert store.settled() is None
+            assert other.get("token", "kept") is not None and other.get("token", "autocommit") is not None
+            assert other.get("token", "refused") is None and other.count("token") == 2
+            assert other.meta_get("ids") == 2 and other.next_counter("ids") == 3  # another worker goes on from there
+            await other.settled()  # (its group holds the write lock until then, as another process's would)
+            assert store.next_counter("ids") == 4
+        finally:
+            store.close()  # commits the open group
+            assert other.meta_get("ids") == 4
+            other.close()
+
+    asyncio.run(main())
+
+
+def test_sqlite_a_thread_writing_outside_the_loop_commits_the_open_group_first(tmp_path: Path) -> None:
+    """A write from another thread is durable when it returns: the loop's open group is committed before it (the
+    loop's waiting answers are released on their own loop), never left holding the write lock."""
+    import asyncio
+
+    async def main() -> None:
+        store, other = SqliteStore(str(tmp_path)), SqliteStore(str(tmp_path))
+        try:
+            store.put("token", "on-loop", token("on-loop", "A"), "A")
+            settled = store.settled()
+            assert settled is not None
+            thread = threading.Thread(target=lambda: store.put("token", "off-loop", token("off-loop", "B"), "B"))
+            thread.start()
+            thread.join()
+            assert other.get("token", "on-loop") is not None and other.get("token", "off-loop") is not None
+            await asyncio.wait_for(settled, 60)
+        finally:
+            store.close()
+            other.close()
+
+    asyncio.run(main())
+
+
+def test_sqlite_generate_answers_start_only_once_their_job_is_in_the_file(tmp_path: Path) -> None:
+    """Concurrent generates through the app share group commits; when each 202 starts, another worker's
+    connection already reads the job it names (so does a restart after kill -9)."""
+    import asyncio
+
+    import httpx
+
+    from mockserver.app import create_app
+    from mockserver.settings import Settings
+
+    app = create_app(Settings.from_env(env={}, state_dir=str(tmp_path), access_log=False, profile="instant"))
+    other = SqliteStore(str(tmp_path))  # another worker
+    commits: list[int] = []
+    store = app.state.ctx.world.store
+    commit_batch = store.commit_batch
+
+    def counted() -> BaseException | None:
+        if store.settled() is not None:
+            commits.append(1)
+        return commit_batch()
+
+    store.commit_batch = counted
+    readable_at_start: list[set[str]] = []
+    answers: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            form = {"grant_type": "client_credentials", "client_id": "mock-client-id"}
+            form["client_secret"] = "mock-client-secret"
+            issued = await http.post("/ims/token/v3", data=form)
+            headers = {"x-api-key": "mock-client-id", "authorization": f"Bearer {issued.json()['access_token']}"}
+
+        async def send_spy(scope: Any, receive: Any, send: Any) -> None:
+            seen: set[str] = set()
+
+            async def spying(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":  # what another worker reads as the answer starts
+                    seen.update(k for (k,) in other.db.execute("SELECT key FROM objects"))
+                elif message["type"] == "http.response.body":
+                    readable_at_start.append(seen)
+                    answers.append(orjson.loads(message["body"]))
+                await send(message)
+
+            await app(scope, receive, spying)
+
+        spied = httpx.ASGITransport(app=send_spy)
+        async with httpx.AsyncClient(transport=spied, base_url="http://127.0.0.1") as http:
+            body = {"prompt": "a lighthouse", "numVariations": 1}
+            sent = [http.post("/v3/images/generate-async", json=body, headers=headers) for _ in range(12)]
+            assert [answer.status_code for answer in await asyncio.gather(*sent)] == [202] * 12
+
+    try:
+        asyncio.run(main())
+        assert len(answers) == 12
+        for seen, answer in zip(readable_at_start, answers, strict=True):
+            assert answer["jobId"] in seen
+        assert len(commits) < 12, commits  # grouped: fewer commits than generates
+    finally:
+        other.close()
+        store.close()
+
+
+def test_sqlite_control_api_answers_start_only_once_their_change_is_in_the_file(tmp_path: Path) -> None:
+    """The control API is not journaled, yet its writes are grouped too: the gateway holds its answer until the
+    commit, so another worker reads the advanced clock as the answer starts."""
+    import asyncio
+
+    import httpx
+
+    from mockserver.app import create_app
+    from mockserver.settings import Settings
+
+    app = create_app(Settings.from_env(env={}, state_dir=str(tmp_path), access_log=False))
+    other = SqliteStore(str(tmp_path))  # another worker
+    offsets: list[float] = []
+
+    async def send_spy(scope: Any, receive: Any, send: Any) -> None:
+        async def spying(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                offsets.append(other.meta_get("clock")["offset"])
+            await send(message)
+
+        await app(scope, receive, spying)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=send_spy), base_url="http://127.0.0.1") as http:
+            for _ in range(3):
+                answer = await http.post("/__admin/clock/advance", json={"seconds": 100})
+                assert answer.status_code == 200, answer.text
+
+    try:
+        asyncio.run(main())
+        assert offsets == [100, 200, 300]
+    finally:
+        other.close()
+        app.state.ctx.world.store.close()
+
+
+def test_sqlite_a_group_left_open_by_a_stopped_loop_is_committed_by_the_next_write(tmp_path: Path) -> None:
+    """A loop that stops before the round that commits its group (no lifespan shutdown ran) leaves no write lock
+    behind for good: the next write, from a new loop on the same thread, commits it first."""
+    import asyncio
+
+    store, other = SqliteStore(str(tmp_path)), SqliteStore(str(tmp_path))
+
+    async def put(key: str) -> None:
+        store.put("token", key, token(key, "A"), "A")
+
+    try:
+        loop = asyncio.new_event_loop()
+
+        def put_and_stop() -> None:
+            store.put("token", "first", token("first", "A"), "A")  # its commit is scheduled for the next round
+            loop.stop()  # which never runs
+
+        loop.call_soon(put_and_stop)
+        loop.run_forever()
+        loop.close()
+        assert store.settled() is not None and other.get("token", "first") is None
+
+        async def then() -> None:
+            await put("second")
+            settled = store.settled()
+            assert settled is not None
+            await asyncio.wait_for(settled, 60)
+
+        asyncio.run(then())
+        assert other.get("token", "first") is not None and other.get("token", "second") is not None
+    finally:
+        store.close()
+        other.close()
+
+
+def test_sqlite_a_group_commit_that_fails_fails_its_answers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A group commit that fails (disk full, an I/O error) loses the round's writes, so the answers that waited for
+    it must not report success: the client gets a 500, never the 202 of a job that is not there; it is logged."""
+    import asyncio
+    import sqlite3
+
+    import httpx
+
+    from mockserver.app import create_app
+    from mockserver.settings import Settings
+
+    app = create_app(Settings.from_env(env={}, state_dir=str(tmp_path), access_log=False))
+    store = app.state.ctx.world.store
+    other = SqliteStore(str(tmp_path))
+    real_write_counters = store._write_counters
+    failing = {"on": False}
+
+    def write_counters() -> None:
+        if failing["on"]:
+            raise sqlite3.OperationalError("disk I/O error")
+        real_write_counters()
+
+    store._write_counters = write_counters
+    statuses: list[int] = []
+    before: set[str] = set()
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            form = {"grant_type": "client_credentials", "client_id": "mock-client-id"}
+            form["client_secret"] = "mock-client-secret"
+            issued = await http.post("/ims/token/v3", data=form)
+            headers = {"x-api-key": "mock-client-id", "authorization": f"Bearer {issued.json()['access_token']}"}
+            before.update(k for (k,) in other.db.execute("SELECT key FROM objects"))
+            failing["on"] = True
+            answer = await http.post("/v3/images/generate-async", json={"prompt": "lost"}, headers=headers)
+            statuses.append(answer.status_code)
+
+    try:
+        with caplog.at_level("ERROR", logger="mockserver"):
+            asyncio.run(main())
+        assert statuses == [500]
+        assert before and {k for (k,) in other.db.execute("SELECT key FROM objects")} == before  # no job, no asset
+        assert "group commit of the store failed" in caplog.text
+    finally:
+        other.close()
+        store.close()

@@ -44,6 +44,8 @@ class World:
     ) -> None:
         self.store = store
         self.fixtures = fixtures
+        self._settled: Callable[[], Any] | None = getattr(store, "settled", None)  # group commit (SQLite)
+        self._commit: Callable[[], None] | None = getattr(store, "commit_batch", None)
         self.clock = Clock(on_change=self._save_clock)
         self.ids = Ids(seed, counter=(lambda: store.next_counter("ids")) if store.shared else None)
         self._seen_version = -1
@@ -59,6 +61,15 @@ class World:
         self.faults = Faults(store, seed)
         self.seeders: list[Seeder] = []  # each provider adds its own fixture loader
         self.on_reset: list[Callable[[], None]] = []
+
+    def settled(self) -> Any:
+        """What an answer awaits before it starts: the store's open group commit (SQLite), or None."""
+        return self._settled() if self._settled is not None else None
+
+    def store_settle(self) -> None:
+        """Commit the store's open group transaction now (shutdown)."""
+        if self._commit is not None:
+            self._commit()
 
     def _signing_key(self, seed: int | None) -> bytes:
         """Under a seed the key derives from it (signed URLs repeat exactly); otherwise it is the world's own
