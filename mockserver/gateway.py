@@ -292,9 +292,6 @@ class _Exchange:
         self.recorded = True
         return self.gateway._record(self, status)
 
-    def started_answer(self) -> bool:
-        return self.recorded
-
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             message["headers"] = [
