@@ -1,7 +1,7 @@
 """Benchmarks of the running fake over real sockets, each beside a bare Starlette app on the same Uvicorn settings.
 
-    python -m bench            # full run, about three minutes on 2 cores
-    python -m bench --quick    # under 30 s: one short window a figure, 1,000 jobs in the memory figure
+    python -m bench            # full run, about five minutes on 2 cores
+    python -m bench --quick    # about a minute: one short window a figure, 1,000 jobs in the memory figure
     python -m bench --wrk      # also measure the status poll with wrk, when it is installed
 
 Prints a table (figure, value, bare-app baseline, ratio, target, PASS/MISS). Targets are reported, not enforced:
@@ -745,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="one short window a figure, 1,000 jobs (under 30 s)")
+    parser.add_argument("--quick", action="store_true", help="one short window a figure, 1,000 jobs (about a minute)")
     parser.add_argument("--wrk", action="store_true", help="also measure the status poll with wrk")
     parser.add_argument("--no-pin", action="store_true", help="do not pin servers and load generator to CPUs")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table, with notes, as Markdown")
