@@ -15,7 +15,7 @@ from starlette._utils import is_async_callable
 from starlette.convertors import PathConvertor, StringConvertor
 from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from .surface import Surface, SurfaceError, SurfaceRoutes, render
 
@@ -54,12 +54,12 @@ class Direct:
         found: tuple[_Hot, dict[str, Any]],
         scope: Scope,
         receive: Receive,
-        send: Send,
-        surface: Surface,
         exchange: Any,
     ) -> None:
-        """`exchange.recorded` tells whether the answer has begun (the gateway's send sees every message)."""
+        """The gateway's `exchange` gives the surface, the `send` that journals, and whether the answer has begun
+        (`recorded`: that send sees every message)."""
         hot, params = found
+        send, surface = exchange.send, exchange.surface
         scope["endpoint"] = hot.endpoint
         scope["path_params"] = params
         scope["app"] = self.app

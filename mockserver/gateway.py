@@ -86,9 +86,9 @@ class Gateway:
                 and "content-length" not in headers
                 and not self.world.faults.any()
             ):
-                await self._pass(scope, receive, exchange.send, surface, exchange)  # the polling fast path
+                await self._pass(scope, receive, exchange)  # the polling fast path
             else:
-                await self._handle(scope, receive, send, exchange.send, surface, headers, exchange)
+                await self._handle(scope, receive, send, exchange)
         except SurfaceError as exc:  # a lost database (StoreUnavailable) met before routing
             if exchange.recorded:
                 raise
@@ -127,17 +127,11 @@ class Gateway:
             response = json_response({"error": "internal_error", "message": "Internal server error."}, 500)
             await response(scope, _no_body, send_plain)
 
-    async def _handle(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        send_with_id: Send,
-        surface: Surface,
-        headers: dict[str, str],
-        seen: _Exchange,
-    ) -> None:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, exchange: _Exchange) -> None:
+        """Body-size refusal, the one JSON parse, faults and rate limits; `send` is the server's own (a dropped
+        connection needs it), `exchange.send` the one that adds the request id and journals."""
         world = self.ctx.world
+        surface, headers, send_with_id = exchange.surface, exchange.headers, exchange.send
         path: str = scope["path"]
         method: str = scope["method"]
         declared = headers.get("content-length", "")
@@ -157,32 +151,32 @@ class Gateway:
                     deep = SurfaceError(400, "bad_request", f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
                     await self._error(surface, path, deep, send_with_id)
                     return
-                seen.body = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
-        body = seen.body
+                exchange.body = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
+        body = exchange.body
         faulty = world.faults.any()
         if self.limiter is not None or faulty:
-            seen.tenant = self._tenant(headers)
+            exchange.tenant = self._tenant(headers)
         if faulty:
             prompt = body.get("prompt") if isinstance(body, dict) and isinstance(body.get("prompt"), str) else None
-            fired = world.faults.fire(FaultRequest(surface.surface, method, path, seen.tenant, prompt))
+            fired = world.faults.fire(FaultRequest(surface.surface, method, path, exchange.tenant, prompt))
             if await self._apply(fired, scope, send, send_with_id, surface, path):
                 return
         if self.limiter is not None:
-            wait = self.limiter.check(surface, method, path, seen.tenant or "", world.clock.now())
+            wait = self.limiter.check(surface, method, path, exchange.tenant or "", world.clock.now())
             if wait is not None:
                 retry = {"retry-after": str(math.ceil(wait)), "x-access-rate-limit-level": "org"}
                 await self._error(surface, path, SurfaceError(429, "rate_limited", None, retry), send_with_id)
                 return
-        await self._pass(scope, receive, send_with_id, surface, seen)
+        await self._pass(scope, receive, exchange)
 
-    async def _pass(self, scope: Scope, receive: Receive, send: Send, surface: Surface, seen: _Exchange) -> None:
+    async def _pass(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
         """Hand the request on: straight to a hot route's endpoint when it is one, else through the app."""
         direct = self.direct
-        found = direct.find(scope, surface) if direct is not None else None
+        found = direct.find(scope, exchange.surface) if direct is not None else None
         if direct is None or found is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, exchange.send)
         else:
-            await direct.serve(found, scope, receive, send, surface, seen)
+            await direct.serve(found, scope, receive, exchange)
 
     async def _apply(
         self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Surface, path: str

@@ -11,6 +11,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
+from .store import settle
 from .surface import SurfaceError
 
 log = logging.getLogger("mockserver")
@@ -188,10 +189,10 @@ class SharedJournal(Journal):
         except RuntimeError:
             running = None
         if running is committed.get_loop():
-            _settle(committed, failure)
+            settle(committed, failure)
         else:  # flushed from another thread (a journal read): settle the future on its own loop
             with contextlib.suppress(RuntimeError):  # that loop is closed: no one is waiting any more
-                committed.get_loop().call_soon_threadsafe(_settle, committed, failure)
+                committed.get_loop().call_soon_threadsafe(settle, committed, failure)
 
     def clear(self) -> None:
         self.flush()
@@ -200,16 +201,6 @@ class SharedJournal(Journal):
     def entries(self) -> list[dict[str, Any]]:
         self.flush()
         return self.store.journal_entries(self.size)
-
-
-def _settle(future: asyncio.Future[None], failure: BaseException | None = None) -> None:
-    if future.done():
-        return
-    if failure is None:
-        future.set_result(None)
-    else:  # the store's group commit failed: so do the answers that depended on it
-        future.set_exception(failure)
-        future.exception()  # retrieved: an answer no longer waiting is not a warning
 
 
 def _keep(

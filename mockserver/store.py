@@ -9,11 +9,25 @@ A store may also group the writes of one event-loop round into one commit (SQLit
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from .surface import SurfaceError
+
+
+def settle(future: asyncio.Future[None], failure: BaseException | None = None) -> None:
+    """Release the answers waiting for a group commit (the SQLite store's, the journal's): with its failure, if it
+    failed, so they fail too; marked retrieved, so an answer no longer waiting is not a warning."""
+    if future.done():
+        return
+    if failure is None:
+        future.set_result(None)
+    else:
+        future.set_exception(failure)
+        future.exception()
+
 
 # Meta entries whose name starts with this survive a full reset (the world's identity, e.g. its URL signing key).
 KEEP_PREFIX = "config:"

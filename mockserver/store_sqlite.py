@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from . import codec
-from .store import KEEP_PREFIX
+from .store import KEEP_PREFIX, settle
 
 log = logging.getLogger("mockserver")
 _running_loop = asyncio._get_running_loop  # None off an event loop (each call is a getpid(): asked once a round)
@@ -188,9 +188,9 @@ class SqliteStore:
                     self.db.execute("ROLLBACK")
         with suppress(RuntimeError):  # that loop is closed: no one is waiting any more
             if on_loop:
-                _settle(batch, failure)
+                settle(batch, failure)
             else:
-                loop.call_soon_threadsafe(_settle, batch, failure)
+                loop.call_soon_threadsafe(settle, batch, failure)
         return failure
 
     def settled(self) -> asyncio.Future[None] | None:
@@ -443,16 +443,6 @@ class SqliteStore:
         with self._lock, self._journal_lock:
             self.db.close()
             self.journal_db.close()
-
-
-def _settle(future: asyncio.Future[None], failure: BaseException | None) -> None:
-    if future.done():
-        return
-    if failure is None:
-        future.set_result(None)
-    else:
-        future.set_exception(failure)
-        future.exception()  # retrieved here too: a request that never awaited it is not a warning
 
 
 class _Checkpointer:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+from threads_support import run_all
 
 from mockserver.core.tenants import Token
 from mockserver.store import KEEP_PREFIX, MemoryStore
@@ -150,7 +151,7 @@ def test_counters_never_repeat_across_workers(opener):
             with lock:
                 seen.append(value)
 
-    run_threads([lambda h=h: draw(h) for h in handles])
+    run_all([lambda h=h: draw(h) for h in handles])
     assert sorted(seen) == list(range(1, 201))
 
 
@@ -181,27 +182,9 @@ def test_check_and_insert_is_atomic(opener):
                     handle.put("model_alias", f"slot-{slot}", f"worker-{index}", "")
                     winners.append(index)
 
-        run_threads([lambda i=i, h=h: take(i, h) for i, h in enumerate(handles)])
+        run_all([lambda i=i, h=h: take(i, h) for i, h in enumerate(handles)])
         assert len(winners) == 1
         assert handles[0].get("model_alias", f"slot-{slot}") == f"worker-{winners[0]}"
-
-
-def run_threads(targets: list[Callable[[], None]]) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> None:
-        try:
-            target()
-        except BaseException as exc:  # surfaced in the test thread below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    assert not any(t.is_alive() for t in threads)
 
 
 def test_revision_changes_with_every_write_from_any_handle(opener: Callable[[], Any]) -> None:
@@ -293,7 +276,7 @@ def test_rate_limit_windows_hold_across_workers(opener: Callable[[], Any]) -> No
         if limiters[index % 3].check(_Limited(), "POST", "/go", "A", 1000.0) is None:
             allowed.append(index)
 
-    run_threads([lambda i=i: hit(i) for i in range(6)])
+    run_all([lambda i=i: hit(i) for i in range(6)])
     assert len(allowed) == 3
     assert limiters[0].check(_Limited(), "POST", "/go", "A", 1030.0) == 30.0
     assert limiters[1].check(_Limited(), "POST", "/go", "B", 1030.0) is None
@@ -340,27 +323,13 @@ def test_journal_rows_are_group_committed_and_readable_elsewhere_before_each_ans
 
     async def poll(n: int) -> None:
         rid = f"group-{n}"
-        scope = {
-            "type": "http",
-            "method": "GET",
-            "path": f"/v3/status/job-{n}",
-            "raw_path": f"/v3/status/job-{n}".encode(),
-            "query_string": b"",
-            "root_path": "",
-            "scheme": "http",
-            "headers": [(b"host", b"127.0.0.1"), (b"x-request-id", rid.encode())],
-            "server": ("127.0.0.1", 80),
-            "client": ("127.0.0.1", 1),
-        }
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
+        scope = _poll_scope(n, [(b"x-request-id", rid.encode())])
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 readable_at_start[rid] = any(e["request_id"] == rid for e in other.journal_entries(1000))
 
-        await app(scope, receive, send)
+        await app(scope, _no_body, send)
 
     async def main() -> None:
         await asyncio.gather(*(poll(n) for n in range(16)))
@@ -396,27 +365,13 @@ def test_a_journal_commit_that_fails_lets_the_answers_out_logged(
     statuses: list[int] = []
 
     async def poll(n: int) -> None:
-        scope = {
-            "type": "http",
-            "method": "GET",
-            "path": f"/v3/status/job-{n}",
-            "raw_path": f"/v3/status/job-{n}".encode(),
-            "query_string": b"",
-            "root_path": "",
-            "scheme": "http",
-            "headers": [(b"host", b"127.0.0.1")],
-            "server": ("127.0.0.1", 80),
-            "client": ("127.0.0.1", 1),
-        }
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
+        scope = _poll_scope(n)
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 statuses.append(message["status"])
 
-        await app(scope, receive, send)
+        await app(scope, _no_body, send)
 
     async def main() -> None:
         await asyncio.wait_for(asyncio.gather(*(poll(n) for n in range(4))), 60)
@@ -669,3 +624,24 @@ def test_sqlite_a_group_commit_that_fails_fails_its_answers(tmp_path: Path, capl
     finally:
         other.close()
         store.close()
+
+
+def _poll_scope(n: int, headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    """An ASGI scope for a status poll of job `n`, without credentials (answered 401, and journaled)."""
+    path = f"/v3/status/job-{n}"
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "headers": [(b"host", b"127.0.0.1"), *(headers or [])],
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 1),
+    }
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}

@@ -25,9 +25,9 @@ class Memo:
     def get(self, key: Hashable, compute: Callable[[], tuple[Any, bool]]) -> Any:
         """The value for `key`; `compute` returns (value, whether it depends on the time)."""
         revision = self.store.revision()
-        found = self._entries.get(key)
-        if found is not None and found[0] == revision and (found[1] is None or found[1] == self.clock.now()):
-            return found[2]
+        found = self.kept(key, revision)
+        if found is not None:
+            return found
         at = self.clock.now()
         value, timed = compute()
         self.keep(key, revision, value, at if timed else None)
