@@ -291,7 +291,9 @@ class Firefly(errors.FireflyErrorRendering):
 
     def _unknown_uploads(self, tenant: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         """A reference image's `uploadId` must name a live upload of the caller (`POST /v2/storage/image`)."""
-        found = []
+        found: list[dict[str, Any]] = []
+        if "style" not in body and "structure" not in body:
+            return found
         for path in REFERENCE_SOURCES:
             source = ((body.get(path[0]) or {}).get(path[1]) or {}).get(path[2]) or {}
             upload_id = source.get("uploadId")
@@ -478,23 +480,28 @@ def accepts_json(accept: str | None) -> bool:
 
 
 def whole_numbers(body: dict[str, Any]) -> dict[str, Any]:
-    """JSON Schema counts 2.0 as an integer, and Firefly (pydantic) accepts it as 2: make such numbers ints."""
+    """JSON Schema counts 2.0 as an integer, and Firefly (pydantic) accepts it as 2: make such numbers ints (in a
+    copy; a body without any, the usual one, is returned as it is)."""
 
     def whole(value: Any) -> Any:
         return int(value) if isinstance(value, float) else value
 
-    body = dict(body)
+    changed: dict[str, Any] = {}
     for key in ("numVariations", "visualIntensity"):
-        if key in body:
-            body[key] = whole(body[key])
-    if "seeds" in body:
-        body["seeds"] = [whole(v) for v in body["seeds"]]
-    if "size" in body:
-        body["size"] = {**body["size"], "width": whole(body["size"]["width"]), "height": whole(body["size"]["height"])}
+        if isinstance(body.get(key), float):
+            changed[key] = int(body[key])
+    if "seeds" in body and any(isinstance(v, float) for v in body["seeds"]):
+        changed["seeds"] = [whole(v) for v in body["seeds"]]
+    if "size" in body and (isinstance(body["size"]["width"], float) or isinstance(body["size"]["height"], float)):
+        changed["size"] = {
+            **body["size"],
+            "width": whole(body["size"]["width"]),
+            "height": whole(body["size"]["height"]),
+        }
     for key in ("style", "structure"):
-        if isinstance(body.get(key), dict) and "strength" in body[key]:
-            body[key] = {**body[key], "strength": whole(body[key]["strength"])}
-    return body
+        if isinstance(body.get(key), dict) and isinstance(body[key].get("strength"), float):
+            changed[key] = {**body[key], "strength": int(body[key]["strength"])}
+    return {**body, **changed} if changed else body
 
 
 def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]:
