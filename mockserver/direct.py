@@ -24,13 +24,21 @@ class Direct:
     def __init__(self, app: Any, mounted: list[SurfaceRoutes], hot: tuple[str, ...]) -> None:
         self.app = app
         self.routes: dict[int, list[_Hot]] = {}
+        # Per surface, the hot routes without parameters by their path, where no route before them matches that
+        # path: found by one lookup, as the router would find them by trying each route in turn
+        self.literal: dict[int, dict[str, _Hot]] = {}
         for mount in mounted:
             leading: list[_Hot] = []
+            exact: dict[str, _Hot] = {}
             for route in mount.router.routes:  # in the router's order: only its leading hot routes qualify
                 if not (isinstance(route, Route) and route.path in hot and is_async_callable(route.endpoint)):
                     break
-                leading.append(_Hot(route))
+                found = _Hot(route)
+                if not route.param_convertors and not any(h.regex.match(route.path) for h in leading):
+                    exact[route.path] = found
+                leading.append(found)
             self.routes[id(mount.surface)] = leading
+            self.literal[id(mount.surface)] = exact
 
     def find(self, scope: Scope, surface: Surface) -> tuple[_Hot, dict[str, Any]] | None:
         """The route the surface's router would pick, if it is one of its leading hot routes, and its path
@@ -38,6 +46,10 @@ class Direct:
         if scope.get("root_path"):
             return None
         path = scope["path"]
+        exact = self.literal.get(id(surface))
+        if exact is not None and path in exact:
+            hot = exact[path]
+            return (hot, {}) if scope["method"] in hot.methods else None
         for hot in self.routes.get(id(surface), ()):
             match = hot.regex.match(path)
             if match is not None:

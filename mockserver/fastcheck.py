@@ -84,7 +84,8 @@ class _Compiler:
                 return lambda v: type(v) is str and len(v) >= shortest
             return lambda v: type(v) is str and shortest <= len(v) <= longest
         if kind == "integer" and active <= {"type", "minimum", "maximum"}:
-            low, high = schema.get("minimum"), schema.get("maximum")
+            low: Any = schema.get("minimum")
+            high: Any = schema.get("maximum")
             if type(low) not in (int, float) or type(high) not in (int, float):
                 return None  # an open end: left to the general case
             return lambda v: type(v) is int and low <= v <= high

@@ -85,8 +85,8 @@ class Operation:
             if query is not None and param.where == "query":
                 raw = query.get(param.name)
             else:
-                found = sent.get(param.key)
-                raw = found.decode("latin-1") if found is not None else None
+                value_bytes = sent.get(param.key)
+                raw = value_bytes.decode("latin-1") if value_bytes is not None else None
             if raw is None or (raw == "" and param.allow_empty):
                 if defaults and "default" in param.schema:
                     values[param.name] = param.schema["default"]
