@@ -14,6 +14,7 @@ from typing import Any
 from starlette._utils import is_async_callable
 from starlette.convertors import PathConvertor, StringConvertor
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope
 
@@ -69,7 +70,8 @@ class Direct:
         exchange: Any,
     ) -> None:
         """The gateway's `exchange` gives the surface, the `send` that journals, and whether the answer has begun
-        (`recorded`: that send sees every message)."""
+        (`recorded`: that send sees every message); `exchange.respond` sends a whole answer as `send` would send
+        its two messages."""
         hot, params = found
         send, surface = exchange.send, exchange.surface
         scope["endpoint"] = hot.endpoint
@@ -82,11 +84,18 @@ class Direct:
                 if exchange.recorded:
                     raise
                 response = render(surface, scope["path"], exc)
-            await response(scope, receive, send)
+            if response.background is None and type(response).__call__ is _SEND_WHOLE:
+                await exchange.respond(response.status_code, response.raw_headers, response.body)
+            else:  # a streamed or file answer, or one with a background task: sent as it sends itself
+                await response(scope, receive, send)
         except Exception:
             if not exchange.recorded:  # as Starlette's error middleware: answer 500 in the provider's format, re-raise
                 await render(surface, scope["path"], SurfaceError(500))(scope, receive, send)
             raise
+
+
+# A response that `Response.__call__` sends (its start, then its whole body): the exchange sends it as it would
+_SEND_WHOLE = Response.__call__
 
 
 class _Hot:

@@ -543,7 +543,9 @@ def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]
     if version in CUSTOM_VERSIONS and not body.get("customModelId"):
         found.append({"loc": ["body", "customModelId"], "msg": "field required", "type": "value_error.missing"})
     for key in ("style", "structure"):
-        source = ((body.get(key) or {}).get("imageReference") or {}).get("source") or {}
+        if key not in body:
+            continue
+        source = ((body[key] or {}).get("imageReference") or {}).get("source") or {}
         if isinstance(source.get("url"), str):
             problem = source_url_error(source["url"])
             if problem is not None:
