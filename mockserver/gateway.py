@@ -24,7 +24,7 @@ from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
 from .core.jobs import Outcome
 from .direct import Direct
-from .http import MAX_JSON_DEPTH, is_count, over_limit, too_deep
+from .http import MAX_DIGITS, MAX_JSON_DEPTH, too_deep
 from .http import json as json_response
 from .journal import as_dict
 from .ratelimits import RateLimiter
@@ -147,13 +147,19 @@ class Gateway:
         path: str = scope["path"]
         method: str = scope["method"]
         declared = headers.get("content-length", "")
-        if over_limit(declared, self.max_body_bytes):
+        # a declared count (as over_limit reads one): past MAX_DIGITS digits it is over any limit, and not converted
+        size = (
+            (int(declared) if len(declared) <= MAX_DIGITS else -1)
+            if declared.isdigit() and declared.isascii()
+            else None
+        )
+        if size is not None and (size < 0 or size > self.max_body_bytes):
             await self._error(surface, path, SurfaceError(413, None, "Request body is too large."), send_with_id)
             return None
         if (
             method in _BODY_METHODS
             and "json" in headers.get("content-type", "").lower()
-            and (not is_count(declared) or int(declared) <= self.max_json_bytes)
+            and (size is None or size <= self.max_json_bytes)
         ):
             message = await receive()
             if message["type"] == "http.request" and not message.get("more_body", False):

@@ -259,7 +259,7 @@ class Firefly(errors.FireflyErrorRendering):
         (415, the API gateway's 413, 400 when empty or unreadable), then its header parameters and body against the
         operation in the spec (one 422 listing every problem). Returns tenant, parameters (defaults filled in),
         body and the multipart files (None for a JSON body)."""
-        tenant = self._tenant(request)
+        tenant = tenant_of(self.ctx, request)
         settings = self.ctx.settings
         body, files = await read_request(request, settings.max_json_bytes, settings.max_body_bytes)
         op = self.operations[operation]
