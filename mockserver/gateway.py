@@ -229,27 +229,6 @@ class Gateway:
         response = render(surface, path, exc)
         await response({"type": "http", "method": "GET", "path": path, "headers": []}, _no_body, send)
 
-    def _record(self, exchange: _Exchange, status: int) -> Any:
-        """Journal the request; returns what to await before the answer may start (see `Journal.record`)."""
-        scope = exchange.scope
-        entry = (
-            self.clock.now(),  # formatted when read, not on every request
-            exchange.surface.surface,
-            scope["method"],
-            scope["path"],
-            scope.get("query_string", b""),
-            scope.get("mock.tenant") or exchange.tenant or self._tenant(exchange.headers),
-            status,
-            time.perf_counter() - exchange.started,
-            exchange.request_id,
-            exchange.body,
-            exchange.bounded,  # raw; decoded only when someone reads the journal
-        )
-        committed = self.journal.record(entry)
-        if self.access_log:
-            logs.request_line(as_dict(entry))
-        return committed
-
 
 class _Exchange:
     """One journaled request on its way through the gateway: what the journal will say about it, filled in as the
@@ -299,7 +278,24 @@ class _Exchange:
         if self.recorded:
             return None
         self.recorded = True
-        return self.gateway._record(self, status)
+        gateway, scope = self.gateway, self.scope
+        entry = (
+            gateway.clock.now(),  # formatted when read, not on every request
+            self.surface.surface,
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            scope.get("mock.tenant") or self.tenant or gateway._tenant(self.headers),
+            status,
+            time.perf_counter() - self.started,
+            self.request_id,
+            self.body,
+            self.bounded,  # raw; decoded only when someone reads the journal
+        )
+        committed = gateway.journal.record(entry)  # what to await before the answer may start
+        if gateway.access_log:
+            logs.request_line(as_dict(entry))
+        return committed
 
     async def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         """A whole answer, as `Response.__call__` sends it through `send` (a start, then the body), without the

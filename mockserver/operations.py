@@ -64,8 +64,8 @@ class Operation:
         content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
         ref = content.get("schema", {}).get("$ref", "")
         self.body_schema: str | None = ref.rsplit("/", 1)[-1] if ref.startswith("#/components/schemas/") else None
-        if self.body_schema is not None:
-            spec.validator(self.body_schema)  # compiled at start-up, not on the first request
+        # compiled at start-up, not on the first request; the quick yes is asked first, here, for every body
+        self._quick = spec.quick(self.body_schema) if self.body_schema is not None else None
         self._describe = describe_error
 
     def parameters(self, request: Request, defaults: bool = False) -> tuple[dict[str, Any], list[Problem]]:
@@ -124,6 +124,9 @@ class Operation:
 
     def body_errors(self, body: Any) -> list[Problem]:
         """The body's problems against the operation's request schema (none when it declares no JSON body)."""
+        quick = self._quick
+        if quick is not None and quick(body):
+            return []
         return self.spec.errors(self.body_schema, body) if self.body_schema is not None else []
 
 
