@@ -45,10 +45,11 @@ async def read_request(request: Request, json_limit: int, body_limit: int) -> tu
                 parsed = await read_json(request, json_limit)
         except BodyTooLarge:
             raise errors.too_large() from None
-    if parsed.empty:
-        raise errors.api(400, "empty_input_body")
-    if parsed.error is not None:
-        raise errors.api(400, "bad_request")
+    if parsed.value is None:  # a parsed document is neither empty nor broken (JSON `null` is refused later)
+        if parsed.empty:
+            raise errors.api(400, "empty_input_body")
+        if parsed.error is not None:
+            raise errors.api(400, "bad_request")
     return parsed.value, files
 
 
