@@ -8,7 +8,6 @@ or unparseable body is refused, and how, is each surface's business.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,11 +18,16 @@ from .http import read_body
 SCOPE_KEY = "mock.json"
 
 
-@dataclass(frozen=True, slots=True)
 class JsonBody:
-    raw: bytes
-    value: Any  # None when empty or not JSON
-    error: str | None  # the parser's message when the body is not JSON
+    """A body as read: one per JSON request, so a plain slotted class (a frozen dataclass sets each field through
+    `object.__setattr__`)."""
+
+    __slots__ = ("raw", "value", "error")
+
+    def __init__(self, raw: bytes, value: Any, error: str | None) -> None:
+        self.raw = raw
+        self.value = value  # None when empty or not JSON
+        self.error = error  # the parser's message when the body is not JSON
 
     @property
     def empty(self) -> bool:

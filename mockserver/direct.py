@@ -14,6 +14,7 @@ from typing import Any
 from starlette._utils import is_async_callable
 from starlette.convertors import PathConvertor, StringConvertor
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope
 
@@ -24,13 +25,21 @@ class Direct:
     def __init__(self, app: Any, mounted: list[SurfaceRoutes], hot: tuple[str, ...]) -> None:
         self.app = app
         self.routes: dict[int, list[_Hot]] = {}
+        # Per surface, the hot routes without parameters by their path, where no route before them matches that
+        # path: found by one lookup, as the router would find them by trying each route in turn
+        self.literal: dict[int, dict[str, _Hot]] = {}
         for mount in mounted:
             leading: list[_Hot] = []
+            exact: dict[str, _Hot] = {}
             for route in mount.router.routes:  # in the router's order: only its leading hot routes qualify
                 if not (isinstance(route, Route) and route.path in hot and is_async_callable(route.endpoint)):
                     break
-                leading.append(_Hot(route))
+                found = _Hot(route)
+                if not route.param_convertors and not any(h.regex.match(route.path) for h in leading):
+                    exact[route.path] = found
+                leading.append(found)
             self.routes[id(mount.surface)] = leading
+            self.literal[id(mount.surface)] = exact
 
     def find(self, scope: Scope, surface: Surface) -> tuple[_Hot, dict[str, Any]] | None:
         """The route the surface's router would pick, if it is one of its leading hot routes, and its path
@@ -38,6 +47,10 @@ class Direct:
         if scope.get("root_path"):
             return None
         path = scope["path"]
+        exact = self.literal.get(id(surface))
+        if exact is not None and path in exact:
+            hot = exact[path]
+            return (hot, {}) if scope["method"] in hot.methods else None
         for hot in self.routes.get(id(surface), ()):
             match = hot.regex.match(path)
             if match is not None:
@@ -57,7 +70,8 @@ class Direct:
         exchange: Any,
     ) -> None:
         """The gateway's `exchange` gives the surface, the `send` that journals, and whether the answer has begun
-        (`recorded`: that send sees every message)."""
+        (`recorded`: that send sees every message); `exchange.respond` sends a whole answer as `send` would send
+        its two messages."""
         hot, params = found
         send, surface = exchange.send, exchange.surface
         scope["endpoint"] = hot.endpoint
@@ -70,11 +84,18 @@ class Direct:
                 if exchange.recorded:
                     raise
                 response = render(surface, scope["path"], exc)
-            await response(scope, receive, send)
+            if response.background is None and type(response).__call__ is _SEND_WHOLE:
+                await exchange.respond(response.status_code, response.raw_headers, response.body)
+            else:  # a streamed or file answer, or one with a background task: sent as it sends itself
+                await response(scope, receive, send)
         except Exception:
             if not exchange.recorded:  # as Starlette's error middleware: answer 500 in the provider's format, re-raise
                 await render(surface, scope["path"], SurfaceError(500))(scope, receive, send)
             raise
+
+
+# A response that `Response.__call__` sends (its start, then its whole body): the exchange sends it as it would
+_SEND_WHOLE = Response.__call__
 
 
 class _Hot:

@@ -53,6 +53,9 @@ class _Compiler:
             return lambda v: True
         if not isinstance(schema, dict):
             raise Unsupported(schema)
+        fused = self._fused(schema)
+        if fused is not None:
+            return fused
         checks: list[Check] = []
         for key, value in schema.items():
             if key in _ACTIVE:
@@ -67,6 +70,57 @@ class _Compiler:
             return True
 
         return every
+
+    def _fused(self, schema: dict[str, Any]) -> Check | None:
+        """The shapes request bodies are mostly made of, as one predicate instead of one per keyword: the same
+        conjunction `compile` builds, in fewer calls (it runs for every property of every body). None for any
+        other shape."""
+        active = {key for key in schema if key in _ACTIVE}
+        kind = schema.get("type")
+        if kind == "string" and active <= {"type", "minLength", "maxLength"}:
+            shortest = _count(schema.get("minLength", 0))
+            longest = _count(schema["maxLength"]) if "maxLength" in schema else None
+            if longest is None:
+                return lambda v: type(v) is str and len(v) >= shortest
+            return lambda v: type(v) is str and shortest <= len(v) <= longest
+        if kind == "integer" and active <= {"type", "minimum", "maximum"}:
+            low: Any = schema.get("minimum")
+            high: Any = schema.get("maximum")
+            if type(low) not in (int, float) or type(high) not in (int, float):
+                return None  # an open end: left to the general case
+            return lambda v: type(v) is int and low <= v <= high
+        if kind == "object" and active <= {"type", "required", "properties", "additionalProperties"}:
+            names = schema.get("required", [])
+            props = schema.get("properties", {})
+            closed = schema.get("additionalProperties", True)
+            if (
+                not isinstance(names, list)
+                or not all(isinstance(n, str) for n in names)
+                or not isinstance(props, dict)
+                or type(closed) is not bool
+            ):
+                return None
+            required = tuple(names)
+            checks = {name: self.compile(sub) for name, sub in props.items()}
+            get = checks.get
+
+            def shaped(v: Any) -> bool:
+                if type(v) is not dict:
+                    return False
+                for name in required:
+                    if name not in v:
+                        return False
+                for name, item in v.items():  # a body names few of the properties a schema lists
+                    check = get(name)
+                    if check is None:
+                        if closed is False:
+                            return False
+                    elif not check(item):
+                        return False
+                return True
+
+            return shaped
+        return None
 
     def _keyword(self, key: str, value: Any, schema: dict[str, Any]) -> Check:
         if key == "$ref":

@@ -24,7 +24,7 @@ from .core.faults import FaultRule
 from .core.faults import Request as FaultRequest
 from .core.jobs import Outcome
 from .direct import Direct
-from .http import MAX_JSON_DEPTH, is_count, over_limit, too_deep
+from .http import MAX_DIGITS, MAX_JSON_DEPTH, too_deep
 from .http import json as json_response
 from .journal import as_dict
 from .ratelimits import RateLimiter
@@ -49,6 +49,8 @@ class Gateway:
         self.clock = ctx.world.clock
         self.journal = ctx.journal
         self.access_log = ctx.settings.access_log
+        self.max_body_bytes = ctx.settings.max_body_bytes
+        self.max_json_bytes = ctx.settings.max_json_bytes
         # request ids: unique per process (random prefix) and cheap (a counter, no syscall per request)
         self.id_prefix = os.urandom(10).hex()
         self.id_counter = itertools.count(1)
@@ -81,14 +83,23 @@ class Gateway:
         exchange = _Exchange(self, scope, surface, headers, bounded, started, request_id, send)
         try:
             if (
-                scope["method"] not in _BODY_METHODS
-                and self.limiter is None
-                and "content-length" not in headers
-                and not self.world.faults.any()
+                scope["method"] in _BODY_METHODS
+                or self.limiter is not None
+                or "content-length" in headers
+                or self.world.faults.any()
             ):
-                await self._pass(scope, receive, exchange)  # the polling fast path
+                passed = await self._handle(scope, receive, send, exchange)
+                if passed is None:
+                    return  # answered by the gateway itself
+                receive = passed
+            # else the polling fast path. Then hand the request on: straight to a hot route's endpoint when it is
+            # one, else through the app
+            direct = self.direct
+            found = direct.find(scope, surface) if direct is not None else None
+            if direct is None or found is None:
+                await self.app(scope, receive, exchange.send)
             else:
-                await self._handle(scope, receive, send, exchange)
+                await direct.serve(found, scope, receive, exchange)
         except SurfaceError as exc:  # a lost database (StoreUnavailable) met before routing
             if exchange.recorded:
                 raise
@@ -127,30 +138,43 @@ class Gateway:
             response = json_response({"error": "internal_error", "message": "Internal server error."}, 500)
             await response(scope, _no_body, send_plain)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, exchange: _Exchange) -> None:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, exchange: _Exchange) -> Receive | None:
         """Body-size refusal, the one JSON parse, faults and rate limits; `send` is the server's own (a dropped
-        connection needs it), `exchange.send` the one that adds the request id and journals."""
-        world = self.ctx.world
+        connection needs it), `exchange.send` the one that adds the request id and journals. Returns the receive
+        to hand on (one that replays a body read here), or None when the request was answered here."""
+        world = self.world
         surface, headers, send_with_id = exchange.surface, exchange.headers, exchange.send
         path: str = scope["path"]
         method: str = scope["method"]
         declared = headers.get("content-length", "")
-        if over_limit(declared, self.ctx.settings.max_body_bytes):
+        # a declared count (as over_limit reads one): past MAX_DIGITS digits it is over any limit, and not converted
+        size = (
+            (int(declared) if len(declared) <= MAX_DIGITS else -1)
+            if declared.isdigit() and declared.isascii()
+            else None
+        )
+        if size is not None and (size < 0 or size > self.max_body_bytes):
             await self._error(surface, path, SurfaceError(413, None, "Request body is too large."), send_with_id)
-            return
+            return None
         if (
             method in _BODY_METHODS
             and "json" in headers.get("content-type", "").lower()
-            and (not is_count(declared) or int(declared) <= self.ctx.settings.max_json_bytes)
+            and (size is None or size <= self.max_json_bytes)
         ):
-            body_bytes, receive = await _buffer(receive, self.ctx.settings.max_json_bytes)
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                whole: bytes = message.get("body", b"")  # the whole body in one message (the usual)
+                body_bytes: bytes | None = whole
+                receive = _Replay([whole], receive, None, True)
+            else:
+                body_bytes, receive = await _buffer(receive, self.max_json_bytes, message)
             if body_bytes is not None:
                 parsed = scope[bodies.SCOPE_KEY] = bodies.parse(body_bytes)  # the handler takes it from here
                 body = parsed.value
                 if too_deep(body):
                     deep = SurfaceError(400, "bad_request", f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
                     await self._error(surface, path, deep, send_with_id)
-                    return
+                    return None
                 exchange.body = {"_truncated": len(body_bytes)} if len(body_bytes) > JOURNAL_BODY_BYTES else body
         body = exchange.body
         faulty = world.faults.any()
@@ -160,23 +184,14 @@ class Gateway:
             prompt = body.get("prompt") if isinstance(body, dict) and isinstance(body.get("prompt"), str) else None
             fired = world.faults.fire(FaultRequest(surface.surface, method, path, exchange.tenant, prompt))
             if await self._apply(fired, scope, send, send_with_id, surface, path):
-                return
+                return None
         if self.limiter is not None:
             wait = self.limiter.check(surface, method, path, exchange.tenant or "", world.clock.now())
             if wait is not None:
                 retry = {"retry-after": str(math.ceil(wait)), "x-access-rate-limit-level": "org"}
                 await self._error(surface, path, SurfaceError(429, "rate_limited", None, retry), send_with_id)
-                return
-        await self._pass(scope, receive, exchange)
-
-    async def _pass(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
-        """Hand the request on: straight to a hot route's endpoint when it is one, else through the app."""
-        direct = self.direct
-        found = direct.find(scope, exchange.surface) if direct is not None else None
-        if direct is None or found is None:
-            await self.app(scope, receive, exchange.send)
-        else:
-            await direct.serve(found, scope, receive, exchange)
+                return None
+        return receive
 
     async def _apply(
         self, fired: list[FaultRule], scope: Scope, raw_send: Send, send: Send, surface: Surface, path: str
@@ -213,27 +228,6 @@ class Gateway:
         """A refusal the gateway makes before routing, rendered as the app renders a raised one."""
         response = render(surface, path, exc)
         await response({"type": "http", "method": "GET", "path": path, "headers": []}, _no_body, send)
-
-    def _record(self, exchange: _Exchange, status: int) -> Any:
-        """Journal the request; returns what to await before the answer may start (see `Journal.record`)."""
-        scope = exchange.scope
-        entry = (
-            self.clock.now(),  # formatted when read, not on every request
-            exchange.surface.surface,
-            scope["method"],
-            scope["path"],
-            scope.get("query_string", b""),
-            scope.get("mock.tenant") or exchange.tenant or self._tenant(exchange.headers),
-            status,
-            time.perf_counter() - exchange.started,
-            exchange.request_id,
-            exchange.body,
-            exchange.bounded,  # raw; decoded only when someone reads the journal
-        )
-        committed = self.journal.record(entry)
-        if self.access_log:
-            logs.request_line(as_dict(entry))
-        return committed
 
 
 class _Exchange:
@@ -284,7 +278,36 @@ class _Exchange:
         if self.recorded:
             return None
         self.recorded = True
-        return self.gateway._record(self, status)
+        gateway, scope = self.gateway, self.scope
+        entry = (
+            gateway.clock.now(),  # formatted when read, not on every request
+            self.surface.surface,
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b""),
+            scope.get("mock.tenant") or self.tenant or gateway._tenant(self.headers),
+            status,
+            time.perf_counter() - self.started,
+            self.request_id,
+            self.body,
+            self.bounded,  # raw; decoded only when someone reads the journal
+        )
+        committed = gateway.journal.record(entry)  # what to await before the answer may start
+        if gateway.access_log:
+            logs.request_line(as_dict(entry))
+        return committed
+
+    async def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """A whole answer, as `Response.__call__` sends it through `send` (a start, then the body), without the
+        two messages going through `send`: the same headers, journal entry and order."""
+        rid = (b"x-request-id", self.request_id.encode("latin-1", "replace"))
+        committed = self.record(status)
+        if committed is not None:  # a shared journal's group commit
+            await committed
+        downstream = self.downstream
+        await downstream({"type": "http.response.start", "status": status, "headers": [*headers, rid]})
+        self.finished = True
+        await downstream({"type": "http.response.body", "body": body})
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -300,7 +323,11 @@ class _Exchange:
         await self.downstream(message)
 
 
-_WANTED = frozenset({b"x-request-id", b"content-length", b"content-type", b"x-api-key", b"authorization"})
+# The headers the gateway reads, by their raw name (decoded once here, not per request)
+_WANTED = {
+    name: name.decode("latin-1")
+    for name in (b"x-request-id", b"content-length", b"content-type", b"x-api-key", b"authorization")
+}
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[tuple[bytes, bytes]]]:
@@ -311,7 +338,7 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], list[tuple
     for name, value in raw:
         size += len(value)
         if name in _WANTED:
-            wanted[name.decode("latin-1")] = value.decode("latin-1")
+            wanted[_WANTED[name]] = value.decode("latin-1")
     return wanted, (raw if size <= 8192 else [(k[:128], v[:512]) for k, v in raw])
 
 
@@ -336,38 +363,47 @@ def _seconds(value: float) -> str:
     return str(max(0, math.ceil(value)))
 
 
-async def _buffer(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
-    """Read a JSON body up to `limit` bytes and hand the app a receive that replays it. Past the limit the
-    chunks read so far are replayed followed by the rest of the stream, so the handler refuses it itself."""
+async def _buffer(receive: Receive, limit: int, message: Message) -> tuple[bytes | None, Receive]:
+    """Read a JSON body (its first message already received) up to `limit` bytes and hand the app a receive that
+    replays it. Past the limit the chunks read so far are replayed followed by the rest of the stream, so the
+    handler refuses it itself."""
     chunks: list[bytes] = []
     size = 0
-    more = True
-    while more:
-        message = await receive()
+    while True:
         if message["type"] != "http.request":
-            return None, _replay(chunks, receive, message)
+            return None, _Replay(chunks, receive, message)
         chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)
-        more = message.get("more_body", False)
-        if size > limit and more:
-            return None, _replay(chunks, receive, None)
+        if not message.get("more_body", False):
+            break
+        if size > limit:
+            return None, _Replay(chunks, receive, None)
+        message = await receive()
     data = b"".join(chunks)
-    return data, _replay([data], receive, None, done=True)
+    return data, _Replay([data], receive, None, True)
 
 
-def _replay(chunks: list[bytes], receive: Receive, pending: Message | None, done: bool = False) -> Receive:
-    queue = list(chunks)
+class _Replay:
+    """A receive that gives the chunks read already, then `pending` (a message read past them), then the rest of
+    the stream (unless the chunks were all of it)."""
 
-    async def replay() -> Message:
+    __slots__ = ("queue", "receive", "pending", "done")
+
+    def __init__(self, chunks: list[bytes], receive: Receive, pending: Message | None, done: bool = False) -> None:
+        self.queue = chunks
+        self.receive = receive
+        self.pending = pending
+        self.done = done
+
+    async def __call__(self) -> Message:
+        queue = self.queue
         if queue:
             chunk = queue.pop(0)
-            return {"type": "http.request", "body": chunk, "more_body": bool(queue) or not done}
-        if pending is not None:
-            return pending
-        return await receive()
-
-    return replay
+            return {"type": "http.request", "body": chunk, "more_body": bool(queue) or not self.done}
+        if self.pending is not None:
+            return self.pending
+        return await self.receive()
 
 
 async def _no_body() -> Message:

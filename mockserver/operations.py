@@ -60,11 +60,12 @@ class Operation:
                 key = param["name"].lower().encode("latin-1")
                 self.params.append(Param(param["name"], param["in"], schema, validator, empty, strings, simple, key))
         self._query = any(p.where == "query" for p in self.params)
+        self._header_keys = frozenset(p.key for p in self.params if p.where == "header")
         content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
         ref = content.get("schema", {}).get("$ref", "")
         self.body_schema: str | None = ref.rsplit("/", 1)[-1] if ref.startswith("#/components/schemas/") else None
-        if self.body_schema is not None:
-            spec.validator(self.body_schema)  # compiled at start-up, not on the first request
+        # compiled at start-up, not on the first request; the quick yes is asked first, here, for every body
+        self._quick = spec.quick(self.body_schema) if self.body_schema is not None else None
         self._describe = describe_error
 
     def parameters(self, request: Request, defaults: bool = False) -> tuple[dict[str, Any], list[Problem]]:
@@ -73,12 +74,19 @@ class Operation:
         values: dict[str, Any] = {}
         problems: list[Problem] = []
         query = request.query_params if self._query else None
-        headers = request.scope["headers"]
+        # One pass over the raw headers for every declared header parameter: as Starlette's Headers.get, the first
+        # header of each name counts
+        sent: dict[bytes, bytes] = {}
+        wanted = self._header_keys
+        for key, value in request.scope["headers"]:
+            if key in wanted and key not in sent:
+                sent[key] = value
         for param in self.params:
             if query is not None and param.where == "query":
                 raw = query.get(param.name)
-            else:  # as Starlette's Headers.get: the first header of that name
-                raw = next((v.decode("latin-1") for k, v in headers if k == param.key), None)
+            else:
+                value_bytes = sent.get(param.key)
+                raw = value_bytes.decode("latin-1") if value_bytes is not None else None
             if raw is None or (raw == "" and param.allow_empty):
                 if defaults and "default" in param.schema:
                     values[param.name] = param.schema["default"]
@@ -116,6 +124,9 @@ class Operation:
 
     def body_errors(self, body: Any) -> list[Problem]:
         """The body's problems against the operation's request schema (none when it declares no JSON body)."""
+        quick = self._quick
+        if quick is not None and quick(body):
+            return []
         return self.spec.errors(self.body_schema, body) if self.body_schema is not None else []
 
 

@@ -60,6 +60,11 @@ class Spec:
             self._quick[schema_name] = compile_schema(self.doc["components"]["schemas"][schema_name], self.doc, FORMATS)
         return found
 
+    def quick(self, schema_name: str) -> Check | None:
+        """The schema's quick yes (`fastcheck`), or None when it has none: True only for instances it accepts."""
+        self.validator(schema_name)
+        return self._quick[schema_name]
+
     def errors(self, schema_name: str, instance: Any) -> list[dict[str, Any]]:
         """The violations, as pydantic-v1-style error dicts with `loc` starting at "body": at most MAX_ERRORS of
         them, so a body with 200,000 bad items costs no more than one with a few."""

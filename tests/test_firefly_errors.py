@@ -78,6 +78,18 @@ def test_missing_or_mismatched_api_key(firefly_mock, auth):
         assert r.status_code == 403 and r.json() == KEY_INVALID
 
 
+def test_the_first_credential_header_of_each_name_counts(firefly_mock, auth):
+    """As Starlette's `Headers.get` reads them: a second `Authorization` or `x-api-key` changes nothing."""
+    path, body = "/v3/images/generate-async", {"prompt": "x"}
+    good, bad = ("authorization", auth["authorization"]), ("authorization", "Bearer not-a-token")
+    key, other = ("x-api-key", auth["x-api-key"]), ("x-api-key", "other-client-id")
+    assert firefly_mock.http.post(path, json=body, headers=[good, bad, key, other]).status_code == 202
+    r = firefly_mock.http.post(path, json=body, headers=[bad, good, key])
+    assert r.status_code == 401 and r.json() == TOKEN_INVALID
+    r = firefly_mock.http.post(path, json=body, headers=[good, other, key])
+    assert r.status_code == 403 and r.json() == KEY_INVALID
+
+
 # --- custom models --------------------------------------------------------------------------------------------
 
 

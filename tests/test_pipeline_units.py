@@ -131,6 +131,50 @@ def test_firefly_header_enums_come_from_the_spec() -> None:
     assert problems[0]["msg"].startswith("value is not a valid enumeration member; permitted: 'image3', ")
 
 
+def test_the_first_header_of_a_name_is_the_parameter_as_starlette_reads_it() -> None:
+    op = operations(specs.load(SPECS, "firefly-v3.yaml"))["generateImagesV3Async"]
+    raw = [(b"x-model-version", b"image4_ultra"), (b"x-model-version", b"image9"), (b"x-mock-profile", b"")]
+    values, problems = op.parameters(_request(scope={"headers": raw}), defaults=True)
+    assert values["x-model-version"] == "image4_ultra" and values["x-accept-mimetype"] == "image/jpeg"
+    assert [p["loc"] for p in problems] == [["header", "x-mock-profile"]]  # an empty value is still a value
+
+
+def test_whole_numbers_copies_only_a_body_that_has_one_to_make_whole() -> None:
+    plain = {"prompt": "x", "numVariations": 2, "size": {"width": 1024, "height": 1024}, "style": {"strength": 5}}
+    assert firefly.whole_numbers(plain) is plain
+    floats = {**plain, "numVariations": 2.0, "seeds": [1.0, 2], "size": {"width": 1024.0, "height": 1024}}
+    floats["structure"] = {"strength": 3.0, "imageReference": {}}
+    made = firefly.whole_numbers(floats)
+    assert made == {
+        **floats,
+        "numVariations": 2,
+        "seeds": [1, 2],
+        "size": {"width": 1024, "height": 1024},
+        "structure": {"strength": 3, "imageReference": {}},
+    }
+    assert [type(v) for v in (made["numVariations"], *made["seeds"], made["size"]["width"])] == [int, int, int, int]
+    assert type(made["structure"]["strength"]) is int and list(made) == list(floats)
+    assert floats["numVariations"] == 2.0 and type(floats["numVariations"]) is float  # the body itself is kept
+
+
+def test_json_depth_is_counted_for_flat_and_nested_bodies() -> None:
+    from mockserver.http import too_deep
+
+    assert not too_deep({"a": 1, "b": "x"}) and too_deep({"a": 1}, limit=0) and not too_deep({}, limit=1)
+    nested: Any = 1
+    for _ in range(64):
+        nested = {"a": nested}
+    assert not too_deep(nested) and too_deep({"a": nested}) and too_deep({"x": 1, "a": [nested]})
+
+
+def test_the_instant_plan_is_the_one_plan_for_makes() -> None:
+    from mockserver.core.ids import Ids
+    from mockserver.core.profiles import plan_for
+    from mockserver.core.world import INSTANT
+
+    assert plan_for("instant", "generate", Ids(1)) == INSTANT
+
+
 def test_query_parameters_are_typed_and_checked_from_the_spec() -> None:
     op = operations(specs.load(SPECS, "scenario.yaml"))["listJobs"]
     values, problems = op.parameters(_request("pageSize=10&createdAfter=2025-01-01T00:00:00Z&unknown=1"))

@@ -15,11 +15,13 @@ from .assets import Assets, Signer
 from .clock import Clock, ClockState
 from .faults import Faults
 from .ids import Ids
-from .jobs import Job, Jobs
+from .jobs import Job, Jobs, Plan
 from .profiles import plan_for
 from .registry import Model, Registry
 from .tenants import Client, Tenants
 from .trainings import TrainingState
+
+INSTANT = Plan(0.0, 0.0)  # what plan_for("instant", ...) makes, shared (plans are read, never changed)
 
 # A seeder loads fixture objects: every tenant's (tenant None) or only one tenant's (a per-tenant reset).
 Seeder = Callable[["World", Fixtures, "str | None"], None]
@@ -187,4 +189,7 @@ class World:
         self.set_profile(profile)
 
     def plan(self, work: str, profile: str | None = None) -> Any:
-        return plan_for(profile or self.profile, work, self.ids, self.fixtures.timing)
+        chosen = profile or self.profile
+        if chosen == "instant":
+            return INSTANT  # plan_for's instant plan draws nothing and is never changed: one for every job
+        return plan_for(chosen, work, self.ids, self.fixtures.timing)

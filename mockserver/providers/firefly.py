@@ -259,7 +259,7 @@ class Firefly(errors.FireflyErrorRendering):
         (415, the API gateway's 413, 400 when empty or unreadable), then its header parameters and body against the
         operation in the spec (one 422 listing every problem). Returns tenant, parameters (defaults filled in),
         body and the multipart files (None for a JSON body)."""
-        tenant = self._tenant(request)
+        tenant = tenant_of(self.ctx, request)
         settings = self.ctx.settings
         body, files = await read_request(request, settings.max_json_bytes, settings.max_body_bytes)
         op = self.operations[operation]
@@ -291,7 +291,9 @@ class Firefly(errors.FireflyErrorRendering):
 
     def _unknown_uploads(self, tenant: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         """A reference image's `uploadId` must name a live upload of the caller (`POST /v2/storage/image`)."""
-        found = []
+        found: list[dict[str, Any]] = []
+        if "style" not in body and "structure" not in body:
+            return found
         for path in REFERENCE_SOURCES:
             source = ((body.get(path[0]) or {}).get(path[1]) or {}).get(path[2]) or {}
             upload_id = source.get("uploadId")
@@ -478,23 +480,28 @@ def accepts_json(accept: str | None) -> bool:
 
 
 def whole_numbers(body: dict[str, Any]) -> dict[str, Any]:
-    """JSON Schema counts 2.0 as an integer, and Firefly (pydantic) accepts it as 2: make such numbers ints."""
+    """JSON Schema counts 2.0 as an integer, and Firefly (pydantic) accepts it as 2: make such numbers ints (in a
+    copy; a body without any, the usual one, is returned as it is)."""
 
     def whole(value: Any) -> Any:
         return int(value) if isinstance(value, float) else value
 
-    body = dict(body)
+    changed: dict[str, Any] = {}
     for key in ("numVariations", "visualIntensity"):
-        if key in body:
-            body[key] = whole(body[key])
-    if "seeds" in body:
-        body["seeds"] = [whole(v) for v in body["seeds"]]
-    if "size" in body:
-        body["size"] = {**body["size"], "width": whole(body["size"]["width"]), "height": whole(body["size"]["height"])}
+        if isinstance(body.get(key), float):
+            changed[key] = int(body[key])
+    if "seeds" in body and any(isinstance(v, float) for v in body["seeds"]):
+        changed["seeds"] = [whole(v) for v in body["seeds"]]
+    if "size" in body and (isinstance(body["size"]["width"], float) or isinstance(body["size"]["height"], float)):
+        changed["size"] = {
+            **body["size"],
+            "width": whole(body["size"]["width"]),
+            "height": whole(body["size"]["height"]),
+        }
     for key in ("style", "structure"):
-        if isinstance(body.get(key), dict) and "strength" in body[key]:
-            body[key] = {**body[key], "strength": whole(body[key]["strength"])}
-    return body
+        if isinstance(body.get(key), dict) and isinstance(body[key].get("strength"), float):
+            changed[key] = {**body[key], "strength": int(body[key]["strength"])}
+    return {**body, **changed} if changed else body
 
 
 def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]:
@@ -536,7 +543,9 @@ def _semantic_errors(body: dict[str, Any], version: str) -> list[dict[str, Any]]
     if version in CUSTOM_VERSIONS and not body.get("customModelId"):
         found.append({"loc": ["body", "customModelId"], "msg": "field required", "type": "value_error.missing"})
     for key in ("style", "structure"):
-        source = ((body.get(key) or {}).get("imageReference") or {}).get("source") or {}
+        if key not in body:
+            continue
+        source = ((body[key] or {}).get("imageReference") or {}).get("source") or {}
         if isinstance(source.get("url"), str):
             problem = source_url_error(source["url"])
             if problem is not None:

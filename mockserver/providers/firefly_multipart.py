@@ -14,10 +14,10 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from ..bodies import JsonBody, parse, read_json
+from ..bodies import SCOPE_KEY, JsonBody, parse, read_json
 from ..core.assets import Asset
 from ..core.uploads import Full, Uploads
-from ..http import BodyTooLarge, is_json_type, read_body
+from ..http import BodyTooLarge, header, is_json_type, read_body
 from ..uploads import UploadRefused
 from ..uploads import check_image as check_bytes
 from . import firefly_errors as errors
@@ -30,22 +30,26 @@ Files = list[tuple[str, bytes]]  # (declared content type, bytes)
 async def read_request(request: Request, json_limit: int, body_limit: int) -> tuple[Any, Files | None]:
     """The request (parsed JSON) and, for a multipart body, its image files (None for a JSON body); refusals as
     Firefly words them: 415, the API gateway's 413, 400 when empty or unreadable."""
-    content_type = request.headers.get("content-type", "")
-    multipart = content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
-    if not multipart and not is_json_type(content_type):
+    content_type = header(request, b"content-type")
+    main = content_type.split(";", 1)[0].strip().lower()
+    multipart = main == "multipart/form-data"
+    if not multipart and not is_json_type(main):
         raise errors.api(415, "invalid_content_type", "Content type must be application/json or multipart/form-data.")
     files: Files | None = None
-    try:
-        if multipart:
-            parsed, files = await _form(request, await read_body(request, body_limit))
-        else:
-            parsed = await read_json(request, json_limit)
-    except BodyTooLarge:
-        raise errors.too_large() from None
-    if parsed.empty:
-        raise errors.api(400, "empty_input_body")
-    if parsed.error is not None:
-        raise errors.api(400, "bad_request")
+    parsed: JsonBody | None = None if multipart else request.scope.get(SCOPE_KEY)  # the gateway's parse
+    if parsed is None:
+        try:
+            if multipart:
+                parsed, files = await _form(request, await read_body(request, body_limit))
+            else:
+                parsed = await read_json(request, json_limit)
+        except BodyTooLarge:
+            raise errors.too_large() from None
+    if parsed.value is None:  # a parsed document is neither empty nor broken (JSON `null` is refused later)
+        if parsed.empty:
+            raise errors.api(400, "empty_input_body")
+        if parsed.error is not None:
+            raise errors.api(400, "bad_request")
     return parsed.value, files
 
 

@@ -112,8 +112,16 @@ def uploads(ctx: Context) -> Uploads:
 def tenant_of(ctx: Context, request: Request) -> str:
     """The caller's tenant from `Authorization: Bearer` and `x-api-key`, as Adobe's gateway checks them on every
     Firefly route: a bad token is 401, then a bad key 403 (raised)."""
+    auth = api_key = None
+    for key, value in request.scope["headers"]:  # both headers in one pass (the first of each name, as header())
+        if key == b"authorization":
+            if auth is None:
+                auth = value.decode("latin-1")
+        elif key == b"x-api-key" and api_key is None:
+            api_key = value.decode("latin-1")
+    token = auth[7:].strip() if auth is not None and auth[:7].lower() == "bearer " else ""  # as bearer()
     try:
-        tenant = ctx.world.tenants.check_token(bearer(request), header(request, b"x-api-key"))
+        tenant = ctx.world.tenants.check_token(token, api_key or "")
     except CredentialError as exc:
         raise errors.invalid_token() if exc.reason == "bad_token" else errors.invalid_api_key() from None
     request.scope["mock.tenant"] = tenant
