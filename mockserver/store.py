@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from itertools import islice
 from typing import Any, Protocol
 
 from .surface import SurfaceError
@@ -50,6 +51,7 @@ class Store(Protocol):
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None: ...
     def delete(self, kind: str, key: str) -> None: ...
     def items(self, kind: str, tenant: str | None = None) -> list[Any]: ...
+    def oldest(self, kind: str, n: int) -> list[Any]: ...
     def clear(self, tenant: str | None = None) -> None: ...
     def count(self, kind: str, tenant: str | None = None) -> int: ...
     def transaction(self) -> Any: ...
@@ -160,6 +162,10 @@ class MemoryStore:
             return list(table.values())
         keys = self._by_tenant.get(kind, {}).get(tenant, {})
         return [table[k] for k in keys]
+
+    def oldest(self, kind: str, n: int) -> list[Any]:
+        """The kind's first `n` objects in insertion order (eviction's candidates), without listing the kind."""
+        return list(islice(self._objects.get(kind, {}).values(), n))
 
     def count(self, kind: str, tenant: str | None = None) -> int:
         if tenant is not None:

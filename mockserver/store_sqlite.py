@@ -242,6 +242,14 @@ class SqliteStore:
                 ).fetchall()
         return [_decode(kind, r[0]) for r in rows]
 
+    def oldest(self, kind: str, n: int) -> list[Any]:
+        """The kind's first `n` objects by rowid (insertion order): eviction's candidates. A scan of the table in
+        rowid order that stops at the n-th match: the indexes would find every object of the kind and sort them."""
+        with self._lock:
+            query = "SELECT data FROM objects NOT INDEXED WHERE kind=? ORDER BY rowid LIMIT ?"
+            rows = self.db.execute(query, (kind, n)).fetchall()
+        return [_decode(kind, r[0]) for r in rows]
+
     def count(self, kind: str, tenant: str | None = None) -> int:
         with self._lock:
             if tenant is not None:

@@ -77,6 +77,15 @@ def test_put_get_items_count_delete(store):
     assert store.get("blob", "blob-A") == bytes([1, 2, 3])
 
 
+def test_oldest_are_the_first_put_of_their_kind(store):
+    fill(store)
+    assert [t.value for t in store.oldest("token", 2)] == ["A0", "A1"]  # across tenants, in insertion order
+    store.delete("token", "A0")
+    assert [t.value for t in store.oldest("token", 3)] == ["A1", "A2", "B0"]
+    assert [t.value for t in store.oldest("token", 10)] == ["A1", "A2", "B0", "B1", "B2"]
+    assert store.oldest("nothing", 3) == []
+
+
 def test_full_reset_forgets_everything_but_kept_meta(store):
     fill(store)
     store.next_counter("ids")
