@@ -41,17 +41,23 @@ CREATE INDEX IF NOT EXISTS objects_by_tenant ON objects (kind, tenant);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
-# Objects per kind, kept by triggers: counting jobs on every generate (the max_jobs check) was a scan of the
-# index, slower with every job. REPLACE fires the delete trigger only with recursive_triggers on (every
-# connection sets it); a file from before the triggers is counted once when they are made.
-_COUNTED = (
-    """CREATE TRIGGER objects_counted_in AFTER INSERT ON objects BEGIN
-         INSERT INTO counts (kind, n) VALUES (new.kind, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1; END""",
-    """CREATE TRIGGER objects_counted_out AFTER DELETE ON objects BEGIN
-         UPDATE counts SET n = n - 1 WHERE kind = old.kind; END""",
-    "DELETE FROM counts",
-    "INSERT INTO counts (kind, n) SELECT kind, COUNT(*) FROM objects GROUP BY kind",
+# Objects per kind: counting jobs on every generate (the max_jobs check) was a scan of the index, slower with every
+# job. The store keeps the `counts` table itself: each put knows whether it added an object (a plain INSERT that
+# did not collide) and each delete whether it removed one, and a transaction's changes to the counts are written
+# once, just before its commit. (Triggers did this before; they were a fifth of the SQLite work of a generate.)
+# A file whose counts were not kept so (`user_version` below COUNTED: from before the counts, or kept by the
+# triggers) is counted once when opened.
+COUNTED = 1
+_COUNT_ALL = ("DELETE FROM counts", "INSERT INTO counts (kind, n) SELECT kind, COUNT(*) FROM objects GROUP BY kind")
+_RECOUNT = (
+    "DROP TRIGGER IF EXISTS objects_counted_in",
+    "DROP TRIGGER IF EXISTS objects_counted_out",
+    *_COUNT_ALL,
+    f"PRAGMA user_version={COUNTED}",
 )
+_INSERT = "INSERT INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)"
+_REPLACE = "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)"
+_ADD_COUNTS = "INSERT INTO counts (kind, n) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET n = n + excluded.n"
 
 
 # Copying the WAL back into the database file (a checkpoint) fsyncs both: done inline by the connection whose commit
@@ -91,7 +97,6 @@ class SqliteStore:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA recursive_triggers=ON")
         self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         self.db.executescript(_SCHEMA)
         self._depth = 0
@@ -109,6 +114,8 @@ class SqliteStore:
         # Counters drawn inside the open group transaction (it holds the write lock, so no other worker can draw):
         # counted here, written once before its commit (or before anything reads or rewrites meta).
         self._counters: dict[str, int] = {}
+        # Objects added (or removed) per kind inside the open transaction, not yet in `counts`: written with it.
+        self._counted: dict[str, int] = {}
         self.journal_db = sqlite3.connect(
             str(Path(folder) / "journal.db"), isolation_level=None, check_same_thread=False, timeout=30
         )
@@ -120,8 +127,10 @@ class SqliteStore:
         self._checkpointer = _Checkpointer(self, [self.path, str(Path(folder) / "journal.db")])
         self.db.execute("BEGIN IMMEDIATE")  # its own transaction, never a group: opening a store commits at once
         try:
-            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='objects_counted_in'").fetchone():
-                for statement in _COUNTED:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            triggers = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='trigger'").fetchone()
+            if version < COUNTED or triggers:  # the triggers: an older version opened it since
+                for statement in _RECOUNT:
                     self.db.execute(statement)
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -178,11 +187,13 @@ class SqliteStore:
             failure: BaseException | None = None
             try:
                 self._write_counters()
+                self._write_counts()
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:  # disk full, I/O error: the round's writes are lost, so are its answers
                 log.exception("mockserver: a group commit of the store failed; its requests fail")
                 failure = exc
                 self._counters.clear()
+                self._counted.clear()
                 self._changed()
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
@@ -210,27 +221,54 @@ class SqliteStore:
             self._checkpointer.wake()
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
+        """INSERT OR REPLACE (a replaced object moves to the end of the insertion order), as a plain INSERT first
+        unless the cache holds the object (then it is there: the write lock is held, so the cache is exact): an
+        INSERT that does not collide added an object, which the kind's count must know."""
         with self._lock:
-            if not self._depth:
-                self._join()
+            if not self._depth and not self._join():
+                with self.transaction():  # off the loop: its own transaction, its count change included
+                    self.put(kind, key, obj, tenant)
+                return
             self._writes += 1
-            self._cache.pop((kind, key), None)
-            self._cache.pop(("#count", kind), None)
             self._wrote()
-            self.db.execute(
-                "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)",
-                (kind, key, tenant, _encode(kind, obj)),
-            )
+            row = (kind, key, tenant, _encode(kind, obj))
+            if self._cache.pop((kind, key), None) is not None:
+                self.db.execute(_REPLACE, row)
+                return
+            try:
+                self.db.execute(_INSERT, row)
+            except sqlite3.IntegrityError:  # there already (not cached): replaced, the count stays
+                self.db.execute(_REPLACE, row)
+                return
+            self._count(kind, 1)
 
     def delete(self, kind: str, key: str) -> None:
         with self._lock:
-            if not self._depth:
-                self._join()
+            if not self._depth and not self._join():
+                with self.transaction():
+                    self.delete(kind, key)
+                return
             self._writes += 1
             self._cache.pop((kind, key), None)
-            self._cache.pop(("#count", kind), None)
             self._wrote()
-            self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key))
+            if self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key)).rowcount:
+                self._count(kind, -1)
+
+    def _count(self, kind: str, change: int) -> None:
+        """An object added to (or removed from) a kind inside the open transaction (lock held): kept here until
+        its commit, and in the cached count, which stays exact."""
+        counted = self._counted
+        counted[kind] = counted.get(kind, 0) + change
+        cache = self._cache
+        found = cache.get(("#count", kind))
+        if found is not None:
+            cache[("#count", kind)] = found + change
+
+    def _write_counts(self) -> None:
+        """The open transaction's changes to the counts, written just before its commit."""
+        if self._counted:
+            counted, self._counted = self._counted, {}
+            self.db.executemany(_ADD_COUNTS, [item for item in counted.items() if item[1]])
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
         with self._lock:
@@ -262,7 +300,7 @@ class SqliteStore:
             if found is not None:
                 return found
             row = self.db.execute("SELECT n FROM counts WHERE kind=?", (kind,)).fetchone()
-            cache[("#count", kind)] = n = row[0] if row else 0
+            cache[("#count", kind)] = n = (row[0] if row else 0) + self._counted.get(kind, 0)
             return n
 
     def clear(self, tenant: str | None = None) -> None:
@@ -270,11 +308,15 @@ class SqliteStore:
             if self._counters:
                 self._write_counters()
             self._changed()
+            self._counted = {}  # counted afresh below: what this transaction added is in the recount
             if tenant is None:
                 self.db.execute("DELETE FROM objects")
+                self.db.execute("DELETE FROM counts")
                 self.db.execute("DELETE FROM meta WHERE substr(name, 1, ?) != ?", (len(KEEP_PREFIX), KEEP_PREFIX))
             else:
                 self.db.execute("DELETE FROM objects WHERE tenant=?", (tenant,))
+                for statement in _COUNT_ALL:
+                    self.db.execute(statement)
 
     def dump(self) -> list[tuple[str, str, str, Any]]:
         with self._lock:
@@ -288,6 +330,7 @@ class SqliteStore:
             grouped = outer and self._join()
             if grouped:
                 counters = dict(self._counters) if self._counters else None
+                counted = dict(self._counted) if self._counted else None
                 self.db.execute("SAVEPOINT request")
             elif outer:
                 self.db.execute("BEGIN IMMEDIATE")
@@ -301,14 +344,20 @@ class SqliteStore:
                     self._changed()  # objects changed in place before the failure are read afresh
                     if grouped:  # only this request's writes: the rest of the round's group stands
                         self._counters = counters or {}
+                        self._counted = counted or {}
                         self.db.execute("ROLLBACK TO request")
                         self.db.execute("RELEASE request")
                     else:
+                        self._counted = {}
                         self.db.execute("ROLLBACK")
                 raise
             self._depth -= 1
             if outer:
-                self.db.execute("RELEASE request" if grouped else "COMMIT")
+                if grouped:
+                    self.db.execute("RELEASE request")
+                else:
+                    self._write_counts()
+                    self.db.execute("COMMIT")
 
     # --- small shared values: clock, profile, counters ------------------------------------------------------
 

@@ -255,7 +255,7 @@ def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path: Path) ->
         store.put("blob", f"b{i}", b"x", "t")
     store.close()
     db = sqlite3.connect(str(tmp_path / "mockserver.db"))
-    db.executescript("DROP TRIGGER objects_counted_in; DROP TRIGGER objects_counted_out; DELETE FROM counts;")
+    db.executescript("DROP TABLE counts; PRAGMA user_version=0;")
     db.close()
     reopened = SqliteStore(str(tmp_path))
     try:
@@ -264,6 +264,42 @@ def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path: Path) ->
         assert reopened.count("blob") == 4
     finally:
         reopened.close()
+
+
+def test_a_file_whose_counts_triggers_kept_is_counted_by_the_store_from_then_on(tmp_path: Path) -> None:
+    """Before, triggers kept the counts (and an older version opening a file makes them again): they go, once."""
+    import sqlite3
+
+    store = SqliteStore(str(tmp_path))
+    for i in range(3):
+        store.put("blob", f"b{i}", b"x", "t")
+    store.close()
+    db = sqlite3.connect(str(tmp_path / "mockserver.db"))
+    db.executescript(
+        """CREATE TRIGGER objects_counted_in AFTER INSERT ON objects BEGIN
+             INSERT INTO counts (kind, n) VALUES (new.kind, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1; END;
+           CREATE TRIGGER objects_counted_out AFTER DELETE ON objects BEGIN
+             UPDATE counts SET n = n - 1 WHERE kind = old.kind; END;
+           INSERT INTO objects VALUES ('blob', 'b3', 't', x'00');"""
+    )
+    db.close()
+    for again in range(2):
+        reopened = SqliteStore(str(tmp_path))
+        try:
+            assert reopened.count("blob") == len(reopened.items("blob"))
+            reopened.put("blob", f"new{again}", b"x", "t")
+            reopened.put("blob", "b0", b"y", "t")  # replaced: not counted again
+            reopened.delete("blob", "b1")
+            reopened.delete("blob", "b1")
+            assert reopened.count("blob") == len(reopened.items("blob"))
+        finally:
+            reopened.close()
+    assert (
+        sqlite3.connect(str(tmp_path / "mockserver.db"))
+        .execute("SELECT * FROM sqlite_master WHERE type='trigger'")
+        .fetchall()
+        == []
+    )
 
 
 class _Limited:
@@ -405,11 +441,14 @@ def test_sqlite_writes_of_one_round_share_a_commit_and_a_refusal_rolls_back_only
             with store.transaction():
                 store.put("token", "kept", token("kept", "A"), "A")
                 assert store.next_counter("ids") == 1
+            assert store.count("token") == 1
             with pytest.raises(RuntimeError), store.transaction():
                 store.put("token", "refused", token("refused", "A"), "A")
                 assert store.next_counter("ids") == 2
+                assert store.count("token") == 2
                 raise RuntimeError("a refusal inside the request's transaction")
             assert store.next_counter("ids") == 2  # the refused request's draw was rolled back with it
+            assert store.count("token") == 1  # and its object with the count of it
             store.put("token", "autocommit", token("autocommit", "A"), "A")  # outside a transaction: joins too
             settled = store.settled()
             assert settled is not None
