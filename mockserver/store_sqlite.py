@@ -20,8 +20,7 @@ import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +115,10 @@ class SqliteStore:
         self._counters: dict[str, int] = {}
         # Objects added (or removed) per kind inside the open transaction, not yet in `counts`: written with it.
         self._counted: dict[str, int] = {}
+        self._transaction = _Transaction(self)
+        # The outermost open transaction: a savepoint in the group (else its own), and what its rollback restores
+        self._grouped = False
+        self._saved: tuple[dict[str, int] | None, dict[str, int] | None] = (None, None)
         self.journal_db = sqlite3.connect(
             str(Path(folder) / "journal.db"), isolation_level=None, check_same_thread=False, timeout=30
         )
@@ -323,41 +326,10 @@ class SqliteStore:
             rows = self.db.execute("SELECT kind, key, tenant, data FROM objects ORDER BY rowid").fetchall()
         return [(kind, key, tenant, _decode(kind, data)) for kind, key, tenant, data in rows]
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock:
-            outer = self._depth == 0
-            grouped = outer and self._join()
-            if grouped:
-                counters = dict(self._counters) if self._counters else None
-                counted = dict(self._counted) if self._counted else None
-                self.db.execute("SAVEPOINT request")
-            elif outer:
-                self.db.execute("BEGIN IMMEDIATE")
-                self._check_version()  # the write lock is held from here: the last check until the commit
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if outer:
-                    self._changed()  # objects changed in place before the failure are read afresh
-                    if grouped:  # only this request's writes: the rest of the round's group stands
-                        self._counters = counters or {}
-                        self._counted = counted or {}
-                        self.db.execute("ROLLBACK TO request")
-                        self.db.execute("RELEASE request")
-                    else:
-                        self._counted = {}
-                        self.db.execute("ROLLBACK")
-                raise
-            self._depth -= 1
-            if outer:
-                if grouped:
-                    self.db.execute("RELEASE request")
-                else:
-                    self._write_counts()
-                    self.db.execute("COMMIT")
+    def transaction(self) -> _Transaction:
+        """A read-modify-write under the write lock: on the event loop a savepoint in this round's group
+        transaction (a refusal rolls back only its own writes), off it a transaction of its own."""
+        return self._transaction
 
     # --- small shared values: clock, profile, counters ------------------------------------------------------
 
@@ -500,6 +472,64 @@ class SqliteStore:
         with self._lock, self._journal_lock:
             self.db.close()
             self.journal_db.close()
+
+
+class _Transaction:
+    """`SqliteStore.transaction()`: one reusable context manager per store (the outermost transaction's state is
+    the store's: the lock is held from its start to its end), cheaper than a generator-based one on every request."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._lock.acquire()
+        try:
+            if store._depth:
+                store._depth += 1
+                return
+            grouped = store._grouped = store._join()
+            if grouped:
+                store._saved = (
+                    dict(store._counters) if store._counters else None,
+                    dict(store._counted) if store._counted else None,
+                )
+                store.db.execute("SAVEPOINT request")
+            else:
+                store.db.execute("BEGIN IMMEDIATE")
+                store._check_version()  # the write lock is held from here: the last check until the commit
+            store._depth = 1
+        except BaseException:
+            store._lock.release()
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        store = self.store
+        try:
+            store._depth -= 1
+            if store._depth:
+                return
+            db, saved, store._saved = store.db, store._saved, (None, None)
+            if kind is None:
+                if store._grouped:
+                    db.execute("RELEASE request")
+                else:
+                    store._write_counts()
+                    db.execute("COMMIT")
+                return
+            store._changed()  # objects changed in place before the failure are read afresh
+            if store._grouped:  # only this request's writes: the rest of the round's group stands
+                counters, counted = saved
+                store._counters, store._counted = counters or {}, counted or {}
+                db.execute("ROLLBACK TO request")
+                db.execute("RELEASE request")
+            else:
+                store._counted = {}
+                db.execute("ROLLBACK")
+        finally:
+            store._lock.release()
 
 
 class _Checkpointer:

@@ -149,6 +149,20 @@ def test_rollback_undoes_every_change(store, opener):
     assert [t.value for t in store.items("token", "A")] == ["A0", "A1", "A2"]
 
 
+def test_a_nested_transaction_is_part_of_the_outermost(store):
+    with pytest.raises(RuntimeError), store.transaction():
+        with store.transaction():
+            store.put("token", "inner", token("inner", "A"), "A")
+        store.put("token", "outer", token("outer", "A"), "A")
+        raise RuntimeError
+    assert store.get("token", "inner") is None and store.count("token") == 0
+    with store.transaction():
+        with store.transaction():
+            store.put("token", "inner", token("inner", "A"), "A")
+        store.put("token", "outer", token("outer", "A"), "A")
+    assert [t.value for t in store.items("token")] == ["inner", "outer"] and store.count("token") == 2
+
+
 def test_counters_never_repeat_across_workers(opener):
     handles = [opener() for _ in range(4)]
     seen: list[int] = []
