@@ -7,7 +7,10 @@ another store (a replica) on the same database, in memory the same object (one p
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -707,3 +710,22 @@ def _poll_scope(n: int, headers: list[tuple[bytes, bytes]] | None = None) -> dic
 
 async def _no_body() -> dict[str, Any]:
     return {"type": "http.request", "body": b"", "more_body": False}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own nice value is Linux's")
+def test_sqlite_checkpoints_run_on_a_thread_at_the_lowest_priority(tmp_path: Path) -> None:
+    """The checkpoint thread copies megabytes: it yields the CPU to the requests' thread (same process)."""
+    from mockserver import store_sqlite
+
+    store = SqliteStore(str(tmp_path))
+    try:
+        store.put("blob", "b", b"x" * 4096)
+        store._checkpointer.wake()
+        thread = store._checkpointer._thread
+        assert thread is not None and thread.native_id is not None
+        deadline = time.monotonic() + 30
+        while os.getpriority(os.PRIO_PROCESS, thread.native_id) != store_sqlite.NICE:
+            assert time.monotonic() < deadline, "the checkpoint thread kept its priority"
+            time.sleep(0.01)
+    finally:
+        store.close()
