@@ -164,7 +164,8 @@ class MemoryStore:
         return [table[k] for k in keys]
 
     def oldest(self, kind: str, n: int) -> list[Any]:
-        """The kind's first `n` objects in insertion order (eviction's candidates), without listing the kind."""
+        """The kind's first `n` objects in insertion order (eviction's candidates), without listing the kind. (A
+        store may look at the oldest objects of every kind only, and find fewer: SQLite does.)"""
         return list(islice(self._objects.get(kind, {}).values(), n))
 
     def count(self, kind: str, tenant: str | None = None) -> int:

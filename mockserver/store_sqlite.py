@@ -58,6 +58,8 @@ _RECOUNT = (
 )
 _INSERT = "INSERT INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)"
 _REPLACE = "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)"
+OLDEST_SCAN = 256
+_OLDEST = "SELECT data FROM (SELECT kind, data FROM objects NOT INDEXED ORDER BY rowid LIMIT ?) WHERE kind=? LIMIT ?"
 _ADD_COUNTS = "INSERT INTO counts (kind, n) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET n = n + excluded.n"
 
 
@@ -289,11 +291,12 @@ class SqliteStore:
         return [_decode(kind, r[0]) for r in rows]
 
     def oldest(self, kind: str, n: int) -> list[Any]:
-        """The kind's first `n` objects by rowid (insertion order): eviction's candidates. A scan of the table in
-        rowid order that stops at the n-th match: the indexes would find every object of the kind and sort them."""
+        """The kind's first `n` objects by rowid (insertion order) among the file's OLDEST_SCAN oldest objects:
+        eviction's candidates (fewer, or none, when other kinds fill the head of the table: eviction then sweeps
+        the whole kind). A bounded scan in rowid order: the indexes would find every object of the kind and sort
+        them all."""
         with self._lock:
-            query = "SELECT data FROM objects NOT INDEXED WHERE kind=? ORDER BY rowid LIMIT ?"
-            rows = self.db.execute(query, (kind, n)).fetchall()
+            rows = self.db.execute(_OLDEST, (OLDEST_SCAN, kind, n)).fetchall()
         return [_decode(kind, r[0]) for r in rows]
 
     def count(self, kind: str, tenant: str | None = None) -> int:

@@ -83,3 +83,15 @@ def test_when_the_oldest_cannot_go_the_whole_kind_decides(store: Listed) -> None
         jobs.add(job(n, finished=False))
         assert store.count(KIND) <= 6
     assert store.get(KIND, "j39") is not None and store.get(KIND, "j0") is None
+
+
+def test_jobs_behind_many_older_objects_of_other_kinds_are_still_evicted(store: Listed) -> None:
+    """SQLite looks for a kind's oldest among the file's oldest objects only: behind more than that, a sweep."""
+    for n in range(300):
+        store.put("token", f"t{n}", {"n": n}, "t")
+    jobs = Jobs(store, Clock(), 5)
+    for n in range(30):
+        jobs.add(job(n))
+        assert store.count(KIND) <= 5
+    assert store.get(KIND, "j29") is not None and store.get(KIND, "j0") is None
+    assert store.count("token") == 300
