@@ -152,6 +152,33 @@ def test_rollback_undoes_every_change(store, opener):
     assert [t.value for t in store.items("token", "A")] == ["A0", "A1", "A2"]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_rollback_puts_every_key_back_in_its_place(store, seed):
+    """Listings and eviction go oldest first: after a rollback every kind lists in its old order, per tenant too,
+    whatever the transaction deleted, re-added, moved or cleared."""
+    import random
+
+    draw = random.Random(seed)
+    keys = [f"k{i}" for i in range(12)]
+    for key in keys:
+        tenant = draw.choice("AB")
+        store.put("token", key, token(key, tenant), tenant)
+    before = [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")]
+    with pytest.raises(RuntimeError), store.transaction():
+        for _ in range(10):
+            key, action = draw.choice(keys + ["new1", "new2"]), draw.randrange(4)
+            if action == 0:
+                store.delete("token", key)
+            elif action == 1:
+                store.put("token", key, token(key, "B"), "B")
+            elif action == 2:
+                store.put("token", key, token(key, "A"), "A")
+            elif draw.random() < 0.3:
+                store.clear("B")
+        raise RuntimeError
+    assert [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")] == before
+
+
 def test_a_nested_transaction_is_part_of_the_outermost(store):
     with pytest.raises(RuntimeError), store.transaction():
         with store.transaction():
