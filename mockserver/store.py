@@ -92,6 +92,7 @@ class MemoryStore:
         # deletion, so a rollback puts the keys back in their places (listings and eviction go oldest first)
         self._order: dict[str, dict[str, int]] = {}
         self._writes = 0  # bumped by every change, rollbacks included: what `revision` reports
+        self._dead: dict[str, int] = {}  # deletes per kind since its dict was last copied
 
     def _remember(self, kind: str, key: str, deleting: bool = False) -> None:
         """Inside a transaction, note how to put (kind, key) back as it is now (and, for a delete, where the key
@@ -162,6 +163,12 @@ class MemoryStore:
         del table[key]
         tenant = self._owner[kind].pop(key)
         self._by_tenant[kind][tenant].pop(key, None)
+        # A dict keeps a deleted entry's slot until it grows: eviction deletes from the front, and every walk from
+        # the front (`oldest`, a delete's position) would step over thousands of them. Copied, the dict has none.
+        dead = self._dead.get(kind, 0) + 1
+        if dead >= max(256, len(table) // 8):
+            self._objects[kind], dead = dict(table), 0
+        self._dead[kind] = dead
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
         table = self._objects.get(kind, {})

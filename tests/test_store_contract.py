@@ -89,6 +89,20 @@ def test_oldest_are_the_first_put_of_their_kind(store):
     assert store.oldest("nothing", 3) == []
 
 
+def test_deleting_from_the_front_keeps_order_and_tenants(store):
+    """Eviction deletes the oldest again and again (the memory store then copies its dict now and then)."""
+    for i in range(700):
+        store.put("blob", f"b{i}", b"x", "AB"[i % 2])
+    for i in range(600):
+        store.delete("blob", f"b{i}")
+        if i % 97 == 0:
+            assert store.oldest("blob", 2) == [b"x", b"x"] and store.count("blob") == 699 - i
+    store.put("blob", "b699", b"y", "B")  # a replacement stays in place (memory) or moves last (SQLite)
+    assert store.count("blob") == 100 and store.get("blob", "b650") == b"x"
+    assert [store.get("blob", f"b{i}") for i in range(598, 601)] == [None, None, b"x"]
+    assert store.count("blob", "A") == 50 and len(store.items("blob", "B")) == 50
+
+
 def test_full_reset_forgets_everything_but_kept_meta(store):
     fill(store)
     store.next_counter("ids")
