@@ -91,6 +91,25 @@ def readable(headers: Any) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1")[:HEADER_CHARS] for k, v in headers if k != b"authorization"}
 
 
+def _row(recorded: tuple[Any, ...]) -> dict[str, Any]:
+    """A recorded entry as a shared journal stores it: `as_dict` with readable headers, in one dict display (every
+    request builds one)."""
+    time, surface, method, path, query, tenant, status, latency, request_id, body, headers = recorded
+    return {
+        "time": time,
+        "surface": surface,
+        "method": method,
+        "path": path,
+        "query": query.decode("latin-1"),
+        "tenant": tenant,
+        "status": status,
+        "latency_ms": round(latency * 1000, 3),
+        "request_id": request_id,
+        "body": body,
+        "headers": readable(headers),
+    }
+
+
 def iso(instant: float) -> str:
     return datetime.fromtimestamp(instant, UTC).isoformat(timespec="milliseconds")
 
@@ -118,8 +137,7 @@ class SharedJournal(Journal):
         self._thread = 0  # the thread whose loop the pending commit belongs to
 
     def record(self, recorded: tuple[Any, ...]) -> asyncio.Future[None] | None:
-        entry = as_dict(recorded)
-        entry["headers"] = readable(entry["headers"])
+        entry = _row(recorded)
         with self._pending_lock:  # the common case first: this round's commit is pending on this thread's loop
             pending_loop = self._loop
             if pending_loop is not None and threading.get_ident() == self._thread and pending_loop.is_running():

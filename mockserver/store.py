@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from itertools import islice
+from operator import indexOf
 from typing import Any, Protocol
 
 from .surface import SurfaceError
@@ -50,6 +52,7 @@ class Store(Protocol):
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None: ...
     def delete(self, kind: str, key: str) -> None: ...
     def items(self, kind: str, tenant: str | None = None) -> list[Any]: ...
+    def oldest(self, kind: str, n: int) -> list[Any]: ...
     def clear(self, tenant: str | None = None) -> None: ...
     def count(self, kind: str, tenant: str | None = None) -> int: ...
     def transaction(self) -> Any: ...
@@ -85,20 +88,27 @@ class MemoryStore:
         # (kind, key, object, owner) to put back (object None: delete it), or a callable for a meta change
         self._undo: list[Undo] | None = None
         self._transaction = _Transaction(self)
-        self._order: dict[str, list[str]] = {}  # key order of kinds a transaction deleted from, to restore it
+        # Per kind a transaction deleted from (or moved a key of): where each key it deleted stood, in order of
+        # deletion, so a rollback puts the keys back in their places (listings and eviction go oldest first)
+        self._order: dict[str, dict[str, int]] = {}
         self._writes = 0  # bumped by every change, rollbacks included: what `revision` reports
+        self._dead: dict[str, int] = {}  # deletes per kind since its dict was last copied
 
     def _remember(self, kind: str, key: str, deleting: bool = False) -> None:
-        """Inside a transaction, note how to put (kind, key) back as it is now (and, before the first delete from
-        a kind, the kind's key order: listings and eviction go oldest first). An entry is a tuple, not a closure:
-        one is made for every write of every request."""
+        """Inside a transaction, note how to put (kind, key) back as it is now (and, for a delete, where the key
+        stands: a search from the front, short for eviction's oldest keys; not a copy of the kind's order, which
+        every evicting request would make). An entry is a tuple, not a closure: one is made for every write of
+        every request."""
         undo = self._undo
         if undo is None:
             return
-        if deleting and kind not in self._order:
-            self._order[kind] = list(self._objects.get(kind, {}))
         table = self._objects.get(kind)
         old = table.get(key) if table is not None else None
+        if deleting and old is not None:
+            assert table is not None
+            positions = self._order.setdefault(kind, {})
+            if key not in positions:  # a key's first deletion is where it goes back to
+                positions[key] = indexOf(table, key)
         undo.append((kind, key, old, self._owner[kind][key] if old is not None else ""))
 
     def get(self, kind: str, key: str) -> Any | None:
@@ -116,7 +126,7 @@ class MemoryStore:
         undo = self._undo
         if undo is not None:
             if previous is not None and previous != tenant and kind not in self._order:  # a move re-indexes
-                self._order[kind] = list(table)
+                self._order[kind] = {}
             undo.append((kind, key, table.get(key), previous if previous is not None else ""))
         self._writes += 1
         table[key] = obj
@@ -153,6 +163,12 @@ class MemoryStore:
         del table[key]
         tenant = self._owner[kind].pop(key)
         self._by_tenant[kind][tenant].pop(key, None)
+        # A dict keeps a deleted entry's slot until it grows: eviction deletes from the front, and every walk from
+        # the front (`oldest`, a delete's position) would step over thousands of them. Copied, the dict has none.
+        dead = self._dead.get(kind, 0) + 1
+        if dead >= max(256, len(table) // 8):
+            self._objects[kind], dead = dict(table), 0
+        self._dead[kind] = dead
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
         table = self._objects.get(kind, {})
@@ -160,6 +176,11 @@ class MemoryStore:
             return list(table.values())
         keys = self._by_tenant.get(kind, {}).get(tenant, {})
         return [table[k] for k in keys]
+
+    def oldest(self, kind: str, n: int) -> list[Any]:
+        """The kind's first `n` objects in insertion order (eviction's candidates), without listing the kind. (A
+        store may look at the oldest objects of every kind only, and find fewer: SQLite does.)"""
+        return list(islice(self._objects.get(kind, {}).values(), n))
 
     def count(self, kind: str, tenant: str | None = None) -> int:
         if tenant is not None:
@@ -169,10 +190,15 @@ class MemoryStore:
     def clear(self, tenant: str | None = None) -> None:
         """Forget every object (and every meta value but the kept ones), or one tenant's objects."""
         self._writes += 1
-        if self._undo is not None:
-            for kind, key, _, _ in self.dump():
-                if tenant is None or self._owner[kind][key] == tenant:
-                    self._remember(kind, key, deleting=True)
+        undo = self._undo
+        if undo is not None:  # as deletes from the front, one after the other: one pass a kind
+            for kind, table in self._objects.items():
+                owners, positions, gone = self._owner[kind], self._order.setdefault(kind, {}), 0
+                for index, (key, obj) in enumerate(table.items()):
+                    if tenant is None or owners[key] == tenant:
+                        positions.setdefault(key, index - gone)
+                        gone += 1
+                        undo.append((kind, key, obj, owners[key]))
         if tenant is None:
             for name in [n for n in self._meta if not n.startswith(KEEP_PREFIX)]:
                 self.meta_delete(name)
@@ -255,7 +281,12 @@ class MemoryStore:
                 self._delete(kind, key)
             else:
                 self._put(kind, key, old, owner)
-        for kind, keys in self._order.items():
+        for kind, positions in self._order.items():
+            table = self._objects.get(kind, {})
+            keys = [key for key in table if key not in positions]  # as after the deletions
+            for key, index in reversed(positions.items()):  # each put back where it stood, newest deletion first
+                if key in table:
+                    keys.insert(index, key)
             self._reorder(kind, keys)
 
     def _reorder(self, kind: str, order: list[str]) -> None:

@@ -347,6 +347,12 @@ class PostgresStore:
         rows = self._run(lambda c: c.execute(query, args).fetchall())
         return [_decode(kind, row[0]) for row in rows]
 
+    def oldest(self, kind: str, n: int) -> list[Any]:
+        """The kind's first `n` objects in insertion order (eviction's candidates), by the (kind, seq) index."""
+        query = "SELECT data FROM mockserver_objects WHERE kind = %s ORDER BY seq LIMIT %s"
+        rows = self._run(lambda c: c.execute(query, (kind, n)).fetchall())
+        return [_decode(kind, row[0]) for row in rows]
+
     def count(self, kind: str, tenant: str | None = None) -> int:
         args: tuple[str, ...]
         if tenant is None:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import sqlite3
+import sys
 import threading
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +42,25 @@ CREATE INDEX IF NOT EXISTS objects_by_tenant ON objects (kind, tenant);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
-# Objects per kind, kept by triggers: counting jobs on every generate (the max_jobs check) was a scan of the
-# index, slower with every job. REPLACE fires the delete trigger only with recursive_triggers on (every
-# connection sets it); a file from before the triggers is counted once when they are made.
-_COUNTED = (
-    """CREATE TRIGGER objects_counted_in AFTER INSERT ON objects BEGIN
-         INSERT INTO counts (kind, n) VALUES (new.kind, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1; END""",
-    """CREATE TRIGGER objects_counted_out AFTER DELETE ON objects BEGIN
-         UPDATE counts SET n = n - 1 WHERE kind = old.kind; END""",
-    "DELETE FROM counts",
-    "INSERT INTO counts (kind, n) SELECT kind, COUNT(*) FROM objects GROUP BY kind",
+# Objects per kind: counting jobs on every generate (the max_jobs check) was a scan of the index, slower with every
+# job. The store keeps the `counts` table itself: each put knows whether it added an object (a plain INSERT that
+# did not collide) and each delete whether it removed one, and a transaction's changes to the counts are written
+# once, just before its commit. (Triggers did this before; they were a fifth of the SQLite work of a generate.)
+# A file whose counts were not kept so (`user_version` below COUNTED: from before the counts, or kept by the
+# triggers) is counted once when opened.
+COUNTED = 1
+_COUNT_ALL = ("DELETE FROM counts", "INSERT INTO counts (kind, n) SELECT kind, COUNT(*) FROM objects GROUP BY kind")
+_RECOUNT = (
+    "DROP TRIGGER IF EXISTS objects_counted_in",
+    "DROP TRIGGER IF EXISTS objects_counted_out",
+    *_COUNT_ALL,
+    f"PRAGMA user_version={COUNTED}",
 )
+_INSERT = "INSERT INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)"
+_REPLACE = "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)"
+OLDEST_SCAN = 256
+_OLDEST = "SELECT data FROM (SELECT kind, data FROM objects NOT INDEXED ORDER BY rowid LIMIT ?) WHERE kind=? LIMIT ?"
+_ADD_COUNTS = "INSERT INTO counts (kind, n) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET n = n + excluded.n"
 
 
 # Copying the WAL back into the database file (a checkpoint) fsyncs both: done inline by the connection whose commit
@@ -59,6 +68,9 @@ _COUNTED = (
 # A thread does it instead (sqlite3 releases the GIL), woken every CHECKPOINT_EVERY writes; the inline one stays
 # as a backstop at a larger size, should the thread fall behind.
 CHECKPOINT_EVERY = 2048
+# A checkpoint copies megabytes (milliseconds of CPU): at the lowest priority it runs in the gaps between requests
+# rather than beside them (a server pinned to one CPU shared that CPU with it, and answers waited).
+NICE = 19
 BACKSTOP_PAGES = 16_000
 _JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)"
 CACHED = 4096  # decoded objects kept per worker between changes (a full cache is emptied, not evicted in order)
@@ -91,7 +103,6 @@ class SqliteStore:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA recursive_triggers=ON")
         self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         self.db.executescript(_SCHEMA)
         self._depth = 0
@@ -109,6 +120,12 @@ class SqliteStore:
         # Counters drawn inside the open group transaction (it holds the write lock, so no other worker can draw):
         # counted here, written once before its commit (or before anything reads or rewrites meta).
         self._counters: dict[str, int] = {}
+        # Objects added (or removed) per kind inside the open transaction, not yet in `counts`: written with it.
+        self._counted: dict[str, int] = {}
+        self._transaction = _Transaction(self)
+        # The outermost open transaction: a savepoint in the group (else its own), and what its rollback restores
+        self._grouped = False
+        self._saved: tuple[dict[str, int] | None, dict[str, int] | None] = (None, None)
         self.journal_db = sqlite3.connect(
             str(Path(folder) / "journal.db"), isolation_level=None, check_same_thread=False, timeout=30
         )
@@ -120,8 +137,10 @@ class SqliteStore:
         self._checkpointer = _Checkpointer(self, [self.path, str(Path(folder) / "journal.db")])
         self.db.execute("BEGIN IMMEDIATE")  # its own transaction, never a group: opening a store commits at once
         try:
-            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name='objects_counted_in'").fetchone():
-                for statement in _COUNTED:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            triggers = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='trigger'").fetchone()
+            if version < COUNTED or triggers:  # the triggers: an older version opened it since
+                for statement in _RECOUNT:
                     self.db.execute(statement)
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -178,11 +197,13 @@ class SqliteStore:
             failure: BaseException | None = None
             try:
                 self._write_counters()
+                self._write_counts()
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:  # disk full, I/O error: the round's writes are lost, so are its answers
                 log.exception("mockserver: a group commit of the store failed; its requests fail")
                 failure = exc
                 self._counters.clear()
+                self._counted.clear()
                 self._changed()
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
@@ -210,27 +231,54 @@ class SqliteStore:
             self._checkpointer.wake()
 
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None:
+        """INSERT OR REPLACE (a replaced object moves to the end of the insertion order), as a plain INSERT first
+        unless the cache holds the object (then it is there: the write lock is held, so the cache is exact): an
+        INSERT that does not collide added an object, which the kind's count must know."""
         with self._lock:
-            if not self._depth:
-                self._join()
+            if not self._depth and not self._join():
+                with self.transaction():  # off the loop: its own transaction, its count change included
+                    self.put(kind, key, obj, tenant)
+                return
             self._writes += 1
-            self._cache.pop((kind, key), None)
-            self._cache.pop(("#count", kind), None)
             self._wrote()
-            self.db.execute(
-                "INSERT OR REPLACE INTO objects (kind, key, tenant, data) VALUES (?, ?, ?, ?)",
-                (kind, key, tenant, _encode(kind, obj)),
-            )
+            row = (kind, key, tenant, _encode(kind, obj))
+            if self._cache.pop((kind, key), None) is not None:
+                self.db.execute(_REPLACE, row)
+                return
+            try:
+                self.db.execute(_INSERT, row)
+            except sqlite3.IntegrityError:  # there already (not cached): replaced, the count stays
+                self.db.execute(_REPLACE, row)
+                return
+            self._count(kind, 1)
 
     def delete(self, kind: str, key: str) -> None:
         with self._lock:
-            if not self._depth:
-                self._join()
+            if not self._depth and not self._join():
+                with self.transaction():
+                    self.delete(kind, key)
+                return
             self._writes += 1
             self._cache.pop((kind, key), None)
-            self._cache.pop(("#count", kind), None)
             self._wrote()
-            self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key))
+            if self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key)).rowcount:
+                self._count(kind, -1)
+
+    def _count(self, kind: str, change: int) -> None:
+        """An object added to (or removed from) a kind inside the open transaction (lock held): kept here until
+        its commit, and in the cached count, which stays exact."""
+        counted = self._counted
+        counted[kind] = counted.get(kind, 0) + change
+        cache = self._cache
+        found = cache.get(("#count", kind))
+        if found is not None:
+            cache[("#count", kind)] = found + change
+
+    def _write_counts(self) -> None:
+        """The open transaction's changes to the counts, written just before its commit."""
+        if self._counted:
+            counted, self._counted = self._counted, {}
+            self.db.executemany(_ADD_COUNTS, [item for item in counted.items() if item[1]])
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
         with self._lock:
@@ -240,6 +288,15 @@ class SqliteStore:
                 rows = self.db.execute(
                     "SELECT data FROM objects WHERE kind=? AND tenant=? ORDER BY rowid", (kind, tenant)
                 ).fetchall()
+        return [_decode(kind, r[0]) for r in rows]
+
+    def oldest(self, kind: str, n: int) -> list[Any]:
+        """The kind's first `n` objects by rowid (insertion order) among the file's OLDEST_SCAN oldest objects:
+        eviction's candidates (fewer, or none, when other kinds fill the head of the table: eviction then sweeps
+        the whole kind). A bounded scan in rowid order: the indexes would find every object of the kind and sort
+        them all."""
+        with self._lock:
+            rows = self.db.execute(_OLDEST, (OLDEST_SCAN, kind, n)).fetchall()
         return [_decode(kind, r[0]) for r in rows]
 
     def count(self, kind: str, tenant: str | None = None) -> int:
@@ -254,7 +311,7 @@ class SqliteStore:
             if found is not None:
                 return found
             row = self.db.execute("SELECT n FROM counts WHERE kind=?", (kind,)).fetchone()
-            cache[("#count", kind)] = n = row[0] if row else 0
+            cache[("#count", kind)] = n = (row[0] if row else 0) + self._counted.get(kind, 0)
             return n
 
     def clear(self, tenant: str | None = None) -> None:
@@ -262,45 +319,25 @@ class SqliteStore:
             if self._counters:
                 self._write_counters()
             self._changed()
+            self._counted = {}  # counted afresh below: what this transaction added is in the recount
             if tenant is None:
                 self.db.execute("DELETE FROM objects")
+                self.db.execute("DELETE FROM counts")
                 self.db.execute("DELETE FROM meta WHERE substr(name, 1, ?) != ?", (len(KEEP_PREFIX), KEEP_PREFIX))
             else:
                 self.db.execute("DELETE FROM objects WHERE tenant=?", (tenant,))
+                for statement in _COUNT_ALL:
+                    self.db.execute(statement)
 
     def dump(self) -> list[tuple[str, str, str, Any]]:
         with self._lock:
             rows = self.db.execute("SELECT kind, key, tenant, data FROM objects ORDER BY rowid").fetchall()
         return [(kind, key, tenant, _decode(kind, data)) for kind, key, tenant, data in rows]
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock:
-            outer = self._depth == 0
-            grouped = outer and self._join()
-            if grouped:
-                counters = dict(self._counters) if self._counters else None
-                self.db.execute("SAVEPOINT request")
-            elif outer:
-                self.db.execute("BEGIN IMMEDIATE")
-                self._check_version()  # the write lock is held from here: the last check until the commit
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if outer:
-                    self._changed()  # objects changed in place before the failure are read afresh
-                    if grouped:  # only this request's writes: the rest of the round's group stands
-                        self._counters = counters or {}
-                        self.db.execute("ROLLBACK TO request")
-                        self.db.execute("RELEASE request")
-                    else:
-                        self.db.execute("ROLLBACK")
-                raise
-            self._depth -= 1
-            if outer:
-                self.db.execute("RELEASE request" if grouped else "COMMIT")
+    def transaction(self) -> _Transaction:
+        """A read-modify-write under the write lock: on the event loop a savepoint in this round's group
+        transaction (a refusal rolls back only its own writes), off it a transaction of its own."""
+        return self._transaction
 
     # --- small shared values: clock, profile, counters ------------------------------------------------------
 
@@ -445,6 +482,64 @@ class SqliteStore:
             self.journal_db.close()
 
 
+class _Transaction:
+    """`SqliteStore.transaction()`: one reusable context manager per store (the outermost transaction's state is
+    the store's: the lock is held from its start to its end), cheaper than a generator-based one on every request."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._lock.acquire()
+        try:
+            if store._depth:
+                store._depth += 1
+                return
+            grouped = store._grouped = store._join()
+            if grouped:
+                store._saved = (
+                    dict(store._counters) if store._counters else None,
+                    dict(store._counted) if store._counted else None,
+                )
+                store.db.execute("SAVEPOINT request")
+            else:
+                store.db.execute("BEGIN IMMEDIATE")
+                store._check_version()  # the write lock is held from here: the last check until the commit
+            store._depth = 1
+        except BaseException:
+            store._lock.release()
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        store = self.store
+        try:
+            store._depth -= 1
+            if store._depth:
+                return
+            db, saved, store._saved = store.db, store._saved, (None, None)
+            if kind is None:
+                if store._grouped:
+                    db.execute("RELEASE request")
+                else:
+                    store._write_counts()
+                    db.execute("COMMIT")
+                return
+            store._changed()  # objects changed in place before the failure are read afresh
+            if store._grouped:  # only this request's writes: the rest of the round's group stands
+                counters, counted = saved
+                store._counters, store._counted = counters or {}, counted or {}
+                db.execute("ROLLBACK TO request")
+                db.execute("RELEASE request")
+            else:
+                store._counted = {}
+                db.execute("ROLLBACK")
+        finally:
+            store._lock.release()
+
+
 class _Checkpointer:
     """PASSIVE checkpoints of the store's files on a thread of their own, started on first need. It keeps only a
     weak reference to the store and ends when the store is closed or gone. With several workers each has one;
@@ -469,6 +564,9 @@ class _Checkpointer:
 
     def _run(self) -> None:
         connections: list[sqlite3.Connection] = []
+        if sys.platform == "linux":  # a thread's own nice value (Linux only): the copying yields to the requests
+            with suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
         try:
             connections = [sqlite3.connect(p, isolation_level=None, check_same_thread=False) for p in self._paths]
             while True:

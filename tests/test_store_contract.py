@@ -7,7 +7,10 @@ another store (a replica) on the same database, in memory the same object (one p
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,29 @@ def test_put_get_items_count_delete(store):
     assert store.get("blob", "blob-A") == bytes([1, 2, 3])
 
 
+def test_oldest_are_the_first_put_of_their_kind(store):
+    fill(store)
+    assert [t.value for t in store.oldest("token", 2)] == ["A0", "A1"]  # across tenants, in insertion order
+    store.delete("token", "A0")
+    assert [t.value for t in store.oldest("token", 3)] == ["A1", "A2", "B0"]
+    assert [t.value for t in store.oldest("token", 10)] == ["A1", "A2", "B0", "B1", "B2"]
+    assert store.oldest("nothing", 3) == []
+
+
+def test_deleting_from_the_front_keeps_order_and_tenants(store):
+    """Eviction deletes the oldest again and again (the memory store then copies its dict now and then)."""
+    for i in range(700):
+        store.put("blob", f"b{i}", b"x", "AB"[i % 2])
+    for i in range(600):
+        store.delete("blob", f"b{i}")
+        if i % 97 == 0:
+            assert store.oldest("blob", 2) == [b"x", b"x"] and store.count("blob") == 699 - i
+    store.put("blob", "b699", b"y", "B")  # a replacement stays in place (memory) or moves last (SQLite)
+    assert store.count("blob") == 100 and store.get("blob", "b650") == b"x"
+    assert [store.get("blob", f"b{i}") for i in range(598, 601)] == [None, None, b"x"]
+    assert store.count("blob", "A") == 50 and len(store.items("blob", "B")) == 50
+
+
 def test_full_reset_forgets_everything_but_kept_meta(store):
     fill(store)
     store.next_counter("ids")
@@ -138,6 +164,47 @@ def test_rollback_undoes_every_change(store, opener):
     assert sorted(opener().dump(), key=repr) == before
     assert store.meta_get("clock") == clock and store.meta_get("ids") is None
     assert [t.value for t in store.items("token", "A")] == ["A0", "A1", "A2"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_rollback_puts_every_key_back_in_its_place(store, seed):
+    """Listings and eviction go oldest first: after a rollback every kind lists in its old order, per tenant too,
+    whatever the transaction deleted, re-added, moved or cleared."""
+    import random
+
+    draw = random.Random(seed)
+    keys = [f"k{i}" for i in range(12)]
+    for key in keys:
+        tenant = draw.choice("AB")
+        store.put("token", key, token(key, tenant), tenant)
+    before = [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")]
+    with pytest.raises(RuntimeError), store.transaction():
+        for _ in range(10):
+            key, action = draw.choice(keys + ["new1", "new2"]), draw.randrange(4)
+            if action == 0:
+                store.delete("token", key)
+            elif action == 1:
+                store.put("token", key, token(key, "B"), "B")
+            elif action == 2:
+                store.put("token", key, token(key, "A"), "A")
+            elif draw.random() < 0.3:
+                store.clear("B")
+        raise RuntimeError
+    assert [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")] == before
+
+
+def test_a_nested_transaction_is_part_of_the_outermost(store):
+    with pytest.raises(RuntimeError), store.transaction():
+        with store.transaction():
+            store.put("token", "inner", token("inner", "A"), "A")
+        store.put("token", "outer", token("outer", "A"), "A")
+        raise RuntimeError
+    assert store.get("token", "inner") is None and store.count("token") == 0
+    with store.transaction():
+        with store.transaction():
+            store.put("token", "inner", token("inner", "A"), "A")
+        store.put("token", "outer", token("outer", "A"), "A")
+    assert [t.value for t in store.items("token")] == ["inner", "outer"] and store.count("token") == 2
 
 
 def test_counters_never_repeat_across_workers(opener):
@@ -246,7 +313,7 @@ def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path: Path) ->
         store.put("blob", f"b{i}", b"x", "t")
     store.close()
     db = sqlite3.connect(str(tmp_path / "mockserver.db"))
-    db.executescript("DROP TRIGGER objects_counted_in; DROP TRIGGER objects_counted_out; DELETE FROM counts;")
+    db.executescript("DROP TABLE counts; PRAGMA user_version=0;")
     db.close()
     reopened = SqliteStore(str(tmp_path))
     try:
@@ -255,6 +322,42 @@ def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path: Path) ->
         assert reopened.count("blob") == 4
     finally:
         reopened.close()
+
+
+def test_a_file_whose_counts_triggers_kept_is_counted_by_the_store_from_then_on(tmp_path: Path) -> None:
+    """Before, triggers kept the counts (and an older version opening a file makes them again): they go, once."""
+    import sqlite3
+
+    store = SqliteStore(str(tmp_path))
+    for i in range(3):
+        store.put("blob", f"b{i}", b"x", "t")
+    store.close()
+    db = sqlite3.connect(str(tmp_path / "mockserver.db"))
+    db.executescript(
+        """CREATE TRIGGER objects_counted_in AFTER INSERT ON objects BEGIN
+             INSERT INTO counts (kind, n) VALUES (new.kind, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1; END;
+           CREATE TRIGGER objects_counted_out AFTER DELETE ON objects BEGIN
+             UPDATE counts SET n = n - 1 WHERE kind = old.kind; END;
+           INSERT INTO objects VALUES ('blob', 'b3', 't', x'00');"""
+    )
+    db.close()
+    for again in range(2):
+        reopened = SqliteStore(str(tmp_path))
+        try:
+            assert reopened.count("blob") == len(reopened.items("blob"))
+            reopened.put("blob", f"new{again}", b"x", "t")
+            reopened.put("blob", "b0", b"y", "t")  # replaced: not counted again
+            reopened.delete("blob", "b1")
+            reopened.delete("blob", "b1")
+            assert reopened.count("blob") == len(reopened.items("blob"))
+        finally:
+            reopened.close()
+    assert (
+        sqlite3.connect(str(tmp_path / "mockserver.db"))
+        .execute("SELECT * FROM sqlite_master WHERE type='trigger'")
+        .fetchall()
+        == []
+    )
 
 
 class _Limited:
@@ -396,11 +499,14 @@ def test_sqlite_writes_of_one_round_share_a_commit_and_a_refusal_rolls_back_only
             with store.transaction():
                 store.put("token", "kept", token("kept", "A"), "A")
                 assert store.next_counter("ids") == 1
+            assert store.count("token") == 1
             with pytest.raises(RuntimeError), store.transaction():
                 store.put("token", "refused", token("refused", "A"), "A")
                 assert store.next_counter("ids") == 2
+                assert store.count("token") == 2
                 raise RuntimeError("a refusal inside the request's transaction")
             assert store.next_counter("ids") == 2  # the refused request's draw was rolled back with it
+            assert store.count("token") == 1  # and its object with the count of it
             store.put("token", "autocommit", token("autocommit", "A"), "A")  # outside a transaction: joins too
             settled = store.settled()
             assert settled is not None
@@ -645,3 +751,22 @@ def _poll_scope(n: int, headers: list[tuple[bytes, bytes]] | None = None) -> dic
 
 async def _no_body() -> dict[str, Any]:
     return {"type": "http.request", "body": b"", "more_body": False}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own nice value is Linux's")
+def test_sqlite_checkpoints_run_on_a_thread_at_the_lowest_priority(tmp_path: Path) -> None:
+    """The checkpoint thread copies megabytes: it yields the CPU to the requests' thread (same process)."""
+    from mockserver import store_sqlite
+
+    store = SqliteStore(str(tmp_path))
+    try:
+        store.put("blob", "b", b"x" * 4096)
+        store._checkpointer.wake()
+        thread = store._checkpointer._thread
+        assert thread is not None and thread.native_id is not None
+        deadline = time.monotonic() + 30
+        while os.getpriority(os.PRIO_PROCESS, thread.native_id) != store_sqlite.NICE:
+            assert time.monotonic() < deadline, "the checkpoint thread kept its priority"
+            time.sleep(0.01)
+    finally:
+        store.close()

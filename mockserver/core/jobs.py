@@ -121,6 +121,11 @@ def history(job: Job, now: float) -> list[tuple[Phase, float]]:
     return [(phase, job.created_at + since * scale) for phase, since in steps]
 
 
+# Eviction past max_jobs: each add past the limit looks at this many of the kind's oldest jobs and drops up to
+# EVICT_DROP finished ones (two, so a kind over its limit, after an import, works its way back down).
+EVICT_LOOK = 4
+EVICT_DROP = 2
+
 # Which jobs of a kind eviction must keep, whatever their age (given all of that kind and the current instant).
 Keep = Callable[[list[Job], float], set[str]]
 
@@ -153,14 +158,35 @@ class Jobs:
     def add(self, job: Job) -> Job:
         kind = self.store_kind(job.kind)
         self.store.put(kind, job.id, job, job.tenant)
-        if self.limit and self.store.count(kind) > self.limit:
-            self._evict(kind)
+        if self.limit:
+            count = self.store.count(kind)
+            if count > self.limit:
+                self._evict(kind, count)
         return job
 
-    def _evict(self, kind: str) -> None:
-        """Drop the oldest finished jobs (and their output assets) down to 90% of the limit, so memory stays flat
-        under a long soak. Unfinished jobs are dropped only when more than twice the limit are left (a polls-plan
-        job nobody polls never finishes): then the oldest go, down to the limit."""
+    def _evict(self, kind: str, count: int) -> None:
+        """Keep a kind at its limit, so memory stays flat under a long soak: each add past it drops the oldest
+        finished jobs (and their output assets), up to EVICT_DROP, looking at the EVICT_LOOK oldest jobs only
+        (both stores keep insertion order), so an add costs the same at ten jobs as at ten thousand and no request
+        stalls on a thousand deletes. When none of those can go (unfinished, or kept by the kind's rule, which
+        needs every job of the kind) or more than twice the limit are kept, `_sweep` decides over all of them."""
+        if kind not in self.keep and count <= 2 * self.limit:
+            now = self.clock.now()
+            dropped = 0
+            for job in self.store.oldest(kind, EVICT_LOOK):
+                if phase_of(job, now).phase.terminal:
+                    self._drop(kind, job)
+                    dropped += 1
+                    if dropped == EVICT_DROP:
+                        break
+            if dropped:
+                return
+        self._sweep(kind)
+
+    def _sweep(self, kind: str) -> None:
+        """Drop the oldest finished jobs down to 90% of the limit (so the next sweep is a tenth of the limit away).
+        Unfinished jobs are dropped only when more than twice the limit are left (a polls-plan job nobody polls
+        never finishes): then the oldest go, down to the limit."""
         now = self.clock.now()
         jobs = self.store.items(kind)
         rule = self.keep.get(kind)

@@ -49,7 +49,7 @@ class World:
         self._settled: Callable[[], Any] | None = getattr(store, "settled", None)  # group commit (SQLite)
         self._commit: Callable[[], None] | None = getattr(store, "commit_batch", None)
         self.clock = Clock(on_change=self._save_clock)
-        self.ids = Ids(seed, counter=(lambda: store.next_counter("ids")) if store.shared else None)
+        self.ids = Ids(seed, counter=partial(store.next_counter, "ids") if store.shared else None)
         self._seen_version = -1
         self.default_profile = profile
         self.profile = profile
