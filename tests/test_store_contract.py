@@ -305,16 +305,22 @@ def test_counts_follow_puts_replacements_deletes_and_clears(opener: Callable[[],
     assert second.count("blob") == 0
 
 
-def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path: Path) -> None:
+def _file_of_three_blobs_altered(folder: Path, script: str) -> None:
+    """A store file holding three blobs, then changed behind the store's back by `script` (as older versions left
+    files)."""
     import sqlite3
 
-    store = SqliteStore(str(tmp_path))
+    store = SqliteStore(str(folder))
     for i in range(3):
         store.put("blob", f"b{i}", b"x", "t")
     store.close()
-    db = sqlite3.connect(str(tmp_path / "mockserver.db"))
-    db.executescript("DROP TABLE counts; PRAGMA user_version=0;")
+    db = sqlite3.connect(str(folder / "mockserver.db"))
+    db.executescript(script)
     db.close()
+
+
+def test_a_file_from_before_the_counts_is_counted_when_opened(tmp_path: Path) -> None:
+    _file_of_three_blobs_altered(tmp_path, "DROP TABLE counts; PRAGMA user_version=0;")
     reopened = SqliteStore(str(tmp_path))
     try:
         assert reopened.count("blob") == 3
@@ -328,19 +334,14 @@ def test_a_file_whose_counts_triggers_kept_is_counted_by_the_store_from_then_on(
     """Before, triggers kept the counts (and an older version opening a file makes them again): they go, once."""
     import sqlite3
 
-    store = SqliteStore(str(tmp_path))
-    for i in range(3):
-        store.put("blob", f"b{i}", b"x", "t")
-    store.close()
-    db = sqlite3.connect(str(tmp_path / "mockserver.db"))
-    db.executescript(
+    _file_of_three_blobs_altered(
+        tmp_path,
         """CREATE TRIGGER objects_counted_in AFTER INSERT ON objects BEGIN
              INSERT INTO counts (kind, n) VALUES (new.kind, 1) ON CONFLICT (kind) DO UPDATE SET n = n + 1; END;
            CREATE TRIGGER objects_counted_out AFTER DELETE ON objects BEGIN
              UPDATE counts SET n = n - 1 WHERE kind = old.kind; END;
-           INSERT INTO objects VALUES ('blob', 'b3', 't', x'00');"""
+           INSERT INTO objects VALUES ('blob', 'b3', 't', x'00');""",
     )
-    db.close()
     for again in range(2):
         reopened = SqliteStore(str(tmp_path))
         try:
