@@ -300,21 +300,22 @@ class _Exchange:
     async def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         """A whole answer, as `Response.__call__` sends it through `send` (a start, then the body), without the
         two messages going through `send`: the same headers, journal entry and order."""
-        rid = (b"x-request-id", self.request_id.encode("latin-1", "replace"))
+        stamped = self._stamped(headers)
         committed = self.record(status)
         if committed is not None:  # a shared journal's group commit
             await committed
         downstream = self.downstream
-        await downstream({"type": "http.response.start", "status": status, "headers": [*headers, rid]})
+        await downstream({"type": "http.response.start", "status": status, "headers": stamped})
         self.finished = True
         await downstream({"type": "http.response.body", "body": body})
 
+    def _stamped(self, headers: Any) -> list[tuple[bytes, bytes]]:
+        """An answer's headers with the request id added (every answer carries it)."""
+        return [*headers, (b"x-request-id", self.request_id.encode("latin-1", "replace"))]
+
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = [
-                *message.get("headers", ()),
-                (b"x-request-id", self.request_id.encode("latin-1", "replace")),
-            ]
+            message["headers"] = self._stamped(message.get("headers", ()))
             committed = self.record(message["status"])
             if committed is not None:  # a shared journal's group commit
                 await committed  # journaled before the client can read a byte of the answer

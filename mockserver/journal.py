@@ -34,13 +34,24 @@ FIELDS = (
 )
 
 
-def as_dict(entry: tuple[Any, ...]) -> dict[str, Any]:
-    """A recorded entry as the journal shows it: the query string decoded, the latency (recorded in seconds) in
-    milliseconds, the headers as recorded (raw until someone reads them)."""
-    found = dict(zip(FIELDS, entry, strict=True))
-    found["query"] = found["query"].decode("latin-1")
-    found["latency_ms"] = round(found["latency_ms"] * 1000, 3)
-    return found
+def as_dict(entry: tuple[Any, ...], readable_headers: bool = False) -> dict[str, Any]:
+    """A recorded entry as the journal shows it (`FIELDS`, in order): the query string decoded, the latency
+    (recorded in seconds) in milliseconds, the headers as recorded (raw until someone reads them) or, for a shared
+    journal's row, readable. One dict display: a shared journal builds one for every request."""
+    time, surface, method, path, query, tenant, status, latency, request_id, body, headers = entry
+    return {
+        "time": time,
+        "surface": surface,
+        "method": method,
+        "path": path,
+        "query": query.decode("latin-1"),
+        "tenant": tenant,
+        "status": status,
+        "latency_ms": round(latency * 1000, 3),
+        "request_id": request_id,
+        "body": body,
+        "headers": readable(headers) if readable_headers else headers,
+    }
 
 
 class Journal:
@@ -91,25 +102,6 @@ def readable(headers: Any) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1")[:HEADER_CHARS] for k, v in headers if k != b"authorization"}
 
 
-def _row(recorded: tuple[Any, ...]) -> dict[str, Any]:
-    """A recorded entry as a shared journal stores it: `as_dict` with readable headers, in one dict display (every
-    request builds one)."""
-    time, surface, method, path, query, tenant, status, latency, request_id, body, headers = recorded
-    return {
-        "time": time,
-        "surface": surface,
-        "method": method,
-        "path": path,
-        "query": query.decode("latin-1"),
-        "tenant": tenant,
-        "status": status,
-        "latency_ms": round(latency * 1000, 3),
-        "request_id": request_id,
-        "body": body,
-        "headers": readable(headers),
-    }
-
-
 def iso(instant: float) -> str:
     return datetime.fromtimestamp(instant, UTC).isoformat(timespec="milliseconds")
 
@@ -137,7 +129,7 @@ class SharedJournal(Journal):
         self._thread = 0  # the thread whose loop the pending commit belongs to
 
     def record(self, recorded: tuple[Any, ...]) -> asyncio.Future[None] | None:
-        entry = _row(recorded)
+        entry = as_dict(recorded, readable_headers=True)
         with self._pending_lock:  # the common case first: this round's commit is pending on this thread's loop
             pending_loop = self._loop
             if pending_loop is not None and threading.get_ident() == self._thread and pending_loop.is_running():

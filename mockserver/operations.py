@@ -124,10 +124,10 @@ class Operation:
 
     def body_errors(self, body: Any) -> list[Problem]:
         """The body's problems against the operation's request schema (none when it declares no JSON body)."""
-        quick = self._quick
-        if quick is not None and quick(body):
+        if self.body_schema is None:
             return []
-        return self.spec.errors(self.body_schema, body) if self.body_schema is not None else []
+        quick = self._quick
+        return [] if quick is not None and quick(body) else self.spec.violations(self.body_schema, body)
 
 
 def operations(spec: Spec, describe_error: Describe = describe) -> dict[str, Operation]:

@@ -68,10 +68,12 @@ class Spec:
     def errors(self, schema_name: str, instance: Any) -> list[dict[str, Any]]:
         """The violations, as pydantic-v1-style error dicts with `loc` starting at "body": at most MAX_ERRORS of
         them, so a body with 200,000 bad items costs no more than one with a few."""
+        quick = self.quick(schema_name)
+        return [] if quick is not None and quick(instance) else self.violations(schema_name, instance)
+
+    def violations(self, schema_name: str, instance: Any) -> list[dict[str, Any]]:
+        """`errors` without its quick yes asked first (for a caller that asked it already)."""
         validator = self.validator(schema_name)
-        quick = self._quick[schema_name]
-        if quick is not None and quick(instance):
-            return []
         found = sorted(
             itertools.islice(validator.iter_errors(instance), MAX_ERRORS),
             key=lambda e: list(map(str, e.path)),

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from ..bodies import SCOPE_KEY, JsonBody, parse, read_json
+from ..bodies import JsonBody, parse, read_json
 from ..core.assets import Asset
 from ..core.uploads import Full, Uploads
 from ..http import BodyTooLarge, header, is_json_type, read_body
@@ -36,15 +36,13 @@ async def read_request(request: Request, json_limit: int, body_limit: int) -> tu
     if not multipart and not is_json_type(main):
         raise errors.api(415, "invalid_content_type", "Content type must be application/json or multipart/form-data.")
     files: Files | None = None
-    parsed: JsonBody | None = None if multipart else request.scope.get(SCOPE_KEY)  # the gateway's parse
-    if parsed is None:
-        try:
-            if multipart:
-                parsed, files = await _form(request, await read_body(request, body_limit))
-            else:
-                parsed = await read_json(request, json_limit)
-        except BodyTooLarge:
-            raise errors.too_large() from None
+    try:
+        if multipart:
+            parsed, files = await _form(request, await read_body(request, body_limit))
+        else:
+            parsed = await read_json(request, json_limit)  # the gateway's parse, when it made one
+    except BodyTooLarge:
+        raise errors.too_large() from None
     if parsed.value is None:  # a parsed document is neither empty nor broken (JSON `null` is refused later)
         if parsed.empty:
             raise errors.api(400, "empty_input_body")

@@ -119,7 +119,7 @@ def tenant_of(ctx: Context, request: Request) -> str:
                 auth = value.decode("latin-1")
         elif key == b"x-api-key" and api_key is None:
             api_key = value.decode("latin-1")
-    token = auth[7:].strip() if auth is not None and auth[:7].lower() == "bearer " else ""  # as bearer()
+    token = bearer_token(auth or "")
     try:
         tenant = ctx.world.tenants.check_token(token, api_key or "")
     except CredentialError as exc:
@@ -136,8 +136,12 @@ def authenticate(ctx: Context, request: Request) -> str:
 
 
 def bearer(request: Request) -> str:
-    auth = header(request, b"authorization")
-    return auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    return bearer_token(header(request, b"authorization"))
+
+
+def bearer_token(authorization: str) -> str:
+    """The token of an `Authorization: Bearer …` value ("" for any other)."""
+    return authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
 
 
 def unknown_upload(loc: list[Any]) -> dict[str, Any]:
