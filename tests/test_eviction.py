@@ -1,5 +1,5 @@
-"""Eviction past max_jobs, on the in-memory and the SQLite store: a few of the oldest finished jobs per add, so the
-count stays at the limit and no add lists the kind; the whole kind only when the oldest cannot go."""
+"""Eviction past max_jobs, on the in-memory and the SQLite store: the oldest finished jobs, a batch at a time, so the
+count stays at most at the limit and no add lists the kind; the whole kind only when the oldest cannot go."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mockserver.core.jobs import Job, Jobs, Plan
+from mockserver.core.jobs import EVICT_BATCH, Job, Jobs, Plan
 from mockserver.store import MemoryStore
 from mockserver.store_sqlite import SqliteStore
 
@@ -72,17 +72,41 @@ def test_unfinished_jobs_at_the_head_stay_and_the_finished_behind_them_go(store:
 
 
 def test_when_the_oldest_cannot_go_the_whole_kind_decides(store: Listed) -> None:
-    jobs = Jobs(store, Clock(), 3)
-    for n in range(5):
+    jobs = Jobs(store, Clock(), 20)
+    for n in range(25):
         jobs.add(job(n, finished=False))
-    for n in range(5, 8):  # finished, behind five unfinished: the oldest four cannot go, a sweep finds these
+    for n in range(25, 28):  # finished, behind 25 unfinished: the oldest looked at cannot go, a sweep finds these
         jobs.add(job(n))
-    assert store.listings == 5  # a sweep for each add past the limit: j3 to j7
-    assert [j.id for j in store.items(KIND)] == ["j0", "j1", "j2", "j3", "j4"]
-    for n in range(8, 40):  # nobody polls: more than twice the limit left, so the oldest unfinished go too
+    assert store.listings == 8  # a sweep for each add past the limit: j20 to j27
+    assert [j.id for j in store.items(KIND)] == [f"j{n}" for n in range(25)]
+    for n in range(28, 80):  # nobody polls: more than twice the limit left, so the oldest unfinished go too
         jobs.add(job(n, finished=False))
-        assert store.count(KIND) <= 6
-    assert store.get(KIND, "j39") is not None and store.get(KIND, "j0") is None
+        assert store.count(KIND) <= 40
+    assert store.get(KIND, "j79") is not None and store.get(KIND, "j0") is None
+
+
+def test_a_large_limit_is_kept_by_a_batch_every_few_adds(store: Listed) -> None:
+    """Under a large limit an add past it drops a batch, down to EVICT_BATCH below the limit, so the adds after it
+    drop nothing until the limit is reached again; a kind far over its limit (an import) loses a batch an add."""
+    forgotten: list[str] = []
+    jobs = Jobs(store, Clock(), 400, forgotten.append)
+    evicting = []
+    for n in range(500):
+        before = len(forgotten)
+        jobs.add(job(n))
+        assert store.count(KIND) <= 400
+        if len(forgotten) > before:
+            evicting.append((n, len(forgotten) - before))
+    assert evicting[0] == (400, 1 + EVICT_BATCH)  # the first add past the limit, and a batch's room below it
+    assert all(dropped == EVICT_BATCH + 1 for _, dropped in evicting)
+    assert [n for n, _ in evicting] == list(range(400, 500, EVICT_BATCH + 1))
+    assert forgotten == [f"a{n}" for n in range(len(forgotten))]  # the oldest, in order
+    for n in range(500, 700):  # behind the limit's back (an import): far over it, not twice
+        store.put(KIND, f"j{n}", job(n), "t")
+    count = store.count(KIND)
+    jobs.add(job(700))
+    assert store.count(KIND) == count + 1 - 2 * EVICT_BATCH
+    assert store.listings == 0
 
 
 def test_jobs_behind_many_older_objects_of_other_kinds_are_still_evicted(store: Listed) -> None:

@@ -121,10 +121,12 @@ def history(job: Job, now: float) -> list[tuple[Phase, float]]:
     return [(phase, job.created_at + since * scale) for phase, since in steps]
 
 
-# Eviction past max_jobs: each add past the limit looks at this many of the kind's oldest jobs and drops up to
-# EVICT_DROP finished ones (two, so a kind over its limit, after an import, works its way back down).
+# Eviction past max_jobs: an add that takes a kind past its limit drops the kind's oldest finished jobs down to
+# a little below it (EVICT_BATCH below a large limit, a sixteenth of a small one), looking at that many of the
+# oldest and EVICT_LOOK more, so the next adds drop nothing: one add in EVICT_BATCH does the dropping for all of
+# them (a durable store's query for the oldest and its decoding of them: once a batch, not on every add).
 EVICT_LOOK = 4
-EVICT_DROP = 2
+EVICT_BATCH = 16
 
 # Which jobs of a kind eviction must keep, whatever their age (given all of that kind and the current instant).
 Keep = Callable[[list[Job], float], set[str]]
@@ -165,19 +167,23 @@ class Jobs:
         return job
 
     def _evict(self, kind: str, count: int) -> None:
-        """Keep a kind at its limit, so memory stays flat under a long soak: each add past it drops the oldest
-        finished jobs (and their output assets), up to EVICT_DROP, looking at the EVICT_LOOK oldest jobs only
-        (both stores keep insertion order), so an add costs the same at ten jobs as at ten thousand and no request
-        stalls on a thousand deletes. When none of those can go (unfinished, or kept by the kind's rule, which
-        needs every job of the kind) or more than twice the limit are kept, `_sweep` decides over all of them."""
+        """Keep a kind at most at its limit, so memory stays flat under a long soak: drop its oldest finished jobs
+        (and their output assets) down to a little below the limit, looking at that many of the oldest jobs plus
+        EVICT_LOOK (both stores keep insertion order), so an add costs the same at ten jobs as at ten thousand
+        and no request stalls on a thousand deletes. When none of those can go (unfinished, or kept by the kind's
+        rule, which needs every job of the kind) or more than twice the limit are kept, `_sweep` decides over all
+        of them."""
         if kind not in self.keep and count <= 2 * self.limit:
             now = self.clock.now()
+            # past the limit (by at most a batch: a kind far over it, after an import, works its way down), then
+            # a batch's room below it
+            excess = min(count - self.limit, EVICT_BATCH) + min(EVICT_BATCH, self.limit // 16)
             dropped = 0
-            for job in self.store.oldest(kind, EVICT_LOOK):
+            for job in self.store.oldest(kind, excess + EVICT_LOOK):
                 if phase_of(job, now).phase.terminal:
                     self._drop(kind, job)
                     dropped += 1
-                    if dropped == EVICT_DROP:
+                    if dropped == excess:
                         break
             if dropped:
                 return
