@@ -7,6 +7,8 @@ a CPU answers fewer requests without doing more work. This counts the work inste
 the server process (from /proc) over windows at 32 connections, divided by the requests answered; the median of
 the rounds, for the fake and for the bare app (the same bytes for the download). Shared caches and frequency still
 move it on a busy machine, less than they move throughput. Run it from another checkout to compare two versions.
+The generate figures are taken past the 10,000-job limit (the steady state of a long load test), and the last two
+rows are the generate's floor (bench/floor_app.py), in memory and with the fake's SQLite rows.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def main() -> None:
             polls = [request_bytes("GET", f"/v3/status/{d['jobId']}", headers) for d in docs]
             _compare("status poll", server, polls, bare, args, "/json")
             generate = run.generates(post, "cpu")
+            run.past_the_limit(server, generate)
             _compare("generate-async accept", server, generate, bare, args, "/json")
         with tempfile.TemporaryDirectory(prefix="bench-fixtures-") as folder:
             run.write_fixtures(Path(folder), 500)
@@ -76,7 +79,16 @@ def main() -> None:
         ):
             polls, generate = run._durable_polls(server, "cpu")
             _compare("--state-dir: status poll", server, polls, bare, args, "/json")
+            run.past_the_limit(server, generate)
             _compare("--state-dir: generate accept", server, generate, bare, args, "/json")
+        floor_requests = run.generates({"content-type": "application/json"}, "cpu")
+        for name, durable in (("generate floor (memory)", False), ("generate floor (SQLite rows)", True)):
+            with (
+                tempfile.TemporaryDirectory(prefix="bench-floor-") as folder,
+                servers.floor_app(*(("--state-dir", folder) if durable else ())) as floor,
+            ):
+                run.past_the_limit(floor, floor_requests)
+                _compare(name, floor, floor_requests, bare, args, "/json")
     with servers.mockserver(*run.MOCK_FLAGS) as server, tempfile.NamedTemporaryFile(suffix=".jpg") as blob:
         url, data = _download(server)
         blob.write(data)

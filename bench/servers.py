@@ -127,3 +127,8 @@ def bare_app(*flags: str) -> Server:
 def raw_app(*flags: str) -> Server:
     """The raw ASGI app (no framework): the second ceiling."""
     return Server(["-m", "bench.raw_app", *flags], name="raw ASGI app", cpus=SERVER_CPUS)
+
+
+def floor_app(*flags: str) -> Server:
+    """The generate's floor: a raw ASGI app doing only what any fake must do to accept a generate."""
+    return Server(["-m", "bench.floor_app", *flags], name="generate floor app", cpus=SERVER_CPUS)
