@@ -12,6 +12,7 @@ import argparse
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -60,9 +61,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--blob", help="a file whose bytes GET /blob answers")
     args = parser.parse_args()
-    blob = Path(args.blob).read_bytes() if args.blob else b""
+    serve(build(Path(args.blob).read_bytes() if args.blob else b""), args.host, args.port)
+
+
+def serve(app: Any, host: str, port: int) -> None:
+    """Serve `app` as `mockserver serve` serves the fake (the benchmark's apps all use this)."""
     config = uvicorn.Config(
-        build(blob), host=args.host, port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
     )
     uvicorn.Server(config).run()
 

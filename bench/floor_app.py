@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
+
+from .bare_app import serve
+from .raw_app import lifespan
 
 LIMIT = 10_000
 # The fake's objects table, its indexes and its journal file (mockserver/store_sqlite.py)
@@ -85,15 +87,8 @@ def build(state_dir: str | None = None) -> Any:
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
         if scope["type"] != "http":
+            await lifespan(scope, receive, send)
             return
         if scope["method"] != "POST":
             body = b'{"status":"ready"}'
@@ -155,15 +150,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state-dir", help="keep the jobs in SQLite files in this folder, as the fake does")
     args = parser.parse_args()
-    config = uvicorn.Config(
-        build(args.state_dir),
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
-    uvicorn.Server(config).run()
+    serve(build(args.state_dir), args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from .bare_app import BODY
+from .bare_app import BODY, serve
 
 
 def build(blob: bytes = b"") -> Any:
@@ -24,15 +22,8 @@ def build(blob: bytes = b"") -> Any:
     missing = (b"text/plain", b"Not Found")
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
         if scope["type"] != "http":
+            await lifespan(scope, receive, send)
             return
         found = answers.get(scope["path"])
         media, body = found or missing
@@ -43,17 +34,26 @@ def build(blob: bytes = b"") -> Any:
     return app
 
 
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A raw app's lifespan: nothing to start or stop."""
+    if scope["type"] != "lifespan":
+        return
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--blob", help="a file whose bytes GET /blob answers")
     args = parser.parse_args()
-    blob = Path(args.blob).read_bytes() if args.blob else b""
-    config = uvicorn.Config(
-        build(blob), host=args.host, port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
-    )
-    uvicorn.Server(config).run()
+    serve(build(Path(args.blob).read_bytes() if args.blob else b""), args.host, args.port)
 
 
 if __name__ == "__main__":
