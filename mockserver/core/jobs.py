@@ -123,8 +123,8 @@ def history(job: Job, now: float) -> list[tuple[Phase, float]]:
 
 # Eviction past max_jobs: an add that takes a kind past its limit drops the kind's oldest finished jobs down to
 # a little below it (EVICT_BATCH below a large limit, a sixteenth of a small one), looking at that many of the
-# oldest and EVICT_LOOK more, so the next adds drop nothing: one add in EVICT_BATCH does the dropping for all of
-# them (a durable store's query for the oldest and its decoding of them: once a batch, not on every add).
+# oldest and EVICT_LOOK more, so the next adds drop nothing: one add in EVICT_BATCH + 1 does the dropping for all
+# of them (a durable store's query for the oldest and its decoding of them: once a batch, not on every add).
 EVICT_LOOK = 4
 EVICT_BATCH = 16
 
