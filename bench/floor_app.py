@@ -23,17 +23,12 @@ from typing import Any
 
 import orjson
 
+from mockserver.store_sqlite import _JOURNAL_SCHEMA, _SCHEMA  # the fake's tables and indexes, as they are
+
 from .bare_app import serve
 from .raw_app import lifespan
 
 LIMIT = 10_000
-# The fake's objects table, its indexes and its journal file (mockserver/store_sqlite.py)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, tenant TEXT NOT NULL, data BLOB,
-                                    PRIMARY KEY (kind, key));
-CREATE INDEX IF NOT EXISTS objects_by_tenant ON objects (kind, tenant);
-"""
-_JOURNAL = "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)"
 
 
 class Durable:
@@ -45,7 +40,7 @@ class Durable:
         self.db = self._open(Path(folder) / "mockserver.db")
         self.db.executescript(_SCHEMA)
         self.journal = self._open(Path(folder) / "journal.db")
-        self.journal.execute(_JOURNAL)
+        self.journal.execute(_JOURNAL_SCHEMA)
         self.round: asyncio.Future[None] | None = None
 
     @staticmethod
