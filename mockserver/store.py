@@ -51,6 +51,7 @@ class Store(Protocol):
     def get(self, kind: str, key: str) -> Any | None: ...
     def put(self, kind: str, key: str, obj: Any, tenant: str = "") -> None: ...
     def delete(self, kind: str, key: str) -> None: ...
+    def discard(self, kind: str, key: str) -> None: ...
     def items(self, kind: str, tenant: str | None = None) -> list[Any]: ...
     def oldest(self, kind: str, n: int) -> list[Any]: ...
     def clear(self, tenant: str | None = None) -> None: ...
@@ -92,13 +93,11 @@ class MemoryStore:
         # deletion, so a rollback puts the keys back in their places (listings and eviction go oldest first)
         self._order: dict[str, dict[str, int]] = {}
         self._writes = 0  # bumped by every change, rollbacks included: what `revision` reports
-        self._dead: dict[str, int] = {}  # deletes per kind since its dict was last copied
 
     def _remember(self, kind: str, key: str, deleting: bool = False) -> None:
         """Inside a transaction, note how to put (kind, key) back as it is now (and, for a delete, where the key
-        stands: a search from the front, short for eviction's oldest keys; not a copy of the kind's order, which
-        every evicting request would make). An entry is a tuple, not a closure: one is made for every write of
-        every request."""
+        stands: a search from the front; not a copy of the kind's order). An entry is a tuple, not a closure: one
+        is made for every write of every request."""
         undo = self._undo
         if undo is None:
             return
@@ -155,6 +154,21 @@ class MemoryStore:
         self._remember(kind, key, deleting=True)
         self._delete(kind, key)
 
+    def discard(self, kind: str, key: str) -> None:
+        """A delete that a rollback leaves done: eviction's, of keys the transaction has not written otherwise,
+        whose objects were due to go whatever the request around it does. Not in the undo log, so not searched
+        for (eviction deletes from the front, and a dict keeps its deleted slots at the front until it grows),
+        unless the transaction deleted from the kind before: their places, where a rollback puts them back, move
+        up past it."""
+        positions = self._order.get(kind) if self._undo is not None else None
+        table = self._objects.get(kind)
+        if positions and table is not None and key in table:
+            gone = indexOf(table, key)
+            for deleted, index in positions.items():
+                if index > gone:
+                    positions[deleted] = index - 1
+        self._delete(kind, key)
+
     def _delete(self, kind: str, key: str) -> None:
         self._writes += 1
         table = self._objects.get(kind)
@@ -163,12 +177,6 @@ class MemoryStore:
         del table[key]
         tenant = self._owner[kind].pop(key)
         self._by_tenant[kind][tenant].pop(key, None)
-        # A dict keeps a deleted entry's slot until it grows: eviction deletes from the front, and every walk from
-        # the front (`oldest`, a delete's position) would step over thousands of them. Copied, the dict has none.
-        dead = self._dead.get(kind, 0) + 1
-        if dead >= max(256, len(table) // 8):
-            self._objects[kind], dead = dict(table), 0
-        self._dead[kind] = dead
 
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
         table = self._objects.get(kind, {})

@@ -337,6 +337,10 @@ class PostgresStore:
         query = _BUMP + "DELETE FROM mockserver_objects WHERE kind = %s AND key = %s AND EXISTS (SELECT 1 FROM bump)"
         self._run(lambda c: c.execute(query, (kind, _text(key))))
 
+    # Eviction's deletes: a rollback of the transaction around them undoes them with the rest (the memory store
+    # leaves them done)
+    discard = delete
+
     def items(self, kind: str, tenant: str | None = None) -> list[Any]:
         args: tuple[str, ...]
         if tenant is None:

@@ -264,6 +264,10 @@ class SqliteStore:
             if self.db.execute("DELETE FROM objects WHERE kind=? AND key=?", (kind, key)).rowcount:
                 self._count(kind, -1)
 
+    # Eviction's deletes: a rollback of the transaction around them undoes them with the rest (the memory store
+    # leaves them done)
+    discard = delete
+
     def _count(self, kind: str, change: int) -> None:
         """An object added to (or removed from) a kind inside the open transaction (lock held): kept here until
         its commit, and in the cached count, which stays exact."""

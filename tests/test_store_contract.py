@@ -193,6 +193,38 @@ def test_a_rollback_puts_every_key_back_in_its_place(store, seed):
     assert [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")] == before
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_a_discard_stands_through_a_rollback_in_memory_and_is_undone_by_a_database(store, seed):
+    """Eviction's deletes (`discard`, of keys nothing else in the transaction touches): the memory store leaves
+    them done and puts everything else back in its place; SQLite and PostgreSQL undo them with the rest."""
+    import random
+
+    draw = random.Random(seed)
+    keys = [f"k{i}" for i in range(16)]
+    for key in keys:
+        tenant = draw.choice("AB")
+        store.put("token", key, token(key, tenant), tenant)
+    before = [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")]
+    doomed = set(draw.sample(keys, 5))
+    touched = [key for key in keys if key not in doomed] + ["new"]
+    with pytest.raises(RuntimeError), store.transaction():
+        for key in draw.sample(sorted(doomed), len(doomed)):
+            for _ in range(draw.randrange(3)):  # other writes before this discard
+                other, action = draw.choice(touched), draw.randrange(3)
+                if action == 0:
+                    store.delete("token", other)
+                else:
+                    store.put("token", other, token(other, "AB"[action - 1]), "AB"[action - 1])
+            store.discard("token", key)
+            assert store.get("token", key) is None
+        raise RuntimeError
+    after = [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")]
+    if isinstance(store, MemoryStore):
+        assert after == [[key for key in listed if key not in doomed] for listed in before]
+    else:
+        assert after == before
+
+
 def test_a_nested_transaction_is_part_of_the_outermost(store):
     with pytest.raises(RuntimeError), store.transaction():
         with store.transaction():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,13 +81,23 @@ class Assets:
 
     def forget(self, asset_id: str) -> None:
         """Remove an asset with its blob and the assets derived from it (format conversions)."""
+        self._forget(asset_id, self.store.delete)
+
+    def discard(self, asset_id: str) -> None:
+        """Forget, as eviction does: with the store's `discard`, which a rollback may leave done."""
+        self._forget(asset_id, self.store.discard)
+
+    def _forget(self, asset_id: str, delete: Callable[[str, str], None]) -> None:
         asset = self.get(asset_id)
         if asset is not None:
             for derived in asset.meta.get("derived", []):
-                self.forget(derived)
-            self.remove(asset)
+                self._forget(derived, delete)
+            self._remove(asset, delete)
 
     def remove(self, asset: Asset) -> None:
+        self._remove(asset, self.store.delete)
+
+    def _remove(self, asset: Asset, delete: Callable[[str, str], None]) -> None:
         if asset.blob:
-            self.store.delete("blob", asset.blob)
-        self.store.delete("asset", asset.id)
+            delete("blob", asset.blob)
+        delete("asset", asset.id)

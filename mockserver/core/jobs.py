@@ -215,10 +215,12 @@ class Jobs:
                     excess -= 1
 
     def _drop(self, kind: str, job: Job) -> None:
+        """Evict a job and its output assets: with the store's `discard` (the job was due to go, whatever the
+        transaction around the add that evicts it does)."""
         for output in job.outputs:
             if self.forget is not None and "asset" in output:
                 self.forget(output["asset"])
-        self.store.delete(kind, job.id)
+        self.store.discard(kind, job.id)
 
     def get(self, tenant: str, job_id: str, kind: str | tuple[str, ...]) -> Job | None:
         """The tenant's job with this id, of this kind or of any of these kinds (a surface whose operations share

@@ -59,7 +59,7 @@ class World:
         self.registry = Registry(store)
         self.assets = Assets(store)
         keep_trainings = partial(trainings.decisive, live_model=self._live_model)
-        self.jobs = Jobs(store, self.clock, max_jobs, self.assets.forget, {trainings.KIND: keep_trainings})
+        self.jobs = Jobs(store, self.clock, max_jobs, self.assets.discard, {trainings.KIND: keep_trainings})
         self.faults = Faults(store, seed)
         self.seeders: list[Seeder] = []  # each provider adds its own fixture loader
         self.on_reset: list[Callable[[], None]] = []
