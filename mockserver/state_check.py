@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from .core import outputs
 from .core.assets import EXTENSIONS, Asset
 from .core.faults import FaultRule, rule_from
 from .core.jobs import Job
@@ -22,6 +23,7 @@ from .core.registry import Model, TrainingImage
 from .core.tenants import Token
 from .core.uploads import Upload
 from .core.world import MAX_CLOCK
+from .providers.firefly import picture_of
 from .spec import Spec
 
 MAX_INT = 2**53  # larger integers do not survive a JSON round trip through most clients
@@ -162,9 +164,11 @@ def _check_job(kind: str, job: Job, keys: set[tuple[str, str]], specs: dict[str,
         raise StateError("outcome.kind must be fail or timeout")
     if job.polls < 0:
         raise StateError("polls must not be negative")
+    drawn = False
     for output in job.outputs:
-        if not isinstance(output.get("asset"), str) or not _number(output.get("seed"), MAX_INT):
-            raise StateError("every output needs an asset id and a numeric seed")
+        if not _number(output.get("seed"), MAX_INT) or not isinstance(output.get("asset", ""), str):
+            raise StateError("every output needs a numeric seed, and an asset id unless its job draws it")
+        drawn = drawn or "asset" not in output
     for field, name, expected in _JOB_KEYS[job.kind]:
         value = getattr(job, field).get(name)
         if not isinstance(value, expected) or isinstance(value, bool):
@@ -174,6 +178,49 @@ def _check_job(kind: str, job: Job, keys: set[tuple[str, str]], specs: dict[str,
         raise StateError("inputs.size needs numeric width and height")
     if not _number(job.extra.get("seq", 0), MAX_INT):
         raise StateError("extra.seq must be a number")
+    if drawn:
+        _check_drawn(kind, job, keys, specs)
+
+
+def _check_drawn(kind: str, job: Job, keys: set[tuple[str, str]], specs: dict[str, Spec]) -> None:
+    """Outputs a Firefly job draws (`core.outputs`): the description they are rendered from, checked as the
+    assets they stand for would be."""
+    if not job.kind.startswith("firefly."):
+        raise StateError("outputs of this kind need an asset id")
+    if job.kind == "firefly.generate":
+        size = job.inputs["size"]
+        if not isinstance(job.inputs.get("prompt"), str) or not isinstance(job.extra.get("model", ""), str):
+            raise StateError("a generate that draws its outputs needs inputs.prompt (and extra.model) as strings")
+        if not all(isinstance(size.get(side), int) for side in ("width", "height")):
+            raise StateError("inputs.size needs integer width and height")
+    else:
+        picture = job.extra.get(outputs.PICTURE)
+        if not (
+            isinstance(picture, dict)
+            and isinstance(picture.get("mime"), str)
+            and all(isinstance(picture.get(side), int) for side in ("width", "height"))
+            and _strings(picture.get("key"), 2)
+            and isinstance(picture.get("lines"), list)
+            and len(picture["lines"]) == 2
+            and all(_strings(part) for part in picture["lines"])
+        ):
+            raise StateError(
+                "extra.picture needs mime, integer width and height, key: [before, after] and "
+                "lines: [[before...], [after...]], all strings"
+            )
+    picture = picture_of(job)
+    for index in range(len(job.outputs)):
+        asset = outputs.drawn(job, index, picture)
+        if asset is not None:
+            _check_asset(kind, asset, keys, specs)
+
+
+def _strings(value: Any, length: int | None = None) -> bool:
+    return (
+        isinstance(value, list)
+        and (length is None or len(value) == length)
+        and all(isinstance(item, str) for item in value)
+    )
 
 
 def _check_model(kind: str, model: Model, keys: set[tuple[str, str]], specs: dict[str, Spec]) -> None:

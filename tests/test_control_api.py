@@ -227,7 +227,9 @@ def test_state_snapshot_and_restore(firefly_mock, auth):
     firefly_mock.clock.advance(10)
     before = status_of(firefly_mock, job, auth)
     snapshot = firefly_mock.export_state()
-    assert {o["kind"] for o in snapshot["objects"]} >= {"job:firefly.generate", "asset", "token", "model"}
+    kinds = {o["kind"] for o in snapshot["objects"]}
+    assert kinds >= {"job:firefly.generate", "token", "model"}
+    assert "asset" not in kinds  # the job draws its outputs (core.outputs): nothing stored for them
     firefly_mock.reset()
     firefly_mock.import_state(snapshot)
     after = status_of(firefly_mock, job, auth)
@@ -279,10 +281,16 @@ def test_in_process_mode(mockserver_inprocess):
 def test_finished_jobs_are_evicted_past_the_limit():
     with run_server(max_jobs=20, profile="instant") as mock:
         headers = mock.headers()
-        jobs = [generate(mock, {"prompt": f"job {i}"}, headers).json() for i in range(25)]
+        jobs = [generate(mock, {"prompt": "job 0"}, headers).json()]
+        oldest = mock.http.get(jobs[0]["statusUrl"], headers=headers).json()["result"]["outputs"][0]["image"]["url"]
+        assert httpx.get(oldest).status_code == 200
+        jobs += [generate(mock, {"prompt": f"job {i}"}, headers).json() for i in range(1, 25)]
         store = mock.app.state.ctx.world.store
         assert store.count("job:firefly.generate") <= 20
         assert mock.http.get(jobs[0]["statusUrl"], headers=headers).status_code == 404  # the oldest went
         newest = mock.http.get(jobs[-1]["statusUrl"], headers=headers).json()
         assert newest["status"] == "succeeded"
-        assert store.count("asset") == store.count("job:firefly.generate")  # their images went with them
+        assert httpx.get(newest["result"]["outputs"][0]["image"]["url"]).status_code == 200
+        gone = httpx.get(oldest)  # its image went with it (a signed URL still good, to nothing)
+        assert gone.status_code == 404 and b"<Code>NoSuchKey</Code>" in gone.content
+        assert store.count("asset") == 0  # a job draws its outputs: one object a generate

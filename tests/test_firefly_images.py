@@ -483,12 +483,22 @@ def test_state_import_refuses_bad_uploads_and_layers(firefly_mock):
     for bad in ([0, 0, 0, 10], [0, 0, 99999, 10], "box", [0, 0, 1.5, 10]):
         objects = []
         for o in state["objects"]:
-            if o["kind"] == "asset" and (o["data"].get("render") or {}).get("layers"):
-                layer = {**o["data"]["render"]["layers"][0], "box": bad}
-                o = {**o, "data": {**o["data"], "render": {**o["data"]["render"], "layers": [layer]}}}
+            if o["kind"] == "job:firefly.expand":  # its outputs are drawn from the picture it keeps
+                drawn = o["data"]["extra"]["picture"]
+                layer = {**drawn["layers"][0], "box": bad}
+                extra = {**o["data"]["extra"], "picture": {**drawn, "layers": [layer]}}
+                o = {**o, "data": {**o["data"], "extra": extra}}
             objects.append(o)
         refused = firefly_mock.http.put("/__admin/state", json={**state, "objects": objects})
         assert refused.status_code == 422 and "layers" in refused.json()["message"], bad
+    for bad_picture in (None, "x", {"mime": "image/jpeg", "width": 10, "height": 10, "key": ["a"], "lines": [[], []]}):
+        objects = []
+        for o in state["objects"]:
+            if o["kind"] == "job:firefly.expand":
+                o = {**o, "data": {**o["data"], "extra": {**o["data"]["extra"], "picture": bad_picture}}}
+            objects.append(o)
+        refused = firefly_mock.http.put("/__admin/state", json={**state, "objects": objects})
+        assert refused.status_code == 422 and "extra.picture" in refused.json()["message"], bad_picture
 
 
 def test_whole_numbers_sent_as_floats_are_drawn(firefly_mock):

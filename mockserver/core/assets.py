@@ -44,9 +44,12 @@ class Signer:
         return hashlib.blake2b(f"{asset_id}:{expires}".encode(), key=self.key[:64], digest_size=16).hexdigest()
 
     def path(self, asset: Asset, now: float, lifetime: int = URL_LIFETIME) -> str:
+        return self.sign(asset.id, asset.mime, now, lifetime)
+
+    def sign(self, asset_id: str, mime: str, now: float, lifetime: int = URL_LIFETIME) -> str:
         expires = int(now) + lifetime
-        ext = EXTENSIONS.get(asset.mime, "bin")
-        return f"/files/{asset.id}.{ext}?expires={expires}&signature={self._digest(asset.id, expires)}"
+        ext = EXTENSIONS.get(mime, "bin")
+        return f"/files/{asset_id}.{ext}?expires={expires}&signature={self._digest(asset_id, expires)}"
 
     def check(self, asset_id: str, expires: str, signature: str, now: float) -> str | None:
         """None when the URL is good, else why not ("invalid" or "expired")."""
@@ -63,6 +66,8 @@ class Signer:
 class Assets:
     def __init__(self, store: Any) -> None:
         self.store = store
+        # Finds an output its job draws (core.outputs) by its id: set by the world, which has the jobs
+        self.drawn: Callable[[str], Asset | None] | None = None
 
     def add(self, asset: Asset, data: bytes | None = None) -> Asset:
         if data is not None:
@@ -73,7 +78,10 @@ class Assets:
         return asset
 
     def get(self, asset_id: str) -> Asset | None:
+        """A stored asset, or an output drawn by its job."""
         found: Asset | None = self.store.get("asset", asset_id)
+        if found is None and self.drawn is not None:
+            return self.drawn(asset_id)
         return found
 
     def data(self, asset: Asset) -> bytes | None:
@@ -88,7 +96,7 @@ class Assets:
         self._forget(asset_id, self.store.discard)
 
     def _forget(self, asset_id: str, delete: Callable[[str, str], None]) -> None:
-        asset = self.get(asset_id)
+        asset: Asset | None = self.store.get("asset", asset_id)  # a drawn output goes with its job
         if asset is not None:
             for derived in asset.meta.get("derived", []):
                 self._forget(derived, delete)

@@ -10,8 +10,8 @@ from functools import partial
 from typing import Any
 
 from ..fixtures import Fixtures
-from . import trainings
-from .assets import Assets, Signer
+from . import outputs, trainings
+from .assets import Asset, Assets, Signer
 from .clock import Clock, ClockState
 from .faults import Faults
 from .ids import Ids
@@ -29,6 +29,7 @@ Seeder = Callable[["World", Fixtures, "str | None"], None]
 # The clock never goes past this instant: dates up to year 9999 stay printable with room for every lifetime
 # (tokens, signed URLs, the slowest training) that is added to "now".
 MAX_CLOCK = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+Picture = Callable[[Job], "dict[str, Any] | None"]  # a job's picture description (core.outputs)
 SIGNING_KEY = "config:signing_key"  # kept by a full reset and by state import: issued URLs stay checkable
 
 
@@ -60,9 +61,29 @@ class World:
         self.assets = Assets(store)
         keep_trainings = partial(trainings.decisive, live_model=self._live_model)
         self.jobs = Jobs(store, self.clock, max_jobs, self.assets.discard, {trainings.KIND: keep_trainings})
+        self._drawing: list[tuple[str, tuple[str, ...], Picture]] = []  # what draws_outputs was told
+        self.assets.drawn = self._drawn
         self.faults = Faults(store, seed)
         self.seeders: list[Seeder] = []  # each provider adds its own fixture loader
         self.on_reset: list[Callable[[], None]] = []
+
+    def draws_outputs(self, prefix: str, kinds: tuple[str, ...], picture: Picture) -> None:
+        """A provider's jobs of these kinds draw their outputs (`core.outputs`): their ids are `prefix` and the
+        last segment an output id carries, and `picture` gives a job's description."""
+        self._drawing.append((prefix, kinds, picture))
+
+    def _drawn(self, asset_id: str) -> Asset | None:
+        """The output an id names, drawn from its job (None when it names none)."""
+        parsed = outputs.parse(asset_id) if self._drawing else None
+        if parsed is None:
+            return None
+        token, index = parsed
+        for prefix, kinds, picture in self._drawing:
+            for kind in kinds:
+                job = self.store.get(self.jobs.store_kind(kind), prefix + token)
+                if job is not None:
+                    return outputs.drawn(job, index, picture(job))
+        return None
 
     def settled(self) -> Any:
         """What an answer awaits before it starts: the store's open group commit (SQLite), or None."""

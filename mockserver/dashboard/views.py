@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from ..core import outputs
 from ..core.assets import Asset
 from ..core.jobs import Job, Phase, history, phase_of
 from ..core.registry import PUBLIC, Model
@@ -158,8 +159,8 @@ def pictures(world: World, tenant: str | None = None) -> list[Picture]:
     for job in _all_jobs(world, tenant):
         if not job.outputs or phase_of(job, now).phase is not Phase.SUCCEEDED:
             continue
-        for out in job.outputs:
-            asset = world.assets.get(out.get("asset", ""))
+        for index, out in enumerate(job.outputs):
+            asset = world.assets.get(outputs.asset_id(job, index))
             if asset is not None and asset.mime.startswith("image/"):
                 surface = JOB_SURFACES.get(job.kind, "?")
                 found.append(Picture(asset, job, surface, out.get("seed"), _prompt(job), _model_of(job)))
@@ -173,13 +174,13 @@ def picture(world: World, asset_id: str) -> Picture | None:
     asset = world.assets.get(asset_id)
     if asset is None:
         return None
-    job_id = asset.meta.get("job")  # Scenario's outputs name their job; otherwise look through the owner's jobs
+    job_id = asset.meta.get("job")  # Scenario's and drawn outputs name their job; else look through the owner's
     for kind, surface in JOB_SURFACES.items():
         table = world.jobs.store_kind(kind)
         known = world.store.get(table, job_id) if isinstance(job_id, str) else None
         for job in [known] if known is not None else world.store.items(table, asset.tenant):
-            for out in job.outputs:
-                if out.get("asset") == asset_id:
+            for index, out in enumerate(job.outputs):
+                if outputs.asset_id(job, index) == asset_id:
                     return Picture(asset, job, surface, out.get("seed"), _prompt(job), _model_of(job))
     return None
 

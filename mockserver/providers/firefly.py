@@ -16,9 +16,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..context import Context
-from ..core.assets import Asset
+from ..core import outputs
 from ..core.jobs import Job, Phase
 from ..core.memo import Memo
+from ..core.outputs import PICTURE
 from ..core.registry import Model
 from ..core.tenants import CredentialError
 from ..core.trainings import TrainingState
@@ -35,6 +36,7 @@ GENERATE = "firefly.generate"
 VIDEO_KIND = "firefly.video"  # its status has an integer progress and outputs[].video.url (generate_video_api.json)
 # Every Firefly async operation's job kind: they share /v3/status and /v3/cancel (firefly_async starts the
 # image-to-image ones, firefly_video the videos).
+JOB_PREFIX = "urn:ff:jobs:ue1:"  # every Firefly job id: this and a UUID
 JOB_KINDS = (GENERATE, "firefly.expand", "firefly.fill", "firefly.similar", "firefly.composite", VIDEO_KIND)
 CUSTOM_VERSIONS = ("image3_custom", "image4_custom")
 REFERENCE_SOURCES = (("style", "imageReference", "source"), ("structure", "imageReference", "source"))
@@ -103,6 +105,7 @@ class Firefly(errors.FireflyErrorRendering):
         self.listings = Memo(self.world.store, self.world.clock)  # custom-model listings, per tenant and order
         self.statuses = Memo(self.world.store, self.world.clock)  # finished jobs' status answers
         self.answers = Memo(self.world.store, self.world.clock)  # whole listing answers
+        self.world.draws_outputs(JOB_PREFIX, JOB_KINDS, picture_of)
 
     def routes(self) -> list[Route]:
         return [
@@ -332,7 +335,7 @@ class Firefly(errors.FireflyErrorRendering):
         profile: str | None,
         outcome: Any,
     ) -> Job:
-        """The job and its assets."""
+        """The job, which draws its outputs (`core.outputs`)."""
         world = self.world
         ids = world.ids
         seeds = body.get("seeds")
@@ -345,20 +348,9 @@ class Firefly(errors.FireflyErrorRendering):
         size = body.get("size")
         width, height = (size["width"], size["height"]) if size else (2048, 2048)
         now = world.clock.now()
-        job_id = f"urn:ff:jobs:ue1:{ids.uuid()}"
-        model_label = f"{version} / {model.display_name}" if model else version
+        job_id = f"{JOB_PREFIX}{ids.uuid()}"
         prompt = body["prompt"]
-        dimensions = f"{width}x{height}"
-        tail = f"|{model_label}|{dimensions}|{mime}"
-        model_line, size_line = f"Model: {model_label}", f"Size: {dimensions} {mime}"
-        prompt_line = f"Prompt: {prompt}"
-        add = world.assets.add
-        outputs = []
-        for seed in seeds:
-            lines = [prompt_line, f"Seed: {seed}", model_line, size_line, "Adobe Firefly (mock)"]
-            render = {"key": f"firefly|{prompt}|{seed}{tail}", "lines": lines}
-            asset = add(Asset(ids.uuid(), tenant, mime, width, height, now, render))
-            outputs.append({"seed": seed, "asset": asset.id})
+        drawn = [{"seed": seed} for seed in seeds]
         inputs = {
             "prompt": prompt,
             "size": dict(size) if size else {"width": 2048, "height": 2048},
@@ -367,8 +359,12 @@ class Firefly(errors.FireflyErrorRendering):
             "mime": mime,
         }
         plan = world.plan("generate", profile)
-        # id, tenant, kind, created_at, plan, inputs, outputs, outcome (positional: cheaper than keywords)
-        return world.jobs.add(Job(job_id, tenant, GENERATE, now, plan, inputs, outputs, outcome))
+        # id, tenant, kind, created_at, plan, inputs, outputs, outcome, canceled_at, polls, deleted, extra
+        # (positional: cheaper than keywords)
+        job = Job(job_id, tenant, GENERATE, now, plan, inputs, drawn, outcome)
+        if model is not None:  # its name as it was (a model can be renamed): in the picture's caption
+            job.extra["model"] = f"{version} / {model.display_name}"
+        return world.jobs.add(job)
 
     def _job(self, request: Request) -> tuple[str, Job]:
         tenant = self._tenant(request)
@@ -420,12 +416,15 @@ class Firefly(errors.FireflyErrorRendering):
         return f'<{base}/v3/status/{job.id}>; rel="status", <{base}/v3/cancel/{job.id}>; rel="cancel"'
 
     def _result(self, job: Job, base: str, now: float) -> dict[str, Any]:
-        outputs = []
-        for out in job.outputs:
-            asset = self.world.assets.get(out["asset"])
-            url = f"{base}{self.world.signer.path(asset, now)}" if asset else ""
-            outputs.append({"seed": out["seed"], "video" if job.kind == VIDEO_KIND else "image": {"url": url}})
-        result: dict[str, Any] = {"size": job.inputs["size"], "outputs": outputs}
+        found = []
+        for index, out in enumerate(job.outputs):
+            if "asset" not in out:  # drawn: signed as it is, its job at hand
+                url = f"{base}{self.world.signer.sign(outputs.output_id(job.id, index), job.inputs['mime'], now)}"
+            else:  # an asset of its own (a job from a state file written before outputs were drawn)
+                asset = self.world.assets.get(out["asset"])
+                url = f"{base}{self.world.signer.path(asset, now)}" if asset else ""
+            found.append({"seed": out["seed"], "video" if job.kind == VIDEO_KIND else "image": {"url": url}})
+        result: dict[str, Any] = {"size": job.inputs["size"], "outputs": found}
         if job.kind == GENERATE:
             result.update(promptHasDeniedWords=False, promptHasBlockedArtists=False)
             result["contentClass"] = job.inputs.get("contentClass") or "photo"
@@ -446,6 +445,20 @@ class Firefly(errors.FireflyErrorRendering):
             winner, "job_cancel_failed"
         )
         raise errors.api(409, code)
+
+
+def picture_of(job: Job) -> dict[str, Any] | None:
+    """What a Firefly job's outputs show (`core.outputs`): a generate's, from its inputs; an image-to-image
+    operation's or a video's, kept with the job."""
+    if job.kind != GENERATE:
+        picture: dict[str, Any] | None = job.extra.get(PICTURE)
+        return picture
+    inputs = job.inputs
+    prompt, mime, size = inputs["prompt"], inputs["mime"], inputs["size"]
+    label, dimensions = job.extra.get("model") or inputs["version"], f"{size['width']}x{size['height']}"
+    key = (f"firefly|{prompt}|", f"|{label}|{dimensions}|{mime}")
+    lines = [f"Prompt: {prompt}"], [f"Model: {label}", f"Size: {dimensions} {mime}", "Adobe Firefly (mock)"]
+    return outputs.describe(mime, size["width"], size["height"], key, lines)
 
 
 def quoted_etag(etag: str) -> str:

@@ -16,13 +16,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..context import Context
+from ..core import outputs
 from ..core.assets import Asset, sources
 from ..core.jobs import Job
+from ..core.outputs import PICTURE
 from ..http import base_url, json
 from ..operations import operations
 from . import firefly_errors as errors
 from . import firefly_rules as rules
-from .firefly import SPEC, whole_numbers
+from .firefly import JOB_PREFIX, SPEC, whole_numbers
 from .firefly_multipart import read_request, store_files
 from .firefly_uploads import authenticate, uploads
 
@@ -128,23 +130,15 @@ class FireflyAsync(errors.FireflyErrorRendering):
         now = world.clock.now()
         picture = rules.picture(op.kind, body, found, width, height)
         content_class = body.get("contentClass") or "photo"
-        outputs = []
-        for seed in seeds:
-            lines = [
-                op.title,
-                *picture.lines,
-                f"Seed: {seed}",
-                f"Size: {width}x{height} {mime}",
-                "Adobe Firefly (mock)",
-            ]
-            render = {
-                "key": f"{op.kind}|{body.get('prompt', '')}|{seed}|{width}x{height}|{mime}",
-                "lines": lines,
-                "layers": picture.layers,
-                "sources": sources(found),
-            }
-            asset = world.assets.add(Asset(world.ids.uuid(), tenant, mime, width, height, now, render=render))
-            outputs.append({"seed": seed, "asset": asset.id})
+        drawn = outputs.describe(
+            mime,
+            width,
+            height,
+            (f"{op.kind}|{body.get('prompt', '')}|", f"|{width}x{height}|{mime}"),
+            ([op.title, *picture.lines], [f"Size: {width}x{height} {mime}", "Adobe Firefly (mock)"]),
+            layers=picture.layers,
+            sources=sources(found),
+        )
         inputs: dict[str, Any] = {
             "size": {"width": width, "height": height},
             "mime": mime,
@@ -153,13 +147,14 @@ class FireflyAsync(errors.FireflyErrorRendering):
         if op.kind == "firefly.composite":
             inputs["contentClass"] = content_class
         job = Job(
-            id=f"urn:ff:jobs:ue1:{world.ids.uuid()}",
+            id=f"{JOB_PREFIX}{world.ids.uuid()}",
             tenant=tenant,
             kind=op.kind,
             created_at=now,
             plan=world.plan("generate", profile),
             inputs=inputs,
-            outputs=outputs,
+            outputs=[{"seed": seed} for seed in seeds],
             outcome=outcome,
+            extra={PICTURE: drawn},
         )
         return world.jobs.add(job)

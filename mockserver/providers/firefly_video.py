@@ -17,13 +17,15 @@ from starlette.routing import Route
 from .. import video
 from ..bodies import read_json
 from ..context import Context
+from ..core import outputs
 from ..core.assets import Asset, sources
 from ..core.jobs import Job
+from ..core.outputs import PICTURE
 from ..http import BodyTooLarge, base_url, is_json_type, json
 from ..operations import operations
 from ..surface import SurfaceError
 from . import firefly_errors as errors
-from .firefly import SPEC, VIDEO_KIND, whole_numbers
+from .firefly import JOB_PREFIX, SPEC, VIDEO_KIND, whole_numbers
 from .firefly_uploads import authenticate, unknown_upload, uploads
 
 OPERATION = "generateVideoV3"
@@ -162,23 +164,25 @@ class FireflyVideo(errors.FireflyErrorRendering):
                 layers.append(
                     {"asset": source["uploadId"], "box": [0, 0, width, height], "mask": None, "outline": False}
                 )
-        lines += [f"Seed: {seed}", f"Size: {width}x{height} video/mp4, 5 s", "Adobe Firefly (mock)"]
-        render = {
-            "key": f"{VIDEO_KIND}|{prompt}|{seed}|{width}x{height}",
-            "lines": lines,
-            "layers": layers,
-            "crf": body.get("bitRateFactor", 18),
-            "sources": sources(found),
-        }
-        asset = world.assets.add(Asset(world.ids.uuid(), tenant, "video/mp4", width, height, now, render=render))
+        picture = outputs.describe(
+            "video/mp4",
+            width,
+            height,
+            (f"{VIDEO_KIND}|{prompt}|", f"|{width}x{height}"),
+            (lines, [f"Size: {width}x{height} video/mp4, 5 s", "Adobe Firefly (mock)"]),
+            layers=layers,
+            crf=body.get("bitRateFactor", 18),
+            sources=sources(found),
+        )
         job = Job(
-            id=f"urn:ff:jobs:ue1:{world.ids.uuid()}",
+            id=f"{JOB_PREFIX}{world.ids.uuid()}",
             tenant=tenant,
             kind=VIDEO_KIND,
             created_at=now,
             plan=world.plan("video", profile),
             inputs={"size": {"width": width, "height": height}, "mime": "video/mp4", "prompt": prompt},
-            outputs=[{"seed": seed, "asset": asset.id}],
+            outputs=[{"seed": seed}],
             outcome=outcome,
+            extra={PICTURE: picture},
         )
         return world.jobs.add(job)
