@@ -1,12 +1,12 @@
 """The generate's floor: a raw ASGI app (no framework) doing only what any fake must do to accept a generate.
 
-`python -m bench.floor_app --port P [--state-dir DIR]`: any POST reads and parses its JSON body, draws a job id and
-an output id, keeps the job and its output (10,000 jobs at most, the oldest dropped, as `--max-jobs` does) and
-answers 202 with the fake's headers (`link`, `content-length`, `content-type`, `x-request-id`) and body (`jobId`,
+`python -m bench.floor_app --port P [--state-dir DIR]`: any POST reads and parses its JSON body, draws a job id
+and an output's seed, keeps the job with its output in it (10,000 jobs at most, the oldest dropped, as `--max-jobs`
+does) and answers 202 with the fake's headers (`link`, `content-length`, `content-type`, `x-request-id`) and body (`jobId`,
 `statusUrl`, `cancelUrl`). No auth, no validation against the spec, no journal entry, no faults.
 
-With `--state-dir DIR` it keeps them as the fake's SQLite store does: a job row and an asset row in the same table
-and indexes, the oldest pair deleted past the limit, a journal row in a second file, the writes of one event-loop
+With `--state-dir DIR` it keeps them as the fake's SQLite store does: a job row (the job draws its output: no
+asset row), the oldest deleted past the limit, a journal row in a second file, the writes of one event-loop
 round in one transaction per file, and each answer awaiting its round's commits. What it costs against the bare
 Starlette app bounds what the fake's generate can reach on this stack.
 """
@@ -73,7 +73,7 @@ class Durable:
 
 def build(state_dir: str | None = None) -> Any:
     rng = random.Random()
-    kept: collections.OrderedDict[str, tuple[str, dict[str, Any]]] = collections.OrderedDict()
+    kept: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
     durable = Durable(state_dir) if state_dir else None
     counter = iter(range(1, 1 << 62))
 
@@ -98,27 +98,23 @@ def build(state_dir: str | None = None) -> Any:
             if not message.get("more_body", False):
                 break
         request = orjson.loads(b"".join(chunks))
-        job_id, asset_id = f"urn:ff:jobs:ue1:{uuid()}", uuid()
+        job_id = f"urn:ff:jobs:ue1:{uuid()}"
         job = {
             "id": job_id,
             "tenant": "floor",
             "kind": "firefly.generate",
             "created_at": 0.0,
             "inputs": {"prompt": request.get("prompt"), "size": {"width": 2048, "height": 2048}},
-            "outputs": [{"seed": rng.getrandbits(31) + 1, "asset": asset_id}],
+            "outputs": [{"seed": rng.getrandbits(31) + 1}],
         }
-        asset = {"id": asset_id, "tenant": "floor", "mime": "image/jpeg", "width": 2048, "height": 2048}
-        kept[job_id] = (asset_id, job)
+        kept[job_id] = job
         gone: list[tuple[str, str]] = []
         if len(kept) > LIMIT:
-            old_id, (old_asset, _) = kept.popitem(last=False)
-            gone = [("job:firefly.generate", old_id), ("asset", old_asset)]
+            old_id, _ = kept.popitem(last=False)
+            gone = [("job:firefly.generate", old_id)]
         request_id = f"{next(counter):032x}"
         if durable is not None:
-            rows = [
-                ("asset", asset_id, "floor", orjson.dumps(asset)),
-                ("job:firefly.generate", job_id, "floor", orjson.dumps(job)),
-            ]
+            rows = [("job:firefly.generate", job_id, "floor", orjson.dumps(job))]
             entry = orjson.dumps({"method": "POST", "path": scope["path"], "status": 202, "request_id": request_id})
             durable.write(rows, gone, entry)
             if durable.round is not None:
