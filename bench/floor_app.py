@@ -2,8 +2,8 @@
 
 `python -m bench.floor_app --port P [--state-dir DIR]`: any POST reads and parses its JSON body, draws a job id
 and an output's seed, keeps the job with its output in it (10,000 jobs at most, the oldest dropped, as `--max-jobs`
-does) and answers 202 with the fake's headers (`link`, `content-length`, `content-type`, `x-request-id`) and body (`jobId`,
-`statusUrl`, `cancelUrl`). No auth, no validation against the spec, no journal entry, no faults.
+does) and answers 202 with the fake's headers (`link`, `content-length`, `content-type`, `x-request-id`) and body
+(`jobId`, `statusUrl`, `cancelUrl`). No auth, no validation against the spec, no journal entry, no faults.
 
 With `--state-dir DIR` it keeps them as the fake's SQLite store does: a job row (the job draws its output: no
 asset row), the oldest deleted past the limit, a journal row in a second file, the writes of one event-loop
