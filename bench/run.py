@@ -550,8 +550,8 @@ def generate_floor(b: Bench) -> None:
                 c.fake.rate,
                 "req/s",
                 c.bare.rate,
-                note=f"parse, two ids, keep the job and its output, 202 with the fake's headers; compare with "
-                f"'{fake_figure}': the rest of that ratio's gap is the fake's own work",
+                note="parse, a job id and a seed, keep the job with its output, 202 with the fake's headers; "
+                f"compare with '{fake_figure}': the rest of that ratio's gap is the fake's own work",
             )
         )
 
