@@ -8,6 +8,7 @@ another store (a replica) on the same database, in memory the same object (one p
 from __future__ import annotations
 
 import os
+import random
 import sys
 import threading
 import time
@@ -166,18 +167,26 @@ def test_rollback_undoes_every_change(store, opener):
     assert [t.value for t in store.items("token", "A")] == ["A0", "A1", "A2"]
 
 
+def _tokens_of_two_tenants(store: Any, draw: random.Random, count: int) -> list[str]:
+    keys = [f"k{i}" for i in range(count)]
+    for key in keys:
+        tenant = draw.choice("AB")
+        store.put("token", key, token(key, tenant), tenant)
+    return keys
+
+
+def _listings(store: Any) -> list[list[str]]:
+    """The tokens' keys in listing order: all of them, tenant A's, tenant B's."""
+    return [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_rollback_puts_every_key_back_in_its_place(store, seed):
     """Listings and eviction go oldest first: after a rollback every kind lists in its old order, per tenant too,
     whatever the transaction deleted, re-added, moved or cleared."""
-    import random
-
     draw = random.Random(seed)
-    keys = [f"k{i}" for i in range(12)]
-    for key in keys:
-        tenant = draw.choice("AB")
-        store.put("token", key, token(key, tenant), tenant)
-    before = [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")]
+    keys = _tokens_of_two_tenants(store, draw, 12)
+    before = _listings(store)
     with pytest.raises(RuntimeError), store.transaction():
         for _ in range(10):
             key, action = draw.choice(keys + ["new1", "new2"]), draw.randrange(4)
@@ -190,21 +199,16 @@ def test_a_rollback_puts_every_key_back_in_its_place(store, seed):
             elif draw.random() < 0.3:
                 store.clear("B")
         raise RuntimeError
-    assert [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")] == before
+    assert _listings(store) == before
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_a_discard_stands_through_a_rollback_in_memory_and_is_undone_by_a_database(store, seed):
     """Eviction's deletes (`discard`, of keys nothing else in the transaction touches): the memory store leaves
     them done and puts everything else back in its place; SQLite and PostgreSQL undo them with the rest."""
-    import random
-
     draw = random.Random(seed)
-    keys = [f"k{i}" for i in range(16)]
-    for key in keys:
-        tenant = draw.choice("AB")
-        store.put("token", key, token(key, tenant), tenant)
-    before = [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")]
+    keys = _tokens_of_two_tenants(store, draw, 16)
+    before = _listings(store)
     doomed = set(draw.sample(keys, 5))
     touched = [key for key in keys if key not in doomed] + ["new"]
     with pytest.raises(RuntimeError), store.transaction():
@@ -218,7 +222,7 @@ def test_a_discard_stands_through_a_rollback_in_memory_and_is_undone_by_a_databa
             store.discard("token", key)
             assert store.get("token", key) is None
         raise RuntimeError
-    after = [[t.value for t in store.items("token", tenant)] for tenant in (None, "A", "B")]
+    after = _listings(store)
     if isinstance(store, MemoryStore):
         assert after == [[key for key in listed if key not in doomed] for listed in before]
     else:
