@@ -1,4 +1,5 @@
-"""Seeded draws repeat the values earlier versions drew, so a seeded run keeps its ids and seeds."""
+"""Seeded draws repeat exactly: in one process the values `random.Random(seed)` gives (`randint` seeds, `uuid4` of the
+same bits), from a shared counter (a database store) a function of the seed and the counter's value."""
 
 from __future__ import annotations
 
