@@ -3,10 +3,16 @@ object a generate, and state files that still name an asset per output."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
+from typing import Any
+
 import httpx
+import pytest
 from conftest import generate
-from hypothesis import given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from mockserver.core import outputs
 from mockserver.core.jobs import Job, Plan
@@ -126,3 +132,71 @@ def test_a_durable_generate_is_one_row_and_its_outputs_download_after_a_restart(
         path = jobs[0]["statusUrl"].replace(mock.base_url, "")  # the same job, asked of the restarted server
         outs = again.http.get(path, headers=headers).json()["result"]["outputs"]
         assert [httpx.get(out["image"]["url"]).content for out in outs] == before
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+_PICTURES = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "mime": st.sampled_from(["image/jpeg", "image/png", "video/mp4", "text/plain"]) | _JSON,
+            "width": st.integers(-5, 10_000) | _JSON,
+            "height": st.integers(-5, 10_000) | _JSON,
+            "key": st.lists(st.text(max_size=6), min_size=2, max_size=2) | _JSON,
+            "lines": st.lists(st.lists(st.text(max_size=6), max_size=2), min_size=2, max_size=2) | _JSON,
+            "layers": _JSON,
+            "crf": st.integers(-5, 80) | _JSON,
+            "sources": _JSON,
+        },
+    )
+    | st.fixed_dictionaries(
+        {  # a description the import takes, at sizes small enough to render quickly
+            "mime": st.sampled_from(["image/jpeg", "image/png", "image/webp"]),
+            "width": st.integers(1, 300),
+            "height": st.integers(1, 300),
+            "key": st.lists(st.text(max_size=6), min_size=2, max_size=2),
+            "lines": st.lists(st.lists(st.text(max_size=12), max_size=3), min_size=2, max_size=2),
+        },
+        optional={"layers": st.just([]) | _JSON, "crf": st.integers(0, 63), "sources": _JSON},
+    )
+    | _JSON
+)
+
+
+@pytest.fixture(scope="module")
+def expanded() -> Iterator[tuple[Any, dict[str, Any], dict[str, Any]]]:
+    """A server with one expand job (its picture kept with it), and the state it exported."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(buf, "PNG")
+    with run_server(profile="instant") as mock:
+        headers = mock.headers()
+        upload_id = mock.upload(buf.getvalue())
+        body = {"image": {"source": {"uploadId": upload_id}}, "size": {"width": 1024, "height": 1024}}
+        job = mock.http.post("/v3/images/expand-async", headers=headers, json=body).json()
+        yield mock, job, mock.export_state()
+
+
+@settings(max_examples=60, deadline=None)
+@given(_PICTURES)
+def test_an_imported_picture_is_refused_or_drawn_never_a_500(expanded, drawn: Any) -> None:
+    """Whatever a state file says a job's outputs show, the import is refused (422, naming it) or the outputs
+    are signed and drawn: the status answers 200, the download 200 or 404, never a 500."""
+    mock, job, state = expanded
+    objects = []
+    for obj in state["objects"]:
+        if obj["kind"] == "job:firefly.expand":
+            obj = {**obj, "data": {**obj["data"], "extra": {**obj["data"]["extra"], "picture": drawn}}}
+        objects.append(obj)
+    imported = mock.http.put("/__admin/state", json={**state, "objects": objects})
+    assert imported.status_code in (200, 422), imported.text
+    event(f"import {imported.status_code}")
+    if imported.status_code == 422:
+        return
+    status = mock.http.get(job["statusUrl"], headers=mock.headers())
+    assert status.status_code == 200
+    url = status.json()["result"]["outputs"][0]["image"]["url"]
+    assert httpx.get(url, timeout=30).status_code in (200, 404)
