@@ -232,7 +232,7 @@ class Control:
             ]
             clock = ClockState(**body.get("clock", {}))
             check_clock(clock.offset, clock.frozen_at)
-            check_objects(objects, self.ctx.specs)
+            check_objects(objects, self.ctx.specs, self.world.pictures)
         except (KeyError, TypeError, ValueError) as exc:  # StateError is a ValueError
             raise _error(422, "invalid_state", f"The state cannot be imported: {exc}") from None
         store = self.world.store

@@ -11,7 +11,7 @@ import dataclasses
 import math
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -22,8 +22,7 @@ from .core.jobs import Job
 from .core.registry import Model, TrainingImage
 from .core.tenants import Token
 from .core.uploads import Upload
-from .core.world import MAX_CLOCK
-from .providers.firefly import picture_of
+from .core.world import MAX_CLOCK, Picture
 from .spec import Spec
 
 MAX_INT = 2**53  # larger integers do not survive a JSON round trip through most clients
@@ -60,8 +59,11 @@ class StateError(ValueError):
     """Why an imported state cannot be served."""
 
 
-def check_objects(objects: list[tuple[str, str, str, Any]], specs: dict[str, Spec]) -> None:
-    """Raise StateError naming the first object that the routes could not serve."""
+def check_objects(
+    objects: list[tuple[str, str, str, Any]], specs: dict[str, Spec], pictures: Mapping[str, Picture]
+) -> None:
+    """Raise StateError naming the first object that the routes could not serve. `pictures`: the world's, per job
+    kind that draws its outputs (`World.draws_outputs`)."""
     keys = {(kind, key) for kind, key, _, _ in objects}
     if len(keys) < len(objects):
         seen: set[tuple[str, str]] = set()
@@ -72,6 +74,8 @@ def check_objects(objects: list[tuple[str, str, str, Any]], specs: dict[str, Spe
     for index, (kind, key, tenant, obj) in enumerate(objects):
         try:
             _check(kind, key, tenant, obj, keys, specs)
+            if isinstance(obj, Job) and any("asset" not in output for output in obj.outputs):
+                _check_drawn(kind, obj, keys, specs, pictures)
         except StateError as exc:
             raise StateError(f"objects.{index} ({kind} {key!r}): {exc}") from None
 
@@ -164,11 +168,9 @@ def _check_job(kind: str, job: Job, keys: set[tuple[str, str]], specs: dict[str,
         raise StateError("outcome.kind must be fail or timeout")
     if job.polls < 0:
         raise StateError("polls must not be negative")
-    drawn = False
     for output in job.outputs:
         if not _number(output.get("seed"), MAX_INT) or not isinstance(output.get("asset", ""), str):
             raise StateError("every output needs a numeric seed, and an asset id unless its job draws it")
-        drawn = drawn or "asset" not in output
     for field, name, expected in _JOB_KEYS[job.kind]:
         value = getattr(job, field).get(name)
         if not isinstance(value, expected) or isinstance(value, bool):
@@ -178,14 +180,15 @@ def _check_job(kind: str, job: Job, keys: set[tuple[str, str]], specs: dict[str,
         raise StateError("inputs.size needs numeric width and height")
     if not _number(job.extra.get("seq", 0), MAX_INT):
         raise StateError("extra.seq must be a number")
-    if drawn:
-        _check_drawn(kind, job, keys, specs)
 
 
-def _check_drawn(kind: str, job: Job, keys: set[tuple[str, str]], specs: dict[str, Spec]) -> None:
-    """Outputs a Firefly job draws (`core.outputs`): the description they are rendered from, checked as the
+def _check_drawn(
+    kind: str, job: Job, keys: set[tuple[str, str]], specs: dict[str, Spec], pictures: Mapping[str, Picture]
+) -> None:
+    """Outputs a job draws (`core.outputs`, Firefly's): the description they are rendered from, checked as the
     assets they stand for would be."""
-    if not job.kind.startswith("firefly."):
+    picture_of = pictures.get(job.kind)
+    if picture_of is None:
         raise StateError("outputs of this kind need an asset id")
     if job.kind == "firefly.generate":
         size = job.inputs["size"]

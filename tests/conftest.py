@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -37,6 +37,18 @@ def generate(
         sent["x-model-version"] = version
     sent.update({k.replace("_", "-"): v for k, v in extra_headers.items()})
     return mock.http.post("/v3/images/generate-async", json=body, headers=sent)
+
+
+def with_picture(state: dict[str, Any], kind: str, change: Callable[[Any], Any]) -> dict[str, Any]:
+    """An exported state whose jobs of `kind` keep `change(their picture)` as the description their outputs are
+    drawn from (`extra.picture`)."""
+    objects = []
+    for obj in state["objects"]:
+        if obj["kind"] == kind:
+            extra = obj["data"]["extra"]
+            obj = {**obj, "data": {**obj["data"], "extra": {**extra, "picture": change(extra.get("picture"))}}}
+        objects.append(obj)
+    return {**state, "objects": objects}
 
 
 def decode(data: bytes) -> Image.Image:

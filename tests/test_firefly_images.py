@@ -7,6 +7,7 @@ import io
 
 import httpx
 import pytest
+from conftest import with_picture
 from PIL import Image
 
 from mockserver.testing import run_server
@@ -481,23 +482,14 @@ def test_state_import_refuses_bad_uploads_and_layers(firefly_mock):
     refused = firefly_mock.http.put("/__admin/state", json=orphan)
     assert refused.status_code == 422 and "upload" in refused.json()["message"]
     for bad in ([0, 0, 0, 10], [0, 0, 99999, 10], "box", [0, 0, 1.5, 10]):
-        objects = []
-        for o in state["objects"]:
-            if o["kind"] == "job:firefly.expand":  # its outputs are drawn from the picture it keeps
-                drawn = o["data"]["extra"]["picture"]
-                layer = {**drawn["layers"][0], "box": bad}
-                extra = {**o["data"]["extra"], "picture": {**drawn, "layers": [layer]}}
-                o = {**o, "data": {**o["data"], "extra": extra}}
-            objects.append(o)
-        refused = firefly_mock.http.put("/__admin/state", json={**state, "objects": objects})
+        # the expand draws its outputs from the picture it keeps (with_picture applies the change at once)
+        layers = lambda drawn: {**drawn, "layers": [{**drawn["layers"][0], "box": bad}]}  # noqa: B023, E731
+        boxed = with_picture(state, "job:firefly.expand", layers)
+        refused = firefly_mock.http.put("/__admin/state", json=boxed)
         assert refused.status_code == 422 and "layers" in refused.json()["message"], bad
     for bad_picture in (None, "x", {"mime": "image/jpeg", "width": 10, "height": 10, "key": ["a"], "lines": [[], []]}):
-        objects = []
-        for o in state["objects"]:
-            if o["kind"] == "job:firefly.expand":
-                o = {**o, "data": {**o["data"], "extra": {**o["data"]["extra"], "picture": bad_picture}}}
-            objects.append(o)
-        refused = firefly_mock.http.put("/__admin/state", json={**state, "objects": objects})
+        bad_state = with_picture(state, "job:firefly.expand", lambda _: bad_picture)  # noqa: B023
+        refused = firefly_mock.http.put("/__admin/state", json=bad_state)
         assert refused.status_code == 422 and "extra.picture" in refused.json()["message"], bad_picture
 
 

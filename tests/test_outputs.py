@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import generate
+from conftest import generate, with_picture
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -186,12 +186,7 @@ def test_an_imported_picture_is_refused_or_drawn_never_a_500(expanded, drawn: An
     """Whatever a state file says a job's outputs show, the import is refused (422, naming it) or the outputs
     are signed and drawn: the status answers 200, the download 200 or 404, never a 500."""
     mock, job, state = expanded
-    objects = []
-    for obj in state["objects"]:
-        if obj["kind"] == "job:firefly.expand":
-            obj = {**obj, "data": {**obj["data"], "extra": {**obj["data"]["extra"], "picture": drawn}}}
-        objects.append(obj)
-    imported = mock.http.put("/__admin/state", json={**state, "objects": objects})
+    imported = mock.http.put("/__admin/state", json=with_picture(state, "job:firefly.expand", lambda _: drawn))
     assert imported.status_code in (200, 422), imported.text
     event(f"import {imported.status_code}")
     if imported.status_code == 422:

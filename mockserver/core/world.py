@@ -61,7 +61,8 @@ class World:
         self.assets = Assets(store)
         keep_trainings = partial(trainings.decisive, live_model=self._live_model)
         self.jobs = Jobs(store, self.clock, max_jobs, self.assets.discard, {trainings.KIND: keep_trainings})
-        self._drawing: list[tuple[str, tuple[str, ...], Picture]] = []  # what draws_outputs was told
+        self._drawing: list[tuple[str, tuple[str, ...]]] = []  # (job id prefix, kinds) of draws_outputs
+        self.pictures: dict[str, Picture] = {}  # per job kind that draws its outputs: a job's description
         self.assets.drawn = self._drawn
         self.faults = Faults(store, seed)
         self.seeders: list[Seeder] = []  # each provider adds its own fixture loader
@@ -70,7 +71,16 @@ class World:
     def draws_outputs(self, prefix: str, kinds: tuple[str, ...], picture: Picture) -> None:
         """A provider's jobs of these kinds draw their outputs (`core.outputs`): their ids are `prefix` and the
         last segment an output id carries, and `picture` gives a job's description."""
-        self._drawing.append((prefix, kinds, picture))
+        self._drawing.append((prefix, kinds))
+        self.pictures.update(dict.fromkeys(kinds, picture))
+
+    def output(self, job: Job, index: int) -> Asset | None:
+        """A job's output as an asset: its own, or drawn from the job."""
+        stored = job.outputs[index].get("asset")
+        if stored is not None:
+            return self.assets.get(stored)
+        picture = self.pictures.get(job.kind)
+        return outputs.drawn(job, index, picture(job)) if picture is not None else None
 
     def _drawn(self, asset_id: str) -> Asset | None:
         """The output an id names, drawn from its job (None when it names none)."""
@@ -78,11 +88,11 @@ class World:
         if parsed is None:
             return None
         token, index = parsed
-        for prefix, kinds, picture in self._drawing:
+        for prefix, kinds in self._drawing:
             for kind in kinds:
                 job = self.store.get(self.jobs.store_kind(kind), prefix + token)
                 if job is not None:
-                    return outputs.drawn(job, index, picture(job))
+                    return self.output(job, index) if 0 <= index < len(job.outputs) else None
         return None
 
     def settled(self) -> Any:

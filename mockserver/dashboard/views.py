@@ -160,7 +160,7 @@ def pictures(world: World, tenant: str | None = None) -> list[Picture]:
         if not job.outputs or phase_of(job, now).phase is not Phase.SUCCEEDED:
             continue
         for index, out in enumerate(job.outputs):
-            asset = world.assets.get(outputs.asset_id(job, index))
+            asset = world.output(job, index)
             if asset is not None and asset.mime.startswith("image/"):
                 surface = JOB_SURFACES.get(job.kind, "?")
                 found.append(Picture(asset, job, surface, out.get("seed"), _prompt(job), _model_of(job)))
