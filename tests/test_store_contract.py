@@ -397,6 +397,50 @@ def test_a_file_whose_counts_triggers_kept_is_counted_by_the_store_from_then_on(
     )
 
 
+def _page_size(path: Path) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(str(path))
+    try:
+        size: int = db.execute("PRAGMA page_size").fetchone()[0]
+        return size
+    finally:
+        db.close()
+
+
+def test_new_files_take_the_small_pages_and_an_older_file_keeps_its_own(tmp_path: Path) -> None:
+    """A new folder's two files get PAGE_SIZE pages (what a commit writes per changed page); a file made before,
+    with SQLite's 4 KiB pages, opens, reads and writes as it is."""
+    import sqlite3
+
+    from mockserver.store_sqlite import PAGE_SIZE
+
+    fresh = SqliteStore(str(tmp_path / "new"))
+    fresh.put("blob", "b0", b"x" * 5000, "t")  # over a page: an overflow chain
+    fresh.close()
+    assert PAGE_SIZE == 2048
+    assert _page_size(tmp_path / "new" / "mockserver.db") == _page_size(tmp_path / "new" / "journal.db") == 2048
+    old = tmp_path / "old"
+    old.mkdir()
+    db = sqlite3.connect(str(old / "mockserver.db"))
+    db.execute("PRAGMA page_size=4096")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE filler (x)")
+    db.close()
+    reopened = SqliteStore(str(old))
+    try:
+        reopened.put("blob", "b1", b"y" * 5000, "t")
+        assert reopened.get("blob", "b1") == b"y" * 5000 and reopened.count("blob") == 1
+    finally:
+        reopened.close()
+    assert _page_size(old / "mockserver.db") == 4096
+    again = SqliteStore(str(tmp_path / "new"))
+    try:
+        assert again.get("blob", "b0") == b"x" * 5000
+    finally:
+        again.close()
+
+
 class _Limited:
     """A surface with one rate-limited route: 3 a minute, 5 an hour."""
 
