@@ -397,6 +397,24 @@ def test_a_file_whose_counts_triggers_kept_is_counted_by_the_store_from_then_on(
     )
 
 
+def test_a_meta_value_is_changed_in_place(tmp_path: Path) -> None:
+    """Counters and meta values are upserted: the row keeps its rowid (INSERT OR REPLACE moved it, rewriting the
+    name index too), and its value is the new one."""
+    store = SqliteStore(str(tmp_path))
+    try:
+        store.meta_put("clock", {"offset": 1})
+        with store.transaction():
+            assert store.next_counter("ids") == 1
+        rowids = dict(store.db.execute("SELECT name, rowid FROM meta").fetchall())
+        store.meta_put("clock", {"offset": 2})
+        with store.transaction():
+            assert store.next_counter("ids") == 2
+        assert dict(store.db.execute("SELECT name, rowid FROM meta").fetchall()) == rowids
+        assert store.meta_get("clock") == {"offset": 2}
+    finally:
+        store.close()
+
+
 def _page_size(path: Path) -> int:
     import sqlite3
 
@@ -409,14 +427,16 @@ def _page_size(path: Path) -> int:
 
 
 def test_new_files_take_the_small_pages_and_an_older_file_keeps_its_own(tmp_path: Path) -> None:
-    """A new folder's two files get PAGE_SIZE pages (what a commit writes per changed page); a file made before,
-    with SQLite's 4 KiB pages, opens, reads and writes as it is."""
+    """A new folder's two files get PAGE_SIZE pages (what a commit writes per changed page) and no secure delete;
+    a file made before, with SQLite's 4 KiB pages, opens, reads and writes as it is."""
     import sqlite3
 
     from mockserver.store_sqlite import PAGE_SIZE
 
     fresh = SqliteStore(str(tmp_path / "new"))
     fresh.put("blob", "b0", b"x" * 5000, "t")  # over a page: an overflow chain
+    # nothing a fake keeps needs wiping when deleted (Debian's SQLite zeroes deleted rows and freed pages)
+    assert [db.execute("PRAGMA secure_delete").fetchone()[0] for db in (fresh.db, fresh.journal_db)] == [0, 0]
     fresh.close()
     assert PAGE_SIZE == 2048
     assert _page_size(tmp_path / "new" / "mockserver.db") == _page_size(tmp_path / "new" / "journal.db") == 2048
