@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver.core.jobs import ORDER, Job, Outcome, Phase, Plan, history, phase_of
+from mockserver.core.jobs import ORDER, Job, Outcome, Phase, Plan, finished, history, phase_of
 
 durations = st.floats(min_value=0, max_value=100, allow_nan=False)
 plans = st.builds(Plan, durations, durations, st.just("seconds"))
@@ -76,3 +76,22 @@ def test_polls_plan_moves_one_step_per_poll(pending, running, polls):
         assert state.phase is Phase.RUNNING
     else:
         assert state.phase is Phase.PENDING
+
+
+@given(
+    plans | st.builds(Plan, st.integers(0, 3), st.integers(0, 3), st.just("polls")),
+    outcomes,
+    st.none() | st.floats(min_value=0, max_value=300, allow_nan=False),
+    st.integers(min_value=0, max_value=12),
+    times,
+)
+def test_finished_is_the_phase_being_terminal(plan, outcome, cancel_at, polls, instants):
+    """Eviction's quick question gives the answer of the full computation, cancelled, faulted or neither, on
+    either kind of plan, at every instant (the boundaries included: the instants are drawn around them too)."""
+    job = _job(plan, outcome)
+    job.polls = polls
+    if cancel_at is not None:
+        job.canceled_at = float(polls) if plan.unit == "polls" else 1000.0 + cancel_at
+    edges = [plan.pending, plan.pending + plan.running]
+    for t in [*instants, *edges, *(e - 1e-9 for e in edges)]:
+        assert finished(job, 1000.0 + t) is phase_of(job, 1000.0 + t).phase.terminal

@@ -102,6 +102,15 @@ def phase_of(job: Job, now: float) -> State:
     return State(Phase.PENDING, 0.0, 0.0)
 
 
+def finished(job: Job, now: float) -> bool:
+    """`phase_of(job, now).phase.terminal`, without building the state for the usual job (neither cancelled nor
+    faulted): eviction asks it of every job it looks at."""
+    if job.outcome is None and job.canceled_at is None:
+        plan = job.plan
+        return job.elapsed(now) >= plan.pending + plan.running
+    return phase_of(job, now).phase.terminal
+
+
 def _progress(t: float, start: float, running: float) -> float:
     if running <= 0:
         return 1.0 if t >= start else 0.0
@@ -180,7 +189,7 @@ class Jobs:
             excess = min(count - self.limit, EVICT_BATCH) + min(EVICT_BATCH, self.limit // 16)
             dropped = 0
             for job in self.store.oldest(kind, excess + EVICT_LOOK):
-                if phase_of(job, now).phase.terminal:
+                if finished(job, now):
                     self._drop(kind, job)
                     dropped += 1
                     if dropped == excess:
@@ -200,7 +209,7 @@ class Jobs:
         excess = len(jobs) - int(self.limit * 0.9)
         left = []
         for job in jobs:
-            if excess > 0 and job.id not in keep and phase_of(job, now).phase.terminal:
+            if excess > 0 and job.id not in keep and finished(job, now):
                 self._drop(kind, job)
                 excess -= 1
             else:
