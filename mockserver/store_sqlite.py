@@ -80,6 +80,11 @@ PAGE_SIZE = 2048
 # Debian's SQLite is built with secure_delete on: every deleted row's bytes are zeroed, and so every freed page, which
 # a commit then writes to the WAL like any other (a quarter of a generate's write calls, with eviction deleting a job
 # per generate). Evicted jobs and journal rows hold nothing that needs wiping from a fake's own file: off.
+# A request's writes are a savepoint in its round's transaction; SQLite keeps the savepoint's journal (the pages as
+# they were before the request changed them) in memory up to 64 KiB, then in a temporary file: a request whose add
+# evicts a batch of jobs changed more pages than that, so a file was created, written and deleted every few rounds
+# (a tenth of a generate's write calls). With temp_store=MEMORY it stays in memory (at most a few hundred KiB).
+SAVEPOINT_IN_MEMORY = "PRAGMA temp_store=MEMORY"
 _JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)"
 CACHED = 4096  # decoded objects kept per worker between changes (a full cache is emptied, not evicted in order)
 
@@ -112,6 +117,7 @@ class SqliteStore:
         self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file's only: an existing one keeps its own
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA secure_delete=OFF")
+        self.db.execute(SAVEPOINT_IN_MEMORY)
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         self.db.executescript(_SCHEMA)

@@ -627,6 +627,43 @@ def test_sqlite_writes_of_one_round_share_a_commit_and_a_refusal_rolls_back_only
     asyncio.run(main())
 
 
+def test_sqlite_a_request_changing_many_pages_rolls_back_alone_with_its_savepoint_kept_in_memory(
+    tmp_path: Path,
+) -> None:
+    """A request's savepoint journal over SQLite's 64 KiB in-memory limit (an add that evicts a batch changes that
+    much: each evicted key in another leaf of the key index) stays in memory (temp_store=MEMORY: no temporary file
+    per such request) and still rolls back only that request: the round's other writes stand."""
+    import asyncio
+    import hashlib
+
+    keys = [hashlib.blake2b(str(i).encode(), digest_size=16).hexdigest() for i in range(3000)]  # spread out
+
+    async def main() -> None:
+        store = SqliteStore(str(tmp_path))
+        try:
+            assert store.db.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+            with store.transaction():
+                for key in keys:
+                    store.put("blob", key, key.encode() * 4, "t")
+            await store.settled()
+            with store.transaction():
+                store.put("blob", "kept", b"k", "t")
+            with pytest.raises(RuntimeError), store.transaction():
+                for key in keys[::15]:  # 200 deletes over the key index's leaves: hundreds of KiB of pages
+                    store.delete("blob", key)
+                    store.put("blob", key[::-1], b"new", "t")
+                raise RuntimeError("refused after changing many pages")
+            assert store.count("blob") == 3001
+            await store.settled()
+            assert store.db.execute("SELECT COUNT(*) FROM objects").fetchone()[0] == 3001
+            assert store.get("blob", keys[15]) == keys[15].encode() * 4 and store.get("blob", "kept") == b"k"
+            assert store.get("blob", keys[15][::-1]) is None
+        finally:
+            store.close()
+
+    asyncio.run(main())
+
+
 def test_sqlite_a_thread_writing_outside_the_loop_commits_the_open_group_first(tmp_path: Path) -> None:
     """A write from another thread is durable when it returns: the loop's open group is committed before it (the
     loop's waiting answers are released on their own loop), never left holding the write lock."""
