@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from mockserver.store_sqlite import _JOURNAL_SCHEMA, _SCHEMA  # the fake's tables and indexes, as they are
+from mockserver.store_sqlite import _JOURNAL_SCHEMA, _SCHEMA, connect  # the fake's tables and indexes, as they are
 
 from .bare_app import serve
 from .raw_app import lifespan
@@ -45,10 +45,7 @@ class Durable:
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
+        return connect(str(path))  # the fake's settings (page size, WAL, no secure delete, ...)
 
     def write(self, rows: list[tuple[str, str, str, bytes]], gone: list[tuple[str, str]], entry: bytes) -> None:
         if self.round is None:

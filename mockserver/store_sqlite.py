@@ -77,6 +77,10 @@ BACKSTOP_PAGES = 16_000
 # a random leaf of the key index when it adds its job and another when it evicts one, so half of what it wrote was
 # untouched bytes of 4 KiB pages. Pages of 2 KiB (for new files) halve that; 1 KiB gained nothing more (deeper trees).
 PAGE_SIZE = 2048
+_JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)"
+CACHED = 4096  # decoded objects kept per worker between changes (a full cache is emptied, not evicted in order)
+
+
 # Debian's SQLite is built with secure_delete on: every deleted row's bytes are zeroed, and so every freed page, which
 # a commit then writes to the WAL like any other (a quarter of a generate's write calls, with eviction deleting a job
 # per generate). Evicted jobs and journal rows hold nothing that needs wiping from a fake's own file: off.
@@ -84,9 +88,17 @@ PAGE_SIZE = 2048
 # they were before the request changed them) in memory up to 64 KiB, then in a temporary file: a request whose add
 # evicts a batch of jobs changed more pages than that, so a file was created, written and deleted every few rounds
 # (a tenth of a generate's write calls). With temp_store=MEMORY it stays in memory (at most a few hundred KiB).
-SAVEPOINT_IN_MEMORY = "PRAGMA temp_store=MEMORY"
-_JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)"
-CACHED = 4096  # decoded objects kept per worker between changes (a full cache is emptied, not evicted in order)
+def connect(path: str) -> sqlite3.Connection:
+    """A connection to one of a state folder's two files, as every worker opens it (autocommit: the store begins
+    and commits itself; the bench's floor app opens its files so too)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file's only: an existing one keeps its own
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+    db.execute("PRAGMA secure_delete=OFF")
+    db.execute("PRAGMA temp_store=MEMORY")  # savepoint journals in memory (above)
+    return db
 
 
 def _encode(kind: str, obj: Any) -> bytes:
@@ -113,13 +125,7 @@ class SqliteStore:
     def __init__(self, folder: str) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         self.path = str(Path(folder) / "mockserver.db")
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file's only: an existing one keeps its own
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA secure_delete=OFF")
-        self.db.execute(SAVEPOINT_IN_MEMORY)
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        self.db = connect(self.path)
         self.db.executescript(_SCHEMA)
         self._depth = 0
         self._lock = threading.RLock()
@@ -142,14 +148,7 @@ class SqliteStore:
         # The outermost open transaction: a savepoint in the group (else its own), and what its rollback restores
         self._grouped = False
         self._saved: tuple[dict[str, int] | None, dict[str, int] | None] = (None, None)
-        self.journal_db = sqlite3.connect(
-            str(Path(folder) / "journal.db"), isolation_level=None, check_same_thread=False, timeout=30
-        )
-        self.journal_db.execute(f"PRAGMA page_size={PAGE_SIZE}")
-        self.journal_db.execute("PRAGMA journal_mode=WAL")
-        self.journal_db.execute("PRAGMA secure_delete=OFF")
-        self.journal_db.execute("PRAGMA synchronous=NORMAL")
-        self.journal_db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        self.journal_db = connect(str(Path(folder) / "journal.db"))
         self.journal_db.execute(_JOURNAL_SCHEMA)
         self._journal_lock = threading.Lock()
         self._checkpointer = _Checkpointer(self, [self.path, str(Path(folder) / "journal.db")])
